@@ -1,0 +1,11 @@
+#!/bin/sh
+# Install the Debian packages sectorlab builds and tests with.  Non-interactive;
+# uses sudo only when not already root.
+set -eu
+PKGS="build-essential pkg-config libncurses-dev libopenblas-dev libpng-dev zlib1g-dev \
+libcmocka-dev libdsdp-dev clang tmux"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $PKGS

@@ -1,0 +1,104 @@
+# sectorlab: build, test and run.  `make help` lists the targets.
+#
+# Layout: src/<module>.c pairs with include/sectorlab/<module>.h.  Everything
+# except src/ui_*.c and src/main.c builds into build/libsectorlab.a, which the
+# program, the tests and the benchmarks all link.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PREFIX  ?= /usr/local
+WERROR  ?= 0
+BUILD   ?= build
+
+PKGS     := ncursesw openblas libpng zlib cmocka
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+ALL_CFLAGS := $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Iinclude $(PKG_CFLAGS) \
+	$(EXTRA_CFLAGS) -MMD -MP
+LDLIBS := $(PKG_LIBS) -ldsdp -lpthread -lm $(EXTRA_LDFLAGS)
+
+CORE_SRC := $(filter-out src/ui_%.c src/cmd_%.c src/main.c,$(wildcard src/*.c))
+APP_SRC  := $(wildcard src/ui_*.c src/cmd_*.c) src/main.c
+TEST_SRC := $(wildcard tests/test_*.c)
+BENCH_SRC := $(wildcard tests/bench_*.c)
+
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:tests/%.c=$(BUILD)/tests/%)
+LIB      := $(BUILD)/libsectorlab.a
+PROG     := $(BUILD)/sectorlab
+
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+
+.SECONDARY:
+
+.PHONY: all run test sanitize bench lint deps data install clean help
+
+all: $(PROG)
+
+help:
+	@echo "make deps      install the Debian packages sectorlab needs (apt-get)"
+	@echo "make           build $(PROG)"
+	@echo "make run       build and open the lab on the embedded MNIST sample"
+	@echo "make test      build and run the test suite (WERROR=1 for -Werror)"
+	@echo "make sanitize  the test suite under AddressSanitizer + UBSan"
+	@echo "make bench     speed benchmarks"
+	@echo "make lint      check the core stays free of curses"
+	@echo "make data      download full MNIST and CIFAR-10 into data/mnist/, data/cifar-10-batches-bin/"
+	@echo "make install   install the program under PREFIX (default /usr/local)"
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(PROG): $(APP_OBJ) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(APP_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/tests/testutil.o $(LIB) $(LDLIBS)
+
+run: $(PROG)
+	./$(PROG)
+
+test: $(PROG) $(TEST_BIN)
+	@sh tests/run.sh $(TEST_BIN)
+
+sanitize:
+	$(MAKE) BUILD=build/sanitize CC=clang CFLAGS="$(SAN_FLAGS)" \
+		EXTRA_LDFLAGS="-fsanitize=address,undefined" test
+
+bench: $(PROG) $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do ./$$b || exit 1; done
+
+lint:
+	@bad=$$(grep -lE '#include *[<"](n)?curses' src/*.c include/sectorlab/*.h | grep -v '^src/ui_' || true); \
+	if [ -n "$$bad" ]; then echo "curses outside src/ui_*.c: $$bad"; exit 1; fi; \
+	echo "lint: the core is free of curses"
+
+deps:
+	@sh .ci/deps.sh
+
+data:
+	@sh data/fetch.sh data
+
+install: $(PROG)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/sectorlab/data
+	install -m 755 $(PROG) $(DESTDIR)$(PREFIX)/bin/sectorlab
+	install -m 644 data/*.gz $(DESTDIR)$(PREFIX)/share/sectorlab/data/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

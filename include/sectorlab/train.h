@@ -1,0 +1,99 @@
+/*
+ * train: the training loop as steps.
+ *
+ * A trainer owns a network, its optimizer, an RNG and its place in the epoch.
+ * trainer_step does one mini-batch (forward, backward, optimizer step, and in
+ * spnorm mode one power-iteration step per capped layer) and returns; the
+ * worker thread, the headless command and the tests are all built from it.
+ * The datasets are borrowed and must outlive the trainer.
+ */
+#ifndef SECTORLAB_TRAIN_H
+#define SECTORLAB_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sectorlab/data.h"
+#include "sectorlab/model.h"
+#include "sectorlab/nn.h"
+#include "sectorlab/optim.h"
+#include "sectorlab/rng.h"
+#include "sectorlab/status.h"
+
+enum train_mode { TRAIN_VANILLA, TRAIN_SPNORM };
+
+struct train_config {
+	enum model_id model;
+	enum train_mode mode;
+	double rho[NN_MAX_LAYERS]; /* spnorm caps, one per layer */
+	int nrho;
+	bool rho_certified;        /* false for caps that no theorem backs */
+	int epochs;
+	int batch;                 /* 128 */
+	double lr;                 /* Adam, 1e-3 */
+	uint64_t seed;
+	uint32_t holdout;          /* the first `holdout` training images are held out */
+};
+
+/* The paper's recipe: mlp, vanilla, 10 epochs, batch 128, Adam 1e-3, seed 1,
+ * holdout 5000; nrho = 0 (spnorm then uses the authors' caps). */
+struct train_config train_config_default(void);
+
+sl_status train_mode_parse(const char *name, enum train_mode *out, struct sl_error *err);
+const char *train_mode_name(enum train_mode mode);
+
+struct trainer {
+	struct train_config cfg;
+	struct nn_net *net;
+	struct optim *opt;
+	struct sl_rng rng;
+	struct sl_dataset train;   /* view: examples after the holdout */
+	struct sl_dataset val;     /* view: the held-out examples (may be empty) */
+	const struct sl_dataset *test;
+	uint32_t *perm;            /* (train.n) this epoch's order */
+	uint32_t pos;              /* next position in perm */
+	int epoch;                 /* epochs completed */
+	long step;                 /* optimizer steps taken */
+	float *xb;                 /* (batch, in_dim) */
+	int *yb;                   /* (batch) */
+	int *pred;                 /* (batch) */
+	/* Running statistics of the current epoch. */
+	double epoch_loss_sum;
+	long epoch_seen, epoch_correct;
+	/* The same, for the last completed epoch. */
+	double last_epoch_loss, last_epoch_accuracy;
+};
+
+struct train_step_info {
+	double loss;        /* mean loss of this batch */
+	double accuracy;    /* accuracy of this batch (before the update) */
+	bool epoch_done;    /* this step finished an epoch */
+};
+
+/* Build a trainer: a fresh network with Glorot weights drawn from cfg->seed.
+ * train must match the model's input shape. */
+sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *train,
+		      const struct sl_dataset *test, struct trainer **out,
+		      struct sl_error *err);
+void trainer_free(struct trainer *t);
+
+/* One mini-batch.  A non-finite loss or parameter stops with SL_ERR_NUMERIC
+ * naming the step. */
+sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct sl_error *err);
+
+/* Steps per epoch (the last batch may be smaller). */
+long trainer_steps_per_epoch(const struct trainer *t);
+
+/*
+ * Run the power iterations to convergence (relative change below 1e-6, at
+ * most max_iters steps) so the caps hold against the true norms, as before
+ * an evaluation or export.  Returns the steps taken.
+ */
+int trainer_settle_caps(struct trainer *t, int max_iters);
+
+/* Accuracy and mean loss of the current network on the first n examples of ds
+ * (all when n <= 0). */
+sl_status trainer_evaluate(struct trainer *t, const struct sl_dataset *ds, int n,
+			   double *accuracy, double *loss, struct sl_error *err);
+
+#endif

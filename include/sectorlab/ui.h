@@ -1,0 +1,26 @@
+/*
+ * ui: the ncurses lab.  Only src/ui_*.c include curses, and only the main
+ * thread calls it.  The screen watches a running job through snapshots and
+ * steers it with the job's controls; it never touches the model.
+ */
+#ifndef SECTORLAB_UI_H
+#define SECTORLAB_UI_H
+
+#include "sectorlab/job.h"
+
+struct ui_context {
+	const char *title;       /* e.g. "mlp on MNIST sample" */
+	const char *data_source; /* where the images came from */
+	unsigned train_n, test_n;
+	const char *caps_note;   /* what the caps are ("authors' caps, not certified") */
+	int pace;                /* initial steps per second (0: unlimited) */
+};
+
+/*
+ * Run the lab until the user quits (q), or SIGINT / SIGTERM arrives.  The
+ * terminal is restored on every way out.  Returns 0, or 1 if the terminal
+ * could not be set up (with a message on stderr).
+ */
+int ui_lab_run(struct job *job, const struct ui_context *ctx);
+
+#endif

@@ -1,0 +1,147 @@
+/* cmd_lab: `sectorlab` with no command: load data, start training, open the lab. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sectorlab/cmd.h"
+#include "sectorlab/data.h"
+#include "sectorlab/job.h"
+#include "sectorlab/ui.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: sectorlab [options]\n"
+	      "\n"
+	      "Open the lab: the paper's MNIST network trains live while the screen shows\n"
+	      "its loss and accuracy, each layer's spectral norm against its cap, and a\n"
+	      "test digit beside its FGSM adversarial.  Press ? in the lab for the keys.\n"
+	      "\n"
+	      "  --dataset NAME   mnist (default) or fashion\n"
+	      "  --data-dir DIR   where the data is (default: $SECTORLAB_DATA, else data/)\n"
+	      "  --mode MODE      spnorm (default) or vanilla\n"
+	      "  --rho A,B,C      caps for spnorm (default: the authors' 1.8,1.8,0.9204,\n"
+	      "                   which no theorem certifies)\n"
+	      "  --epochs N       epochs to train (default 30)\n"
+	      "  --seed S         random seed (default 1)\n"
+	      "  --eps X          FGSM strength shown (default 0.1)\n"
+	      "  --pace N         training steps per second, 0 for full speed (default 30)\n"
+	      "  -h, --help       this help\n",
+	      f);
+}
+
+int cmd_lab(int argc, char **argv)
+{
+	enum { O_DATASET = 256, O_DATADIR, O_MODE, O_RHO, O_EPOCHS, O_SEED, O_EPS, O_PACE,
+	       O_HELP_LAB };
+	static const struct option longopts[] = {
+		{"dataset", required_argument, 0, O_DATASET},
+		{"data-dir", required_argument, 0, O_DATADIR},
+		{"mode", required_argument, 0, O_MODE},
+		{"rho", required_argument, 0, O_RHO},
+		{"epochs", required_argument, 0, O_EPOCHS},
+		{"seed", required_argument, 0, O_SEED},
+		{"eps", required_argument, 0, O_EPS},
+		{"pace", required_argument, 0, O_PACE},
+		{"help-lab", no_argument, 0, O_HELP_LAB},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	const char *dataset = "mnist", *data_dir = NULL, *mode = "spnorm";
+	double rho[NN_MAX_LAYERS], eps = 0.1;
+	int nrho = 0, bad = 0, c;
+	long epochs = 30, seed = 1, pace = 30;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_DATASET: dataset = optarg; break;
+		case O_DATADIR: data_dir = optarg; break;
+		case O_MODE: mode = optarg; break;
+		case O_RHO:
+			nrho = cmd_parse_doubles("--rho", optarg, rho, NN_MAX_LAYERS);
+			bad |= nrho < 0;
+			break;
+		case O_EPOCHS: bad |= cmd_parse_long("--epochs", optarg, 1, 100000, &epochs); break;
+		case O_SEED: bad |= cmd_parse_long("--seed", optarg, 0, 0x7fffffffL, &seed); break;
+		case O_EPS: bad |= cmd_parse_double("--eps", optarg, &eps); break;
+		case O_PACE: bad |= cmd_parse_long("--pace", optarg, 0, 100000, &pace); break;
+		case O_HELP_LAB:
+		case 'h': usage(stdout); return 0;
+		default: bad = 1; break;
+		}
+	}
+	if (!bad && optind < argc) {
+		fprintf(stderr, "sectorlab: unknown command or argument '%s'\n", argv[optind]);
+		bad = 1;
+	}
+	if (!bad && !(eps >= 0 && eps <= 1)) {
+		fprintf(stderr, "sectorlab: --eps must be between 0 and 1, got %g\n", eps);
+		bad = 1;
+	}
+	if (bad) {
+		fputs("Try 'sectorlab --help-lab'.\n", stderr);
+		return 2;
+	}
+
+	struct sl_error err;
+	status_clear(&err);
+	struct job_config jc = {.train = train_config_default(), .eps = (float)eps,
+				.eval_n = 1000, .steps_per_sec = (int)pace};
+	enum data_kind kind;
+	if (data_kind_parse(dataset, &kind, &err) != SL_OK ||
+	    train_mode_parse(mode, &jc.train.mode, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab: %s\n", err.msg);
+		return 2;
+	}
+	if (kind == DATA_CIFAR10) {
+		fprintf(stderr, "sectorlab: the lab's network takes 28x28 grey images "
+				"(mnist or fashion)\n");
+		return 2;
+	}
+	jc.train.epochs = (int)epochs;
+	jc.train.seed = (uint64_t)seed;
+	const char *caps_note = "no caps (vanilla)";
+	if (jc.train.mode == TRAIN_SPNORM) {
+		if (nrho > 0) {
+			jc.train.nrho = nrho;
+			memcpy(jc.train.rho, rho, sizeof(double) * (size_t)nrho);
+			caps_note = "caps from --rho: not certified";
+		} else {
+			jc.train.nrho = model_authors_caps(jc.train.model, jc.train.rho);
+			caps_note = "authors' caps: not certified by Thm 3+4";
+		}
+	} else if (nrho > 0) {
+		fprintf(stderr, "sectorlab: --rho needs --mode spnorm\n");
+		return 2;
+	}
+
+	const char *dir = cmd_data_dir(data_dir);
+	struct sl_dataset train = {0}, test = {0};
+	struct job *job = NULL;
+	int rc = 1;
+	if (data_load(kind, dir, true, &train, &err) != SL_OK ||
+	    data_load(kind, dir, false, &test, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab: %s\n", err.msg);
+		goto out;
+	}
+	jc.train.holdout = train.n > 50000 ? 5000u : 0u;
+	if (job_start(&jc, &train, &test, &job, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab: %s\n", err.msg);
+		goto out;
+	}
+	char title[128];
+	snprintf(title, sizeof title, "mlp on %s", data_kind_name(kind));
+	struct ui_context ctx = {
+		.title = title,
+		.data_source = train.source,
+		.train_n = train.n - jc.train.holdout,
+		.test_n = test.n,
+		.caps_note = caps_note,
+		.pace = (int)pace,
+	};
+	rc = ui_lab_run(job, &ctx);
+out:
+	job_stop(job);
+	data_free(&train);
+	data_free(&test);
+	return rc;
+}

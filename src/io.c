@@ -1,0 +1,85 @@
+/* io: atomic file writing (see io.h). */
+#include "sectorlab/io.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void atomic_reset(struct io_atomic *a)
+{
+	free(a->final_path);
+	free(a->tmp_path);
+	a->f = NULL;
+	a->final_path = NULL;
+	a->tmp_path = NULL;
+}
+
+sl_status io_atomic_open(struct io_atomic *a, const char *path, struct sl_error *err)
+{
+	memset(a, 0, sizeof *a);
+	size_t n = strlen(path) + 32;
+	a->final_path = strdup(path);
+	a->tmp_path = malloc(n);
+	if (!a->final_path || !a->tmp_path) {
+		atomic_reset(a);
+		return status_set(err, SL_ERR_NOMEM, "%s: path", path);
+	}
+	snprintf(a->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+	a->f = fopen(a->tmp_path, "wb");
+	if (!a->f) {
+		sl_status st = status_set(err, SL_ERR_IO, "cannot write %s: %s", path,
+					  strerror(errno));
+		atomic_reset(a);
+		return st;
+	}
+	return SL_OK;
+}
+
+sl_status io_atomic_commit(struct io_atomic *a, struct sl_error *err)
+{
+	if (!a->f)
+		return status_set(err, SL_ERR_ARG, "atomic write: file not open");
+	int bad = ferror(a->f) || fflush(a->f) != 0 || fsync(fileno(a->f)) != 0;
+	int saved = errno;
+	if (fclose(a->f) != 0 && !bad) {
+		bad = 1;
+		saved = errno;
+	}
+	a->f = NULL;
+	if (!bad && rename(a->tmp_path, a->final_path) != 0) {
+		bad = 1;
+		saved = errno;
+	}
+	if (bad) {
+		sl_status st = status_set(err, SL_ERR_IO, "writing %s failed: %s", a->final_path,
+					  strerror(saved));
+		remove(a->tmp_path);
+		atomic_reset(a);
+		return st;
+	}
+	atomic_reset(a);
+	return SL_OK;
+}
+
+void io_atomic_abort(struct io_atomic *a)
+{
+	if (a->f)
+		fclose(a->f);
+	if (a->tmp_path)
+		remove(a->tmp_path);
+	atomic_reset(a);
+}
+
+sl_status io_write_file(const char *path, const void *data, size_t n, struct sl_error *err)
+{
+	struct io_atomic a;
+	sl_status st = io_atomic_open(&a, path, err);
+	if (st != SL_OK)
+		return st;
+	if (n && fwrite(data, 1, n, a.f) != n) {
+		io_atomic_abort(&a);
+		return status_set(err, SL_ERR_IO, "writing %s failed", path);
+	}
+	return io_atomic_commit(&a, err);
+}

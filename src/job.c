@@ -1,0 +1,325 @@
+/* job: the training worker thread and its snapshots (see job.h). */
+#include "sectorlab/job.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sectorlab/attack.h"
+#include "sectorlab/spectral.h"
+
+struct job {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct job_config cfg;
+	struct trainer *trainer;   /* owned by the worker once started */
+	const struct sl_dataset *test;
+	/* Controls, written by the UI thread under lock. */
+	bool paused;
+	int pace;
+	float eps;
+	bool want_example;
+	atomic_bool cancel;
+	/* Published state, guarded by lock. */
+	struct job_snapshot snap;
+	/* The worker's private copy, published with one memcpy. */
+	struct job_snapshot work;
+};
+
+void job_series_push(struct job_series *s, float value)
+{
+	if (s->stride < 1)
+		s->stride = 1;
+	s->sum += value;
+	s->pending++;
+	if (s->pending < s->stride)
+		return;
+	if (s->n == JOB_HIST) {
+		/* Full: merge neighbours, doubling the values per point. */
+		for (int i = 0; i < JOB_HIST / 2; i++)
+			s->v[i] = 0.5f * (s->v[2 * i] + s->v[2 * i + 1]);
+		s->n = JOB_HIST / 2;
+		s->stride *= 2;
+		if (s->pending < s->stride)
+			return;
+	}
+	s->v[s->n++] = (float)(s->sum / s->pending);
+	s->sum = 0;
+	s->pending = 0;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void publish(struct job *job)
+{
+	pthread_mutex_lock(&job->lock);
+	job->snap = job->work;
+	pthread_mutex_unlock(&job->lock);
+}
+
+static void record_layers(struct job *job)
+{
+	const struct nn_net *net = job->trainer->net;
+	for (int i = 0; i < net->nlayers; i++) {
+		const struct nn_layer *l = &net->layers[i];
+		job->work.sigma_hat[i] = l->sigma_hat;
+		job->work.sigma_used[i] = l->sigma_hat * l->scale;
+		job->work.rho[i] = l->rho;
+	}
+}
+
+/* After an epoch: exact norms, test accuracy, FGSM metrics and an example. */
+static sl_status epoch_report(struct job *job, float eps, struct sl_error *err)
+{
+	struct trainer *t = job->trainer;
+	struct nn_net *net = t->net;
+	for (int i = 0; i < net->nlayers; i++) {
+		const struct nn_layer *l = &net->layers[i];
+		sl_status st = spectral_norm_exact(nn_layer_weight(l), l->out, l->in,
+						   &job->work.sigma_exact[i], err);
+		if (st != SL_OK)
+			return st;
+	}
+	if (job->test) {
+		double acc, loss;
+		sl_status st = trainer_evaluate(t, job->test, job->cfg.eval_n, &acc, &loss, err);
+		if (st != SL_OK)
+			return st;
+		job_series_push(&job->work.test_acc, (float)acc);
+		job->work.nevals++;
+		struct attack_result r;
+		st = attack_eval_fgsm(net, job->test, job->cfg.eval_n, eps, &r, err);
+		if (st != SL_OK)
+			return st;
+		job->work.eps = eps;
+		job->work.have_attack = true;
+		job->work.clean_acc = r.clean_accuracy;
+		job->work.robust_acc = r.robust_accuracy;
+		job->work.success_rate = r.attack_success_rate;
+		job->work.attack_n = r.n;
+	}
+	return SL_OK;
+}
+
+static void make_example(struct job *job, float eps)
+{
+	const struct sl_dataset *ds = job->test;
+	struct nn_net *net = job->trainer->net;
+	if (!ds || ds->n == 0 || data_dim(ds) > JOB_MAX_PIXELS)
+		return;
+	size_t dim = data_dim(ds);
+	uint32_t k = job->work.have_example ? (job->work.example_index + 1) % ds->n : 0;
+	float *x = job->trainer->xb; /* borrow: the step loop refills it */
+	float *xa = malloc(sizeof(float) * dim);
+	if (!xa)
+		return;
+	int y, pc, pa;
+	data_batch(ds, &k, 1, x, &y);
+	nn_argmax(nn_forward(net, x, 1), 1, net->out_dim, &pc);
+	attack_fgsm(net, x, &y, 1, eps, xa);
+	nn_argmax(nn_forward(net, xa, 1), 1, net->out_dim, &pa);
+	for (size_t i = 0; i < dim; i++) {
+		job->work.orig[i] = data_to_byte(x[i]);
+		job->work.adv[i] = data_to_byte(xa[i]);
+	}
+	free(xa);
+	job->work.have_example = true;
+	job->work.example_index = k;
+	job->work.img_c = (int)ds->c, job->work.img_h = (int)ds->h, job->work.img_w = (int)ds->w;
+	job->work.label = y, job->work.pred_clean = pc, job->work.pred_adv = pa;
+	job->work.eps = eps;
+}
+
+static void *worker(void *arg)
+{
+	struct job *job = arg;
+	struct trainer *t = job->trainer;
+	struct sl_error err;
+	status_clear(&err);
+	double train_time = 0, last_publish = 0;
+	long images = 0;
+	float loss_acc = 0, acc_acc = 0;
+	int chunk = 0;
+	const int chunk_steps = 5;
+
+	job->work.state = JOB_RUNNING;
+	make_example(job, job->cfg.eps);
+	publish(job);
+	while (!atomic_load(&job->cancel)) {
+		pthread_mutex_lock(&job->lock);
+		bool paused = job->paused;
+		int pace = job->pace;
+		float eps = job->eps;
+		bool want_example = job->want_example;
+		job->want_example = false;
+		pthread_mutex_unlock(&job->lock);
+
+		if (want_example || eps != job->work.eps) {
+			make_example(job, eps);
+			publish(job);
+		}
+		bool done = t->epoch >= t->cfg.epochs;
+		if (paused || done) {
+			enum job_state s = done ? JOB_DONE : JOB_PAUSED;
+			if (job->work.state != s) {
+				job->work.state = s;
+				publish(job);
+			}
+			pthread_mutex_lock(&job->lock);
+			if (!atomic_load(&job->cancel) && !job->want_example)
+				pthread_cond_wait(&job->wake, &job->lock);
+			pthread_mutex_unlock(&job->lock);
+			continue;
+		}
+		job->work.state = JOB_RUNNING;
+
+		double t0 = now_seconds();
+		struct train_step_info info;
+		sl_status st = trainer_step(t, &info, &err);
+		if (st == SL_OK && info.epoch_done)
+			st = epoch_report(job, eps, &err);
+		double t1 = now_seconds();
+		train_time += t1 - t0;
+		if (st != SL_OK) {
+			job->work.state = JOB_FAILED;
+			snprintf(job->work.message, sizeof job->work.message, "%s", err.msg);
+			publish(job);
+			break;
+		}
+		images += t->cfg.batch;
+		loss_acc += (float)info.loss;
+		acc_acc += (float)info.accuracy;
+		if (++chunk == chunk_steps || info.epoch_done) {
+			job_series_push(&job->work.loss, loss_acc / chunk);
+			job_series_push(&job->work.train_acc, acc_acc / chunk);
+			loss_acc = acc_acc = 0;
+			chunk = 0;
+		}
+		job->work.epoch = t->epoch;
+		job->work.step = t->step;
+		job->work.seconds = train_time;
+		job->work.images_per_sec = train_time > 0 ? images / train_time : 0;
+		record_layers(job);
+		if (info.epoch_done)
+			make_example(job, eps);
+		if (info.epoch_done || t1 - last_publish > 0.05) {
+			publish(job);
+			last_publish = t1;
+		}
+		if (pace > 0) {
+			/* Sleep the rest of this step's time slot, waking on cancel. */
+			double slot = 1.0 / pace - (now_seconds() - t0);
+			if (slot > 0) {
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				double when = ts.tv_sec + ts.tv_nsec * 1e-9 + slot;
+				ts.tv_sec = (time_t)when;
+				ts.tv_nsec = (long)((when - floor(when)) * 1e9);
+				pthread_mutex_lock(&job->lock);
+				if (!atomic_load(&job->cancel))
+					pthread_cond_timedwait(&job->wake, &job->lock, &ts);
+				pthread_mutex_unlock(&job->lock);
+			}
+		}
+	}
+	return NULL;
+}
+
+sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train,
+		    const struct sl_dataset *test, struct job **out, struct sl_error *err)
+{
+	*out = NULL;
+	struct job *job = calloc(1, sizeof *job);
+	if (!job)
+		return status_set(err, SL_ERR_NOMEM, "job");
+	job->cfg = *cfg;
+	job->test = test;
+	job->pace = cfg->steps_per_sec;
+	job->eps = cfg->eps;
+	atomic_init(&job->cancel, false);
+	sl_status st = trainer_new(&cfg->train, train, test, &job->trainer, err);
+	if (st != SL_OK) {
+		free(job);
+		return st;
+	}
+	struct trainer *t = job->trainer;
+	job->work.state = JOB_STARTING;
+	job->work.epochs = cfg->train.epochs;
+	job->work.steps_per_epoch = trainer_steps_per_epoch(t);
+	job->work.seed = cfg->train.seed;
+	job->work.mode = cfg->train.mode;
+	job->work.rho_certified = cfg->train.rho_certified;
+	job->work.nlayers = t->net->nlayers;
+	job->work.eps = cfg->eps;
+	record_layers(job);
+	job->snap = job->work;
+	pthread_mutex_init(&job->lock, NULL);
+	pthread_cond_init(&job->wake, NULL);
+	if (pthread_create(&job->thread, NULL, worker, job) != 0) {
+		pthread_mutex_destroy(&job->lock);
+		pthread_cond_destroy(&job->wake);
+		trainer_free(job->trainer);
+		free(job);
+		return status_set(err, SL_ERR_NOMEM, "cannot start the training thread");
+	}
+	*out = job;
+	return SL_OK;
+}
+
+void job_snapshot(struct job *job, struct job_snapshot *out)
+{
+	pthread_mutex_lock(&job->lock);
+	*out = job->snap;
+	pthread_mutex_unlock(&job->lock);
+}
+
+/* Change a control under the lock and wake the worker. */
+#define JOB_CONTROL(job, stmt)                        \
+	do {                                          \
+		pthread_mutex_lock(&(job)->lock);     \
+		stmt;                                 \
+		pthread_cond_signal(&(job)->wake);    \
+		pthread_mutex_unlock(&(job)->lock);   \
+	} while (0)
+
+void job_set_paused(struct job *job, bool paused)
+{
+	JOB_CONTROL(job, job->paused = paused);
+}
+
+void job_set_pace(struct job *job, int steps_per_sec)
+{
+	JOB_CONTROL(job, job->pace = steps_per_sec);
+}
+
+void job_set_eps(struct job *job, float eps)
+{
+	JOB_CONTROL(job, job->eps = eps);
+}
+
+void job_next_example(struct job *job)
+{
+	JOB_CONTROL(job, job->want_example = true);
+}
+
+void job_stop(struct job *job)
+{
+	if (!job)
+		return;
+	JOB_CONTROL(job, atomic_store(&job->cancel, true));
+	pthread_join(job->thread, NULL);
+	pthread_mutex_destroy(&job->lock);
+	pthread_cond_destroy(&job->wake);
+	trainer_free(job->trainer);
+	free(job);
+}

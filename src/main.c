@@ -1,0 +1,49 @@
+/* main: the sectorlab command line; dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "sectorlab/cmd.h"
+
+#define SECTORLAB_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fputs("usage: sectorlab [lab options]          open the lab (ncurses)\n"
+	      "       sectorlab COMMAND [options]\n"
+	      "\n"
+	      "sectorlab trains neural networks whose robustness is certified by\n"
+	      "incremental dissipativity, attacks them, and shows it all live.\n"
+	      "\n"
+	      "commands:\n"
+	      "  train      train a network headless and report accuracy and FGSM robustness\n"
+	      "\n"
+	      "'sectorlab COMMAND --help' describes a command; 'sectorlab --help-lab' the\n"
+	      "lab's options.  Data comes from --data-dir DIR, else $SECTORLAB_DATA, else\n"
+	      "data/ (an embedded MNIST sample).\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+			usage(stdout);
+			return 0;
+		}
+		if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+			printf("sectorlab %s\n", SECTORLAB_VERSION);
+			return 0;
+		}
+		return cmd_lab(argc, argv);
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "train") == 0)
+		return cmd_train(argc - 1, argv + 1);
+	if (strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "sectorlab: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}

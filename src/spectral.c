@@ -1,0 +1,75 @@
+/* spectral: power iteration and exact spectral norms (see spectral.h). */
+#include "sectorlab/spectral.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "sectorlab/linalg.h"
+
+void spectral_random_unit(struct sl_rng *rng, float *x, int n)
+{
+	double ss = 0;
+	do {
+		ss = 0;
+		for (int i = 0; i < n; i++) {
+			x[i] = rng_normal(rng);
+			ss += (double)x[i] * x[i];
+		}
+	} while (ss == 0);
+	float inv = (float)(1.0 / sqrt(ss));
+	for (int i = 0; i < n; i++)
+		x[i] *= inv;
+}
+
+/* Normalise x in place; returns its norm before normalisation. */
+static double normalise(float *x, int n)
+{
+	double nrm = cblas_snrm2(n, x, 1);
+	if (nrm > 0)
+		cblas_sscal(n, (float)(1.0 / nrm), x, 1);
+	return nrm;
+}
+
+float spectral_power_step(const float *w, int rows, int cols, float *u, float *v)
+{
+	/* Both products write straight into the persistent vectors: v's old value
+	 * is not read, and u is read only by the first product. */
+	cblas_sgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0f, w, cols, u, 1, 0.0f, v, 1);
+	if (normalise(v, cols) == 0)
+		return 0;
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, w, cols, v, 1, 0.0f, u, 1);
+	/* |w v| equals u . w v once u = w v / |w v|. */
+	return (float)normalise(u, rows);
+}
+
+float spectral_power_converge(const float *w, int rows, int cols, float *u, float *v,
+			      double rel_tol, int max_iters, int *iters)
+{
+	float prev = 0, sigma = 0;
+	int k = 0;
+	while (k < max_iters) {
+		sigma = spectral_power_step(w, rows, cols, u, v);
+		k++;
+		if (sigma == 0 || fabs((double)sigma - prev) <= rel_tol * sigma)
+			break;
+		prev = sigma;
+	}
+	if (iters)
+		*iters = k;
+	return sigma;
+}
+
+sl_status spectral_norm_exact(const float *w, int rows, int cols, double *out,
+			      struct sl_error *err)
+{
+	int k = rows < cols ? rows : cols;
+	double *sv = malloc(sizeof(double) * (size_t)(k > 0 ? k : 1));
+	if (!sv)
+		return status_set(err, SL_ERR_NOMEM, "spectral norm: %d values", k);
+	sl_status st = linalg_singular_values(w, rows, cols, sv, err);
+	if (st == SL_OK)
+		*out = sv[0];
+	free(sv);
+	return st;
+}

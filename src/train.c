@@ -1,0 +1,246 @@
+/* train: mini-batch training steps (see train.h). */
+#include "sectorlab/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct train_config train_config_default(void)
+{
+	struct train_config c = {
+		.model = MODEL_MLP,
+		.mode = TRAIN_VANILLA,
+		.nrho = 0,
+		.rho_certified = false,
+		.epochs = 10,
+		.batch = 128,
+		.lr = 1e-3,
+		.seed = 1,
+		.holdout = 5000,
+	};
+	return c;
+}
+
+sl_status train_mode_parse(const char *name, enum train_mode *out, struct sl_error *err)
+{
+	if (name && strcmp(name, "vanilla") == 0)
+		*out = TRAIN_VANILLA;
+	else if (name && strcmp(name, "spnorm") == 0)
+		*out = TRAIN_SPNORM;
+	else
+		return status_set(err, SL_ERR_ARG, "unknown mode '%s' (known: vanilla, spnorm)",
+				  name ? name : "(null)");
+	return SL_OK;
+}
+
+const char *train_mode_name(enum train_mode mode)
+{
+	return mode == TRAIN_SPNORM ? "spnorm" : "vanilla";
+}
+
+static void new_epoch_order(struct trainer *t)
+{
+	for (uint32_t i = 0; i < t->train.n; i++)
+		t->perm[i] = i;
+	rng_shuffle(&t->rng, t->perm, t->train.n);
+	t->pos = 0;
+	t->epoch_loss_sum = 0;
+	t->epoch_seen = 0;
+	t->epoch_correct = 0;
+}
+
+sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *train,
+		      const struct sl_dataset *test, struct trainer **out,
+		      struct sl_error *err)
+{
+	*out = NULL;
+	struct nn_layer_spec specs[NN_MAX_LAYERS];
+	int nl = model_layers(cfg->model, specs);
+	int c, h, w;
+	model_input_shape(cfg->model, &c, &h, &w);
+	if (train->c != (uint32_t)c || train->h != (uint32_t)h || train->w != (uint32_t)w)
+		return status_set(err, SL_ERR_ARG,
+				  "model %s takes %dx%dx%d images but %s has %ux%ux%u",
+				  model_name(cfg->model), c, h, w, train->source, train->c,
+				  train->h, train->w);
+	if (test && data_dim(test) != data_dim(train))
+		return status_set(err, SL_ERR_ARG, "test images (%s) differ in shape from training",
+				  test->source);
+	if (cfg->batch < 1 || cfg->batch > 65536)
+		return status_set(err, SL_ERR_ARG, "batch size %d (1 to 65536)", cfg->batch);
+	if (cfg->epochs < 0)
+		return status_set(err, SL_ERR_ARG, "epochs %d must be >= 0", cfg->epochs);
+	if (cfg->holdout >= train->n)
+		return status_set(err, SL_ERR_ARG,
+				  "holdout %u leaves no training images (%s has %u)",
+				  cfg->holdout, train->source, train->n);
+	if (cfg->mode == TRAIN_SPNORM && cfg->nrho != nl)
+		return status_set(err, SL_ERR_ARG, "spnorm needs %d caps (one per layer), got %d",
+				  nl, cfg->nrho);
+	for (int i = 0; cfg->mode == TRAIN_SPNORM && i < nl; i++)
+		if (!(cfg->rho[i] > 0) || !isfinite(cfg->rho[i]))
+			return status_set(err, SL_ERR_ARG, "cap %d is %g: caps must be positive",
+					  i + 1, cfg->rho[i]);
+
+	struct trainer *t = calloc(1, sizeof *t);
+	if (!t)
+		return status_set(err, SL_ERR_NOMEM, "trainer");
+	t->cfg = *cfg;
+	t->test = test;
+	rng_seed(&t->rng, cfg->seed);
+	sl_status st = data_view(train, cfg->holdout, train->n - cfg->holdout, &t->train, err);
+	if (st == SL_OK)
+		st = data_view(train, 0, cfg->holdout, &t->val, err);
+	if (st == SL_OK)
+		st = nn_new(specs, nl, cfg->batch, &t->net, err);
+	if (st != SL_OK)
+		goto fail;
+	struct optim_config oc = optim_adam_defaults(cfg->lr);
+	st = optim_new(&oc, t->net->nparams, &t->opt, err);
+	if (st != SL_OK)
+		goto fail;
+	t->perm = malloc(sizeof(uint32_t) * t->train.n);
+	t->xb = malloc(sizeof(float) * (size_t)cfg->batch * t->net->in_dim);
+	t->yb = malloc(sizeof(int) * (size_t)cfg->batch);
+	t->pred = malloc(sizeof(int) * (size_t)cfg->batch);
+	if (!t->perm || !t->xb || !t->yb || !t->pred) {
+		st = status_set(err, SL_ERR_NOMEM, "training buffers");
+		goto fail;
+	}
+	nn_init_glorot(t->net, &t->rng);
+	if (cfg->mode == TRAIN_SPNORM)
+		for (int i = 0; i < nl; i++)
+			nn_set_cap(t->net, i, (float)cfg->rho[i]);
+	nn_update_caps(t->net, 1);
+	new_epoch_order(t);
+	*out = t;
+	return SL_OK;
+fail:
+	trainer_free(t);
+	return st;
+}
+
+void trainer_free(struct trainer *t)
+{
+	if (!t)
+		return;
+	nn_free(t->net);
+	optim_free(t->opt);
+	free(t->perm);
+	free(t->xb);
+	free(t->yb);
+	free(t->pred);
+	free(t);
+}
+
+long trainer_steps_per_epoch(const struct trainer *t)
+{
+	return ((long)t->train.n + t->cfg.batch - 1) / t->cfg.batch;
+}
+
+static bool all_finite(const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(x[i]))
+			return false;
+	return true;
+}
+
+sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct sl_error *err)
+{
+	uint32_t left = t->train.n - t->pos;
+	int b = left < (uint32_t)t->cfg.batch ? (int)left : t->cfg.batch;
+	data_batch(&t->train, t->perm + t->pos, (size_t)b, t->xb, t->yb);
+	t->pos += (uint32_t)b;
+
+	const float *logits = nn_forward(t->net, t->xb, b);
+	nn_argmax(logits, b, t->net->out_dim, t->pred);
+	double loss = nn_backward(t->net, t->yb, true, false);
+	if (!isfinite(loss))
+		return status_set(err, SL_ERR_NUMERIC, "loss became %g at step %ld (epoch %d)",
+				  loss, t->step + 1, t->epoch + 1);
+	optim_step(t->opt, t->net->params, t->net->grads);
+	t->step++;
+	if (!all_finite(t->net->params, t->net->nparams))
+		return status_set(err, SL_ERR_NUMERIC,
+				  "weights became non-finite at step %ld (epoch %d)", t->step,
+				  t->epoch + 1);
+	/* One power-iteration step per optimizer step (DESIGN.md §1). */
+	nn_update_caps(t->net, 1);
+
+	int correct = 0;
+	for (int r = 0; r < b; r++)
+		correct += t->pred[r] == t->yb[r];
+	t->epoch_loss_sum += loss * b;
+	t->epoch_seen += b;
+	t->epoch_correct += correct;
+	info->loss = loss;
+	info->accuracy = (double)correct / b;
+	info->epoch_done = t->pos >= t->train.n;
+	if (info->epoch_done) {
+		/* The network handed to evaluation at an epoch's end has its caps
+		 * set from converged norms, not from the lagging estimate. */
+		trainer_settle_caps(t, 100);
+		t->last_epoch_loss = t->epoch_loss_sum / (double)t->epoch_seen;
+		t->last_epoch_accuracy = (double)t->epoch_correct / (double)t->epoch_seen;
+		t->epoch++;
+		new_epoch_order(t);
+	}
+	return SL_OK;
+}
+
+int trainer_settle_caps(struct trainer *t, int max_iters)
+{
+	struct nn_net *net = t->net;
+	float prev[NN_MAX_LAYERS];
+	int k = 0;
+	while (k < max_iters) {
+		for (int i = 0; i < net->nlayers; i++)
+			prev[i] = net->layers[i].sigma_hat;
+		nn_update_caps(net, 1);
+		k++;
+		bool settled = true;
+		for (int i = 0; i < net->nlayers; i++) {
+			float s = net->layers[i].sigma_hat;
+			settled = settled && fabsf(s - prev[i]) <= 1e-6f * s;
+		}
+		if (settled)
+			break;
+	}
+	return k;
+}
+
+sl_status trainer_evaluate(struct trainer *t, const struct sl_dataset *ds, int n,
+			   double *accuracy, double *loss, struct sl_error *err)
+{
+	if (data_dim(ds) != (size_t)t->net->in_dim)
+		return status_set(err, SL_ERR_ARG, "%s: images do not fit the network",
+				  ds->source);
+	if (n <= 0 || (uint32_t)n > ds->n)
+		n = (int)ds->n;
+	if (n == 0) {
+		*accuracy = 0;
+		*loss = 0;
+		return SL_OK;
+	}
+	int bmax = t->cfg.batch;
+	uint32_t *idx = malloc(sizeof(uint32_t) * (size_t)bmax);
+	if (!idx)
+		return status_set(err, SL_ERR_NOMEM, "evaluation");
+	long correct = 0;
+	double total = 0;
+	for (int start = 0; start < n; start += bmax) {
+		int b = n - start < bmax ? n - start : bmax;
+		for (int r = 0; r < b; r++)
+			idx[r] = (uint32_t)(start + r);
+		data_batch(ds, idx, (size_t)b, t->xb, t->yb);
+		nn_argmax(nn_forward(t->net, t->xb, b), b, t->net->out_dim, t->pred);
+		total += nn_loss(t->net, t->yb) * b;
+		for (int r = 0; r < b; r++)
+			correct += t->pred[r] == t->yb[r];
+	}
+	free(idx);
+	*accuracy = (double)correct / n;
+	*loss = total / n;
+	return SL_OK;
+}

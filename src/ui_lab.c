@@ -1,0 +1,601 @@
+/*
+ * ui_lab: the live lab screen.
+ *
+ * One loop on the main thread: read a key with a short timeout, act on it
+ * through the key table, copy the worker's latest snapshot, redraw, one
+ * doupdate.  Panels: training curves (braille plots), per-layer spectral
+ * norms against their caps, and a test digit beside its FGSM adversarial
+ * (half-block pixels).  Without a UTF-8 locale or 256 colours the same panels
+ * are drawn with ASCII.
+ */
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <wchar.h>
+
+#include <curses.h>
+
+#include "sectorlab/ui.h"
+
+/* ---- signals: SIGINT and SIGTERM end the loop, which restores the terminal */
+
+static volatile sig_atomic_t quit_signal;
+
+static void on_signal(int sig)
+{
+	quit_signal = sig;
+}
+
+/* ---- colours and glyphs ---------------------------------------------------- */
+
+enum { PAIR_TITLE = 1, PAIR_LOSS, PAIR_TRAIN, PAIR_TEST, PAIR_OK, PAIR_BAD, PAIR_DIM,
+       PAIR_GREY0 = 16 };
+
+#define GREY_LEVELS 8
+
+struct ui {
+	bool utf8;
+	bool greys;  /* 8 grey levels as colour pairs for half-block pixels */
+	bool colour;
+	bool help;
+	int pace;
+	float eps;
+	bool paused;
+	const struct ui_context *ctx;
+	struct job *job;
+	struct job_snapshot snap;
+};
+
+static void setup_colours(struct ui *ui)
+{
+	if (!has_colors())
+		return;
+	start_color();
+	use_default_colors();
+	ui->colour = true;
+	init_pair(PAIR_TITLE, COLOR_BLACK, COLOR_CYAN);
+	init_pair(PAIR_LOSS, COLOR_YELLOW, -1);
+	init_pair(PAIR_TRAIN, COLOR_CYAN, -1);
+	init_pair(PAIR_TEST, COLOR_GREEN, -1);
+	init_pair(PAIR_OK, COLOR_GREEN, -1);
+	init_pair(PAIR_BAD, COLOR_RED, -1);
+	init_pair(PAIR_DIM, COLOR_BLUE, -1);
+	if (COLORS >= 256 && COLOR_PAIRS >= PAIR_GREY0 + GREY_LEVELS * GREY_LEVELS) {
+		for (int f = 0; f < GREY_LEVELS; f++)
+			for (int b = 0; b < GREY_LEVELS; b++)
+				init_pair((short)(PAIR_GREY0 + f * GREY_LEVELS + b),
+					  (short)(232 + f * 23 / (GREY_LEVELS - 1)),
+					  (short)(232 + b * 23 / (GREY_LEVELS - 1)));
+		ui->greys = true;
+	}
+}
+
+static void put_wch(int y, int x, wchar_t wc, int pair)
+{
+	cchar_t cc;
+	wchar_t s[2] = {wc, 0};
+	setcchar(&cc, s, 0, (short)pair, NULL);
+	mvadd_wch(y, x, &cc);
+}
+
+/* Print at most w columns of text. */
+static void put_text(int y, int x, int w, const char *text)
+{
+	if (w > 0)
+		mvaddnstr(y, x, text, w);
+}
+
+static void frame(int y, int x, int h, int w, const char *title)
+{
+	/* The wide-character forms draw Unicode box lines in a UTF-8 locale and
+	 * fall back to the terminal's line-drawing set elsewhere. */
+	mvadd_wch(y, x, WACS_ULCORNER);
+	mvhline_set(y, x + 1, WACS_HLINE, w - 2);
+	mvadd_wch(y, x + w - 1, WACS_URCORNER);
+	mvvline_set(y + 1, x, WACS_VLINE, h - 2);
+	mvvline_set(y + 1, x + w - 1, WACS_VLINE, h - 2);
+	mvadd_wch(y + h - 1, x, WACS_LLCORNER);
+	mvhline_set(y + h - 1, x + 1, WACS_HLINE, w - 2);
+	mvadd_wch(y + h - 1, x + w - 1, WACS_LRCORNER);
+	attron(A_BOLD);
+	mvprintw(y, x + 2, " %.*s ", w - 6, title);
+	attroff(A_BOLD);
+}
+
+/* ---- braille plots --------------------------------------------------------- */
+
+#define PLOT_MAX_W 160
+#define PLOT_MAX_H 60
+
+struct plot {
+	int w, h;                  /* cells */
+	float lo, hi;              /* value range, bottom to top */
+	unsigned char dots[PLOT_MAX_H][PLOT_MAX_W];
+	short pair[PLOT_MAX_H][PLOT_MAX_W];
+};
+
+static void plot_dot(struct plot *p, int dx, int dy, short pair)
+{
+	/* dx in [0, 2w), dy in [0, 4h) from the top. */
+	static const unsigned char bit[4][2] = {{0x01, 0x08}, {0x02, 0x10}, {0x04, 0x20},
+						{0x40, 0x80}};
+	if (dx < 0 || dy < 0 || dx >= 2 * p->w || dy >= 4 * p->h)
+		return;
+	p->dots[dy / 4][dx / 2] |= bit[dy % 4][dx % 2];
+	p->pair[dy / 4][dx / 2] = pair;
+}
+
+static int plot_row(const struct plot *p, float v)
+{
+	float t = (v - p->lo) / (p->hi - p->lo);
+	t = t < 0 ? 0 : (t > 1 ? 1 : t);
+	return (int)lroundf((1 - t) * (4 * p->h - 1));
+}
+
+/* Draw a series left to right, one dot column per point while it fits,
+ * compressed to the width after that; consecutive points are joined. */
+static void plot_series(struct plot *p, const struct job_series *s, short pair)
+{
+	int cols = 2 * p->w, prev = -1;
+	for (int i = 0; i < s->n; i++) {
+		int x = s->n <= cols ? i : (int)((long)i * cols / s->n);
+		int y = plot_row(p, s->v[i]);
+		if (prev >= 0) {
+			int a = prev < y ? prev : y, b = prev < y ? y : prev;
+			for (int k = a; k <= b; k++)
+				plot_dot(p, x, k, pair);
+		}
+		plot_dot(p, x, y, pair);
+		prev = y;
+	}
+}
+
+static void plot_draw(const struct ui *ui, const struct plot *p, int y, int x)
+{
+	for (int r = 0; r < p->h; r++)
+		for (int c = 0; c < p->w; c++) {
+			unsigned char d = p->dots[r][c];
+			if (!d)
+				continue;
+			if (ui->utf8)
+				put_wch(y + r, x + c, (wchar_t)(0x2800 + d), p->pair[r][c]);
+			else
+				mvaddch(y + r, x + c, '*' | COLOR_PAIR(p->pair[r][c]));
+		}
+}
+
+static void series_range(const struct job_series *s, float *lo, float *hi)
+{
+	for (int i = 0; i < s->n; i++) {
+		*lo = s->v[i] < *lo ? s->v[i] : *lo;
+		*hi = s->v[i] > *hi ? s->v[i] : *hi;
+	}
+}
+
+static void curve_panel(const struct ui *ui, int y, int x, int h, int w, bool accuracy)
+{
+	const struct job_snapshot *s = &ui->snap;
+	frame(y, x, h, w, accuracy ? "accuracy" : "training loss");
+	static struct plot p; /* large; only the main thread draws */
+	memset(&p, 0, sizeof p);
+	int label_w = 7;
+	p.w = w - 2 - label_w;
+	p.h = h - 3;
+	if (p.w < 4 || p.h < 1)
+		return;
+	p.w = p.w > PLOT_MAX_W ? PLOT_MAX_W : p.w;
+	p.h = p.h > PLOT_MAX_H ? PLOT_MAX_H : p.h;
+	if (accuracy) {
+		p.lo = 1, p.hi = 0;
+		series_range(&s->train_acc, &p.lo, &p.hi);
+		series_range(&s->test_acc, &p.lo, &p.hi);
+		if (p.hi < p.lo)
+			p.lo = 0, p.hi = 1;
+		p.lo = floorf(p.lo * 10) / 10;
+		p.hi = 1;
+	} else {
+		p.lo = 0, p.hi = 0;
+		series_range(&s->loss, &p.lo, &p.hi);
+		if (p.hi <= 0)
+			p.hi = 1;
+	}
+	if (p.hi - p.lo < 1e-6f)
+		p.hi = p.lo + 1;
+	if (accuracy) {
+		plot_series(&p, &s->train_acc, PAIR_TRAIN);
+		plot_series(&p, &s->test_acc, PAIR_TEST);
+	} else {
+		plot_series(&p, &s->loss, PAIR_LOSS);
+	}
+	char buf[32];
+	snprintf(buf, sizeof buf, accuracy ? "%5.0f%%" : "%6.3f", accuracy ? 100 * p.hi : p.hi);
+	put_text(y + 1, x + 1, label_w - 1, buf);
+	snprintf(buf, sizeof buf, accuracy ? "%5.0f%%" : "%6.3f", accuracy ? 100 * p.lo : p.lo);
+	put_text(y + p.h, x + 1, label_w - 1, buf);
+	plot_draw(ui, &p, y + 1, x + label_w);
+
+	/* Legend with the latest values. */
+	int ly = y + h - 2;
+	if (accuracy) {
+		float tr = s->train_acc.n ? s->train_acc.v[s->train_acc.n - 1] : 0;
+		float te = s->test_acc.n ? s->test_acc.v[s->test_acc.n - 1] : 0;
+		attron(COLOR_PAIR(PAIR_TRAIN));
+		mvprintw(ly, x + 2, "train %5.1f%%", 100 * tr);
+		attroff(COLOR_PAIR(PAIR_TRAIN));
+		attron(COLOR_PAIR(PAIR_TEST));
+		if (s->nevals)
+			mvprintw(ly, x + 16, "test %5.2f%% (epoch %d)", 100 * te, s->nevals);
+		else
+			mvprintw(ly, x + 16, "test: after epoch 1");
+		attroff(COLOR_PAIR(PAIR_TEST));
+	} else {
+		float lv = s->loss.n ? s->loss.v[s->loss.n - 1] : 0;
+		attron(COLOR_PAIR(PAIR_LOSS));
+		mvprintw(ly, x + 2, "loss %.4f", lv);
+		attroff(COLOR_PAIR(PAIR_LOSS));
+		mvprintw(ly, x + 18, "step %ld", s->step);
+	}
+}
+
+/* ---- spectral norms -------------------------------------------------------- */
+
+static void bar(const struct ui *ui, int y, int x, int w, float value, float cap, float top)
+{
+	int fill = (int)lroundf(value / top * w);
+	int mark = cap > 0 ? (int)lroundf(cap / top * w) : -1;
+	fill = fill > w ? w : fill;
+	bool over = cap > 0 && value > cap * 1.01f;
+	for (int k = 0; k < w; k++) {
+		int pair = over ? PAIR_BAD : PAIR_OK;
+		if (k == mark - 1 || (mark == w && k == w - 1)) {
+			if (ui->utf8)
+				put_wch(y, x + k, k < fill ? L'\u2588' : L'\u2502', PAIR_BAD);
+			else
+				mvaddch(y, x + k, '|' | COLOR_PAIR(PAIR_BAD));
+		} else if (k < fill) {
+			if (ui->utf8)
+				put_wch(y, x + k, L'\u2588', pair);
+			else
+				mvaddch(y, x + k, '#' | COLOR_PAIR(pair));
+		} else {
+			if (ui->utf8)
+				put_wch(y, x + k, L'\u00b7', PAIR_DIM);
+			else
+				mvaddch(y, x + k, '.' | COLOR_PAIR(PAIR_DIM));
+		}
+	}
+}
+
+static void spectral_panel(const struct ui *ui, int y, int x, int h, int w)
+{
+	const struct job_snapshot *s = &ui->snap;
+	frame(y, x, h, w, "spectral norms vs caps");
+	float top = 0;
+	for (int i = 0; i < s->nlayers; i++) {
+		top = fmaxf(top, fmaxf(s->sigma_used[i], s->rho[i]));
+		top = fmaxf(top, (float)s->sigma_exact[i]);
+	}
+	top = top > 0 ? top * 1.15f : 1;
+	int row = y + 1, iw = w - 2;
+	for (int i = 0; i < s->nlayers && row + 2 < y + h - 1; i++) {
+		char line[160];
+		if (s->rho[i] > 0)
+			snprintf(line, sizeof line, "fc%d  %.3f / cap %.3f", i + 1, s->sigma_used[i],
+				 s->rho[i]);
+		else
+			snprintf(line, sizeof line, "fc%d  %.3f  (no cap)", i + 1, s->sigma_used[i]);
+		attron(A_BOLD);
+		put_text(row++, x + 1, iw, line);
+		attroff(A_BOLD);
+		bar(ui, row++, x + 1, iw, s->sigma_used[i], s->rho[i], top);
+		if (s->sigma_exact[i] > 0)
+			snprintf(line, sizeof line, "exact %.4f  raw %.3f", s->sigma_exact[i],
+				 s->sigma_hat[i]);
+		else
+			snprintf(line, sizeof line, "raw %.3f  (exact after epoch 1)", s->sigma_hat[i]);
+		attron(COLOR_PAIR(PAIR_DIM));
+		put_text(row++, x + 1, iw, line);
+		attroff(COLOR_PAIR(PAIR_DIM));
+	}
+	if (row < y + h - 1) {
+		attron(COLOR_PAIR(s->rho_certified ? PAIR_OK : PAIR_BAD));
+		put_text(y + h - 2, x + 1, iw, ui->ctx->caps_note);
+		attroff(COLOR_PAIR(s->rho_certified ? PAIR_OK : PAIR_BAD));
+	}
+}
+
+/* ---- images ---------------------------------------------------------------- */
+
+static int grey_level(uint8_t v)
+{
+	return (v * (GREY_LEVELS - 1) + 127) / 255;
+}
+
+/* Channel-averaged brightness of pixel (r, c). */
+static uint8_t pixel(const struct job_snapshot *s, const uint8_t *img, int r, int c)
+{
+	if (r >= s->img_h)
+		return 0;
+	int sum = 0, plane = s->img_h * s->img_w;
+	for (int k = 0; k < s->img_c; k++)
+		sum += img[k * plane + r * s->img_w + c];
+	return (uint8_t)(sum / s->img_c);
+}
+
+static void draw_image(const struct ui *ui, int y, int x, const uint8_t *img)
+{
+	const struct job_snapshot *s = &ui->snap;
+	static const char ramp[] = " .:-=+*#%@";
+	for (int r = 0; r < s->img_h; r += 2)
+		for (int c = 0; c < s->img_w; c++) {
+			uint8_t top = pixel(s, img, r, c), bot = pixel(s, img, r + 1, c);
+			if (ui->utf8 && ui->greys) {
+				int pair = PAIR_GREY0 + grey_level(top) * GREY_LEVELS + grey_level(bot);
+				put_wch(y + r / 2, x + c, L'\u2580', pair);
+			} else {
+				int v = (top + bot) / 2;
+				mvaddch(y + r / 2, x + c, (chtype)ramp[v * 9 / 255]);
+			}
+		}
+}
+
+static void image_panel(const struct ui *ui, int y, int x, int h, int w)
+{
+	const struct job_snapshot *s = &ui->snap;
+	char title[64];
+	snprintf(title, sizeof title, "FGSM, L-inf eps %.2f", ui->eps);
+	frame(y, x, h, w, title);
+	if (!s->have_example) {
+		put_text(y + 1, x + 2, w - 4, "waiting for the first example...");
+		return;
+	}
+	int iw = s->img_w, gap = 4;
+	draw_image(ui, y + 1, x + 2, s->orig);
+	draw_image(ui, y + 1, x + 2 + iw + gap, s->adv);
+	int ly = y + 1 + (s->img_h + 1) / 2;
+	mvprintw(ly, x + 2, "test #%u  label %d", s->example_index, s->label);
+	attron(COLOR_PAIR(s->pred_clean == s->label ? PAIR_OK : PAIR_BAD));
+	mvprintw(ly + 1, x + 2, "predicted %d", s->pred_clean);
+	attroff(COLOR_PAIR(s->pred_clean == s->label ? PAIR_OK : PAIR_BAD));
+	mvprintw(ly, x + 2 + iw + gap, "adversarial");
+	attron(COLOR_PAIR(s->pred_adv == s->label ? PAIR_OK : PAIR_BAD));
+	mvprintw(ly + 1, x + 2 + iw + gap, "predicted %d%s", s->pred_adv,
+		 s->pred_adv == s->label ? "" : "  fooled");
+	attroff(COLOR_PAIR(s->pred_adv == s->label ? PAIR_OK : PAIR_BAD));
+	if (s->have_attack && ly + 2 < y + h - 1) {
+		char line[160];
+		snprintf(line, sizeof line, "%d test images: clean %.1f%%  robust %.1f%%  fooled %.1f%%",
+			 s->attack_n, 100 * s->clean_acc, 100 * s->robust_acc,
+			 100 * s->success_rate);
+		put_text(ly + 2, x + 2, w - 4, line);
+	}
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+enum action { ACT_QUIT, ACT_PAUSE, ACT_HELP, ACT_NEXT, ACT_EPS_UP, ACT_EPS_DOWN, ACT_FASTER,
+	      ACT_SLOWER };
+
+struct key_binding {
+	int key;
+	const char *name;   /* as shown */
+	const char *what;   /* help text */
+	enum action action;
+	bool in_footer;
+};
+
+static const struct key_binding keys[] = {
+	{' ', "space", "pause or resume training", ACT_PAUSE, true},
+	{'n', "n", "next test digit and its adversarial", ACT_NEXT, true},
+	{'+', "+", "stronger attack (eps + 0.05)", ACT_EPS_UP, true},
+	{'=', "=", "stronger attack (same as +)", ACT_EPS_UP, false},
+	{'-', "-", "weaker attack (eps - 0.05)", ACT_EPS_DOWN, true},
+	{']', "]", "train faster (more steps per second)", ACT_FASTER, true},
+	{'[', "[", "train slower", ACT_SLOWER, true},
+	{'?', "?", "show or hide this help", ACT_HELP, true},
+	{'q', "q", "quit (also Ctrl-C)", ACT_QUIT, true},
+};
+#define NKEYS ((int)(sizeof keys / sizeof keys[0]))
+
+static const int paces[] = {5, 10, 30, 100, 300, 0}; /* 0: unlimited */
+#define NPACES ((int)(sizeof paces / sizeof paces[0]))
+
+static int pace_index(int pace)
+{
+	for (int i = 0; i < NPACES; i++)
+		if (paces[i] == pace)
+			return i;
+	return 2;
+}
+
+/* Returns false when the lab should close. */
+static bool handle_key(struct ui *ui, int ch)
+{
+	if (ui->help && ch != ERR && ch != KEY_RESIZE) {
+		ui->help = false;
+		if (ch != 'q')
+			return true;
+	}
+	for (int i = 0; i < NKEYS; i++) {
+		if (keys[i].key != ch)
+			continue;
+		switch (keys[i].action) {
+		case ACT_QUIT:
+			return false;
+		case ACT_PAUSE:
+			ui->paused = !ui->paused;
+			job_set_paused(ui->job, ui->paused);
+			break;
+		case ACT_HELP:
+			ui->help = !ui->help;
+			break;
+		case ACT_NEXT:
+			job_next_example(ui->job);
+			break;
+		case ACT_EPS_UP:
+		case ACT_EPS_DOWN: {
+			float e = ui->eps + (keys[i].action == ACT_EPS_UP ? 0.05f : -0.05f);
+			e = roundf(e * 100) / 100;
+			ui->eps = e < 0 ? 0 : (e > 1 ? 1 : e);
+			job_set_eps(ui->job, ui->eps);
+			break;
+		}
+		case ACT_FASTER:
+		case ACT_SLOWER: {
+			int k = pace_index(ui->pace) + (keys[i].action == ACT_FASTER ? 1 : -1);
+			k = k < 0 ? 0 : (k >= NPACES ? NPACES - 1 : k);
+			ui->pace = paces[k];
+			job_set_pace(ui->job, ui->pace);
+			break;
+		}
+		}
+		return true;
+	}
+	return true;
+}
+
+static void help_overlay(void)
+{
+	int h = NKEYS + 4, w = 52;
+	int y = (LINES - h) / 2, x = (COLS - w) / 2;
+	for (int r = 0; r < h; r++)
+		mvhline(y + r, x, ' ', w);
+	frame(y, x, h, w, "keys");
+	for (int i = 0; i < NKEYS; i++)
+		mvprintw(y + 1 + i, x + 2, "%-6s %s", keys[i].name, keys[i].what);
+	attron(COLOR_PAIR(PAIR_DIM));
+	mvprintw(y + h - 2, x + 2, "any key closes this help");
+	attroff(COLOR_PAIR(PAIR_DIM));
+}
+
+/* ---- the screen ------------------------------------------------------------ */
+
+static const char *state_name(const struct job_snapshot *s)
+{
+	switch (s->state) {
+	case JOB_STARTING: return "starting";
+	case JOB_RUNNING: return "training";
+	case JOB_PAUSED: return "paused";
+	case JOB_DONE: return "done";
+	case JOB_FAILED: return "FAILED";
+	}
+	return "?";
+}
+
+static void header(const struct ui *ui)
+{
+	const struct job_snapshot *s = &ui->snap;
+	char line[512], pace[32];
+	if (ui->pace > 0)
+		snprintf(pace, sizeof pace, "%d steps/s", ui->pace);
+	else
+		snprintf(pace, sizeof pace, "full speed");
+	snprintf(line, sizeof line,
+		 " sectorlab | %s | %s, seed %lu | epoch %d/%d, step %ld | %.0fk img/s compute, %s | %s ",
+		 ui->ctx->title, train_mode_name(s->mode), (unsigned long)s->seed, s->epoch,
+		 s->epochs, s->step, s->images_per_sec / 1000, pace, state_name(s));
+	attron(COLOR_PAIR(PAIR_TITLE) | A_BOLD);
+	mvhline(0, 0, ' ', COLS);
+	put_text(0, 0, COLS, line);
+	attroff(COLOR_PAIR(PAIR_TITLE) | A_BOLD);
+}
+
+static void footer(const struct ui *ui)
+{
+	int x = 0, y = LINES - 1;
+	if (ui->snap.state == JOB_FAILED) {
+		attron(COLOR_PAIR(PAIR_BAD) | A_BOLD);
+		put_text(y, 0, COLS, ui->snap.message);
+		attroff(COLOR_PAIR(PAIR_BAD) | A_BOLD);
+		return;
+	}
+	char src[300];
+	for (int i = 0; i < NKEYS && x < COLS; i++) {
+		if (!keys[i].in_footer)
+			continue;
+		attron(A_REVERSE);
+		put_text(y, x, COLS - x, keys[i].name);
+		attroff(A_REVERSE);
+		x += (int)strlen(keys[i].name) + 1;
+	}
+	snprintf(src, sizeof src, "  %u train / %u test from %s", ui->ctx->train_n,
+		 ui->ctx->test_n, ui->ctx->data_source);
+	attron(COLOR_PAIR(PAIR_DIM));
+	put_text(y, x, COLS - x, src);
+	attroff(COLOR_PAIR(PAIR_DIM));
+}
+
+#define MIN_COLS 80
+#define MIN_LINES 24
+
+static void draw(struct ui *ui)
+{
+	erase();
+	if (COLS < MIN_COLS || LINES < MIN_LINES) {
+		mvprintw(0, 0, "sectorlab needs a terminal of at least %dx%d (this one is %dx%d).",
+			 MIN_COLS, MIN_LINES, COLS, LINES);
+		mvprintw(1, 0, "Enlarge it, or press q to quit.");
+		return;
+	}
+	header(ui);
+	int img_h = (ui->snap.img_h ? (ui->snap.img_h + 1) / 2 : 14) + 5;
+	int img_w = 2 * (ui->snap.img_w ? ui->snap.img_w : 28) + 8;
+	if (img_w < 60)
+		img_w = 60;
+	int bottom_y = LINES - 1 - img_h;
+	int curves_h = bottom_y - 1;
+	curve_panel(ui, 1, 0, curves_h, COLS / 2, false);
+	curve_panel(ui, 1, COLS / 2, curves_h, COLS - COLS / 2, true);
+	image_panel(ui, bottom_y, 0, img_h, img_w);
+	spectral_panel(ui, bottom_y, img_w, img_h, COLS - img_w);
+	footer(ui);
+	if (ui->help)
+		help_overlay();
+}
+
+int ui_lab_run(struct job *job, const struct ui_context *ctx)
+{
+	struct ui ui = {.ctx = ctx, .job = job, .pace = ctx->pace};
+	job_snapshot(job, &ui.snap);
+	ui.eps = ui.snap.eps;
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	struct sigaction old_int, old_term;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+
+	setlocale(LC_ALL, "");
+	ui.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+	if (!initscr()) {
+		fprintf(stderr, "sectorlab: cannot initialise the terminal\n");
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		return 1;
+	}
+	cbreak();
+	noecho();
+	keypad(stdscr, TRUE);
+	curs_set(0);
+	timeout(50);
+	setup_colours(&ui);
+
+	while (!quit_signal) {
+		int ch = getch();
+		if (ch != ERR && ch != KEY_RESIZE && !handle_key(&ui, ch))
+			break;
+		job_snapshot(job, &ui.snap);
+		draw(&ui);
+		refresh();
+	}
+	endwin();
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	return 0;
+}

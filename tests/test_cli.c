@@ -1,0 +1,157 @@
+/* Tests for the command line: help, bad usage, bad data, and a real run. */
+#include <libgen.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "testutil.h"
+
+static char prog[1024];
+
+/* Run `prog args` through the shell; return the exit code and the output in
+ * out (at most cap bytes): stdout only, or stdout and stderr combined. */
+static int run_with(const char *args, bool with_stderr, char *out, size_t cap)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd, "%s %s %s", prog, args, with_stderr ? "2>&1" : "2>/dev/null");
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run(const char *args, char *out, size_t cap)
+{
+	return run_with(args, true, out, cap);
+}
+
+static char out[1 << 16];
+
+static void test_help(void **state)
+{
+	(void)state;
+	assert_int_equal(run("--help", out, sizeof out), 0);
+	assert_non_null(strstr(out, "train"));
+	assert_int_equal(run("train --help", out, sizeof out), 0);
+	assert_non_null(strstr(out, "--mode"));
+	assert_int_equal(run("--help-lab", out, sizeof out), 0);
+	assert_non_null(strstr(out, "--pace"));
+}
+
+static void test_bad_usage(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *args, *says;
+	} cases[] = {
+		{"bogus", "unknown command 'bogus'"},
+		{"train --epochs ten", "--epochs expects a whole number"},
+		{"train --epochs -1", "--epochs must be between"},
+		{"train --mode fast", "unknown mode 'fast'"},
+		{"train --dataset imagenet", "imagenet"},
+		{"train --model resnet", "unknown model 'resnet'"},
+		{"train --rho 1,x", "--rho expects a number"},
+		{"train --rho 1,2,3", "--rho needs --mode spnorm"},
+		{"train --eps -0.1", "--eps must be >= 0"},
+		{"train --lr 0", "learning rate"},
+		{"train extra", "unexpected argument"},
+		{"--pace fast", "--pace expects a whole number"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int rc = run(cases[i].args, out, sizeof out);
+		if (!strstr(out, cases[i].says) || (rc != 2 && rc != 1))
+			fail_msg("'%s' exited %d with:\n%s", cases[i].args, rc, out);
+	}
+}
+
+static void test_spnorm_wrong_cap_count(void **state)
+{
+	(void)state;
+	int rc = run("train --mode spnorm --rho 1,2 --epochs 1", out, sizeof out);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, "3 caps"));
+}
+
+static void test_missing_and_bad_data(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	char args[1024];
+	snprintf(args, sizeof args, "train --data-dir %s/none", dir);
+	assert_int_equal(run(args, out, sizeof out), 1);
+	assert_non_null(strstr(out, "train-images-idx3-ubyte"));
+
+	/* A truncated image file: the message names it. */
+	unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, 0, 5, 0, 0, 0, 28, 0, 0, 0, 28};
+	unsigned char body[16 + 100];
+	memcpy(body, hdr, 16);
+	memset(body + 16, 7, 100);
+	char *img = tu_path(dir, "train-images-idx3-ubyte");
+	assert_int_equal(tu_write_file(img, body, sizeof body), 0);
+	unsigned char lab[8 + 5] = {0, 0, 8, 1, 0, 0, 0, 5, 1, 2, 3, 4, 5};
+	char *lbl = tu_path(dir, "train-labels-idx1-ubyte");
+	assert_int_equal(tu_write_file(lbl, lab, sizeof lab), 0);
+	snprintf(args, sizeof args, "train --data-dir %s", dir);
+	assert_int_equal(run(args, out, sizeof out), 1);
+	assert_non_null(strstr(out, "train-images-idx3-ubyte"));
+	free(img);
+	free(lbl);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+static void test_train_run_writes_files(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	char args[1024];
+	snprintf(args, sizeof args,
+		 "train --epochs 1 --mode spnorm --json --out %s/m.safetensors --log %s/run.csv",
+		 dir, dir);
+	assert_int_equal(run_with(args, false, out, sizeof out), 0);
+	/* stdout is one JSON object with the promised fields. */
+	assert_true(out[0] == '{');
+	const char *keys[] = {"\"test_accuracy\":0.", "\"epochs\":1", "\"seconds\":",
+			      "\"mode\":\"spnorm\"", "\"rho_certified\":false", "\"fgsm\":"};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (!strstr(out, keys[i]))
+			fail_msg("missing %s in %s", keys[i], out);
+	char *ckpt = tu_path(dir, "m.safetensors"), *csv = tu_path(dir, "run.csv");
+	FILE *f = fopen(ckpt, "rb");
+	assert_non_null(f);
+	fclose(f);
+	f = fopen(csv, "r");
+	assert_non_null(f);
+	char line[1024];
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_non_null(strstr(line, "epoch,step,seconds"));
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_true(line[0] == '1' && line[1] == ',');
+	assert_null(fgets(line, sizeof line, f));
+	fclose(f);
+	free(ckpt);
+	free(csv);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	/* The program sits one level above this test binary (build/sectorlab). */
+	char self[1024];
+	snprintf(self, sizeof self, "%s", argv[0]);
+	snprintf(prog, sizeof prog, "%s/../sectorlab", dirname(self));
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_bad_usage),
+		cmocka_unit_test(test_spnorm_wrong_cap_count),
+		cmocka_unit_test(test_missing_and_bad_data),
+		cmocka_unit_test(test_train_run_writes_files),
+	};
+	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}
