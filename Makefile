@@ -20,7 +20,7 @@ WARN += -Werror
 endif
 
 ALL_CFLAGS := $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Iinclude $(PKG_CFLAGS) \
-	$(EXTRA_CFLAGS) -MMD -MP
+	-DSECTORLAB_DATADIR='"$(PREFIX)/share/sectorlab/data"' $(EXTRA_CFLAGS) -MMD -MP
 LDLIBS := $(PKG_LIBS) -ldsdp -lpthread -lm $(EXTRA_LDFLAGS)
 
 CORE_SRC := $(filter-out src/ui_%.c src/cmd_%.c src/main.c,$(wildcard src/*.c))

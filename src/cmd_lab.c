@@ -104,10 +104,10 @@ int cmd_lab(int argc, char **argv)
 		if (nrho > 0) {
 			jc.train.nrho = nrho;
 			memcpy(jc.train.rho, rho, sizeof(double) * (size_t)nrho);
-			caps_note = "caps from --rho: not certified";
+			caps_note = "--rho caps: uncertified";
 		} else {
 			jc.train.nrho = model_authors_caps(jc.train.model, jc.train.rho);
-			caps_note = "authors' caps: not certified by Thm 3+4";
+			caps_note = "authors' caps: uncertified";
 		}
 	} else if (nrho > 0) {
 		fprintf(stderr, "sectorlab: --rho needs --mode spnorm\n");

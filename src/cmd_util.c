@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sectorlab/cmd.h"
 
@@ -66,6 +67,10 @@ int cmd_parse_doubles(const char *opt, const char *text, double *out, int max)
 	}
 }
 
+#ifndef SECTORLAB_DATADIR
+#define SECTORLAB_DATADIR "/usr/local/share/sectorlab/data"
+#endif
+
 const char *cmd_data_dir(const char *flag_value)
 {
 	if (flag_value && *flag_value)
@@ -73,5 +78,10 @@ const char *cmd_data_dir(const char *flag_value)
 	const char *env = getenv("SECTORLAB_DATA");
 	if (env && *env)
 		return env;
+	/* From a checkout, data/ holds the sample; an installed program finds the
+	 * copy `make install` put under PREFIX. */
+	struct stat st;
+	if (stat("data", &st) != 0 && stat(SECTORLAB_DATADIR, &st) == 0)
+		return SECTORLAB_DATADIR;
 	return "data";
 }

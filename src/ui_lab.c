@@ -283,11 +283,13 @@ static void spectral_panel(const struct ui *ui, int y, int x, int h, int w)
 	int row = y + 1, iw = w - 2;
 	for (int i = 0; i < s->nlayers && row + 2 < y + h - 1; i++) {
 		char line[160];
+		bool narrow = iw < 24;
 		if (s->rho[i] > 0)
-			snprintf(line, sizeof line, "fc%d  %.3f / cap %.3f", i + 1, s->sigma_used[i],
-				 s->rho[i]);
+			snprintf(line, sizeof line, narrow ? "fc%d %.3f/%.3f" : "fc%d  %.3f / cap %.3f",
+				 i + 1, s->sigma_used[i], s->rho[i]);
 		else
-			snprintf(line, sizeof line, "fc%d  %.3f  (no cap)", i + 1, s->sigma_used[i]);
+			snprintf(line, sizeof line, narrow ? "fc%d %.3f" : "fc%d  %.3f  (no cap)",
+				 i + 1, s->sigma_used[i]);
 		attron(A_BOLD);
 		put_text(row++, x + 1, iw, line);
 		attroff(A_BOLD);
@@ -296,7 +298,7 @@ static void spectral_panel(const struct ui *ui, int y, int x, int h, int w)
 			snprintf(line, sizeof line, "exact %.4f  raw %.3f", s->sigma_exact[i],
 				 s->sigma_hat[i]);
 		else
-			snprintf(line, sizeof line, "raw %.3f  (exact after epoch 1)", s->sigma_hat[i]);
+			snprintf(line, sizeof line, "raw %.3f  (exact: epoch 1)", s->sigma_hat[i]);
 		attron(COLOR_PAIR(PAIR_DIM));
 		put_text(row++, x + 1, iw, line);
 		attroff(COLOR_PAIR(PAIR_DIM));
@@ -353,25 +355,25 @@ static void image_panel(const struct ui *ui, int y, int x, int h, int w)
 		put_text(y + 1, x + 2, w - 4, "waiting for the first example...");
 		return;
 	}
-	int iw = s->img_w, gap = 4;
+	int iw = s->img_w, gap = 3;
 	draw_image(ui, y + 1, x + 2, s->orig);
 	draw_image(ui, y + 1, x + 2 + iw + gap, s->adv);
 	int ly = y + 1 + (s->img_h + 1) / 2;
-	mvprintw(ly, x + 2, "test #%u  label %d", s->example_index, s->label);
-	attron(COLOR_PAIR(s->pred_clean == s->label ? PAIR_OK : PAIR_BAD));
-	mvprintw(ly + 1, x + 2, "predicted %d", s->pred_clean);
-	attroff(COLOR_PAIR(s->pred_clean == s->label ? PAIR_OK : PAIR_BAD));
-	mvprintw(ly, x + 2 + iw + gap, "adversarial");
-	attron(COLOR_PAIR(s->pred_adv == s->label ? PAIR_OK : PAIR_BAD));
-	mvprintw(ly + 1, x + 2 + iw + gap, "predicted %d%s", s->pred_adv,
-		 s->pred_adv == s->label ? "" : "  fooled");
-	attroff(COLOR_PAIR(s->pred_adv == s->label ? PAIR_OK : PAIR_BAD));
-	if (s->have_attack && ly + 2 < y + h - 1) {
+	bool clean_ok = s->pred_clean == s->label, adv_ok = s->pred_adv == s->label;
+	mvprintw(ly, x + 2, "#%u: %d, ", s->example_index, s->label);
+	attron(COLOR_PAIR(clean_ok ? PAIR_OK : PAIR_BAD));
+	printw("predicted %d", s->pred_clean);
+	attroff(COLOR_PAIR(clean_ok ? PAIR_OK : PAIR_BAD));
+	attron(COLOR_PAIR(adv_ok ? PAIR_OK : PAIR_BAD));
+	mvprintw(ly, x + 2 + iw + gap, "predicted %d%s", s->pred_adv, adv_ok ? "" : " (fooled)");
+	attroff(COLOR_PAIR(adv_ok ? PAIR_OK : PAIR_BAD));
+	if (s->have_attack) {
+		/* The set-level figures sit in the bottom border. */
 		char line[160];
-		snprintf(line, sizeof line, "%d test images: clean %.1f%%  robust %.1f%%  fooled %.1f%%",
+		snprintf(line, sizeof line, " %d test images: clean %.1f%%  robust %.1f%%  fooled %.1f%% ",
 			 s->attack_n, 100 * s->clean_acc, 100 * s->robust_acc,
 			 100 * s->success_rate);
-		put_text(ly + 2, x + 2, w - 4, line);
+		put_text(y + h - 1, x + 2, w - 4, line);
 	}
 }
 
@@ -495,9 +497,9 @@ static void header(const struct ui *ui)
 	else
 		snprintf(pace, sizeof pace, "full speed");
 	snprintf(line, sizeof line,
-		 " sectorlab | %s | %s, seed %lu | epoch %d/%d, step %ld | %.0fk img/s compute, %s | %s ",
-		 ui->ctx->title, train_mode_name(s->mode), (unsigned long)s->seed, s->epoch,
-		 s->epochs, s->step, s->images_per_sec / 1000, pace, state_name(s));
+		 " sectorlab [%s] %s | %s, seed %lu | epoch %d/%d, step %ld | %s, %.0fk img/s ",
+		 state_name(s), ui->ctx->title, train_mode_name(s->mode), (unsigned long)s->seed,
+		 s->epoch, s->epochs, s->step, pace, s->images_per_sec / 1000);
 	attron(COLOR_PAIR(PAIR_TITLE) | A_BOLD);
 	mvhline(0, 0, ' ', COLS);
 	put_text(0, 0, COLS, line);
@@ -542,10 +544,8 @@ static void draw(struct ui *ui)
 		return;
 	}
 	header(ui);
-	int img_h = (ui->snap.img_h ? (ui->snap.img_h + 1) / 2 : 14) + 5;
-	int img_w = 2 * (ui->snap.img_w ? ui->snap.img_w : 28) + 8;
-	if (img_w < 60)
-		img_w = 60;
+	int img_h = (ui->snap.img_h ? (ui->snap.img_h + 1) / 2 : 14) + 3;
+	int img_w = 2 * (ui->snap.img_w ? ui->snap.img_w : 28) + 7;
 	int bottom_y = LINES - 1 - img_h;
 	int curves_h = bottom_y - 1;
 	curve_panel(ui, 1, 0, curves_h, COLS / 2, false);
@@ -597,5 +597,6 @@ int ui_lab_run(struct job *job, const struct ui_context *ctx)
 	endwin();
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	return 0;
+	/* A signal ends the lab as it would end a shell command: 128 + signal. */
+	return quit_signal ? 128 + quit_signal : 0;
 }

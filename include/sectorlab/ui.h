@@ -18,8 +18,9 @@ struct ui_context {
 
 /*
  * Run the lab until the user quits (q), or SIGINT / SIGTERM arrives.  The
- * terminal is restored on every way out.  Returns 0, or 1 if the terminal
- * could not be set up (with a message on stderr).
+ * terminal is restored on every way out.  Returns 0 after q, 128 + the
+ * signal number after a signal, or 1 if the terminal could not be set up
+ * (with a message on stderr).
  */
 int ui_lab_run(struct job *job, const struct ui_context *ctx);
 
