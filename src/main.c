@@ -16,6 +16,7 @@ static void usage(FILE *f)
 	      "\n"
 	      "commands:\n"
 	      "  train      train a network headless and report accuracy and FGSM robustness\n"
+	      "  allocate   split network sector indices (nu, delta) into per-layer caps\n"
 	      "\n"
 	      "'sectorlab COMMAND --help' describes a command; 'sectorlab --help-lab' the\n"
 	      "lab's options.  Data comes from --data-dir DIR, else $SECTORLAB_DATA, else\n"
@@ -39,6 +40,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "train") == 0)
 		return cmd_train(argc - 1, argv + 1);
+	if (strcmp(cmd, "allocate") == 0)
+		return cmd_allocate(argc - 1, argv + 1);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -36,6 +36,7 @@ static void test_help(void **state)
 	(void)state;
 	assert_int_equal(run("--help", out, sizeof out), 0);
 	assert_non_null(strstr(out, "train"));
+	assert_non_null(strstr(out, "allocate"));
 	assert_int_equal(run("train --help", out, sizeof out), 0);
 	assert_non_null(strstr(out, "--mode"));
 	assert_int_equal(run("--help-lab", out, sizeof out), 0);

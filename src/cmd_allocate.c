@@ -1,0 +1,237 @@
+/*
+ * cmd_allocate: `sectorlab allocate`, the per-layer indices (nu_i, delta_i)
+ * and Theorem 4 caps rho_i that certify a network's (nu, delta) by Theorem 3.
+ * All the work is sector_allocate; this file parses, prints a table or one
+ * JSON object on stdout, and maps the outcome to the exit code: 0 with an
+ * allocation, 1 when there is none (the reason is printed), 2 on bad usage.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sectorlab/cmd.h"
+#include "sectorlab/sector.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: sectorlab allocate [--model NAME] [--nu X] [--delta Y]\n"
+	      "                          [--objective product|min] [--json]\n"
+	      "\n"
+	      "Split the network's sector indices (nu, delta) into per-layer indices\n"
+	      "(nu_i, delta_i) with Theorem 3's matrix A <= 0, making the Theorem 4\n"
+	      "spectral-norm caps rho_i as generous as possible.  Pooling layers join\n"
+	      "the cascade as 2-Lipschitz maps and have no cap.\n"
+	      "\n"
+	      "  --model NAME       mlp (default), alexnet or alexnet-lite\n"
+	      "  --nu X             the network's nu (default -2)\n"
+	      "  --delta Y          the network's delta, > 0 (default 0.4)\n"
+	      "  --objective OBJ    product: maximize the product of the rho_i (default);\n"
+	      "                     min: maximize the smallest rho_i\n"
+	      "  --json             one JSON object on stdout instead of the table\n"
+	      "  -h, --help         this help\n"
+	      "\n"
+	      "Exit status: 0 allocation printed, 1 no allocation exists (the reason is\n"
+	      "printed), 2 bad usage.\n",
+	      f);
+}
+
+struct allocate_opts {
+	const char *model;
+	double nu, delta;
+	enum sector_objective objective;
+	int json;
+};
+
+/* 0 to go on, 1 after --help (exit 0), 2 on bad usage. */
+static int parse(int argc, char **argv, struct allocate_opts *o)
+{
+	enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJECTIVE, O_JSON };
+	static const struct option longopts[] = {
+		{"model", required_argument, 0, O_MODEL},
+		{"nu", required_argument, 0, O_NU},
+		{"delta", required_argument, 0, O_DELTA},
+		{"objective", required_argument, 0, O_OBJECTIVE},
+		{"json", no_argument, 0, O_JSON},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	int c, bad = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_MODEL: o->model = optarg; break;
+		case O_NU: bad |= cmd_parse_double("--nu", optarg, &o->nu) != 0; break;
+		case O_DELTA: bad |= cmd_parse_double("--delta", optarg, &o->delta) != 0; break;
+		case O_OBJECTIVE:
+			if (strcmp(optarg, "product") == 0) {
+				o->objective = SECTOR_OBJ_PRODUCT;
+			} else if (strcmp(optarg, "min") == 0) {
+				o->objective = SECTOR_OBJ_MIN;
+			} else {
+				fprintf(stderr,
+					"sectorlab allocate: --objective is product or min, got '%s'\n",
+					optarg);
+				bad = 1;
+			}
+			break;
+		case O_JSON: o->json = 1; break;
+		case 'h': usage(stdout); return 1;
+		default: bad = 1; break;
+		}
+	}
+	if (!bad && optind < argc) {
+		fprintf(stderr, "sectorlab allocate: unexpected argument '%s'\n", argv[optind]);
+		bad = 1;
+	}
+	if (bad) {
+		fputs("Try 'sectorlab allocate --help'.\n", stderr);
+		return 2;
+	}
+	return 0;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+/* Everything the two printers need. */
+struct allocate_report {
+	const struct allocate_opts *o;
+	const struct sector_layer *layers;
+	int n;
+	bool have_sector; /* slopes and gamma exist */
+	double lo, hi, gamma;
+	bool feasible;
+	const char *reason;
+	const struct sector_allocation *a; /* when feasible */
+};
+
+static void print_json(const struct allocate_report *r)
+{
+	printf("{\"feasible\": %s, \"reason\": ", r->feasible ? "true" : "false");
+	json_string(r->reason);
+	printf(", \"model\": ");
+	json_string(r->o->model);
+	printf(", \"objective\": \"%s\", \"nu\": %.10g, \"delta\": %.10g",
+	       sector_objective_name(r->o->objective), r->o->nu, r->o->delta);
+	if (r->have_sector)
+		printf(", \"sector\": [%.10g, %.10g], \"gamma\": %.10g", r->lo, r->hi, r->gamma);
+	else
+		printf(", \"sector\": null, \"gamma\": null");
+	if (r->feasible)
+		printf(", \"max_eig_A\": %.6g, \"tolerance\": %g, \"rho_product\": %.10g, "
+		       "\"rho_min\": %.10g",
+		       r->a->max_eig_a, SECTOR_ALLOC_TOL, r->a->rho_product, r->a->rho_min);
+	else
+		printf(", \"max_eig_A\": null, \"tolerance\": %g, \"rho_product\": null, "
+		       "\"rho_min\": null",
+		       SECTOR_ALLOC_TOL);
+	printf(", \"layers\": [");
+	for (int i = 0; i < r->n; i++) {
+		const struct sector_layer *l = &r->layers[i];
+		bool pool = l->kind == SECTOR_LAYER_POOL;
+		printf("%s{\"index\": %d, \"kind\": \"%s\"", i ? ", " : "", i + 1,
+		       sector_layer_kind_name(l->kind));
+		if (pool)
+			printf(", \"activation\": null, \"k\": %.10g, \"m\": null, \"p\": null, "
+			       "\"s\": null",
+			       l->k);
+		else
+			printf(", \"activation\": \"%s\", \"k\": null, \"m\": %.10g, \"p\": %.10g, "
+			       "\"s\": %.10g",
+			       sector_act_name(l->act), l->sector.m, l->sector.p, l->s);
+		if (r->feasible) {
+			const struct sector_alloc_layer *al = &r->a->layer[i];
+			printf(", \"nu\": %.10g, \"delta\": %.10g", al->nu, al->delta);
+			if (al->has_rho)
+				printf(", \"rho\": %.10g, \"branch\": \"%s\"", al->rho,
+				       sector_t4_branch_name(al->branch));
+			else
+				printf(", \"rho\": null, \"branch\": null");
+		} else {
+			printf(", \"nu\": null, \"delta\": null, \"rho\": null, \"branch\": null");
+		}
+		putchar('}');
+	}
+	printf("]}\n");
+}
+
+static void print_table(const struct allocate_report *r)
+{
+	printf("model %s, network indices (nu, delta) = (%g, %g), objective %s\n", r->o->model,
+	       r->o->nu, r->o->delta, sector_objective_name(r->o->objective));
+	if (r->have_sector)
+		printf("sector slopes [%.6f, %.6f], Lipschitz bound gamma = %.6f\n", r->lo, r->hi,
+		       r->gamma);
+	else
+		printf("sector slopes: none (see below)\n");
+	if (!r->feasible) {
+		printf("\nfeasible: no\n%s\n", r->reason);
+		return;
+	}
+	printf("\n%-5s %-6s %-9s %8s %8s %12s %12s %10s  %s\n", "layer", "kind", "act", "m", "p",
+	       "nu_i", "delta_i", "rho_i", "Theorem 4");
+	for (int i = 0; i < r->n; i++) {
+		const struct sector_layer *l = &r->layers[i];
+		const struct sector_alloc_layer *al = &r->a->layer[i];
+		if (l->kind == SECTOR_LAYER_POOL) {
+			printf("%-5d %-6s k = %-5g %8s %8s %12.6f %12.6f %10s  %s\n", i + 1, "pool", l->k,
+			       "", "", al->nu, al->delta, "-", "(k-Lipschitz, no cap)");
+			continue;
+		}
+		printf("%-5d %-6s %-9s %8.4g %8.4g %12.6f %12.6f %10.6f  %s\n", i + 1,
+		       sector_layer_kind_name(l->kind), sector_act_name(l->act), l->sector.m,
+		       l->sector.p, al->nu, al->delta, al->rho, sector_t4_branch_name(al->branch));
+	}
+	printf("\nlargest eigenvalue of A: %.3g (verified <= %g)\n", r->a->max_eig_a,
+	       SECTOR_ALLOC_TOL);
+	printf("product of rho_i: %.6f   smallest rho_i: %.6f\n", r->a->rho_product, r->a->rho_min);
+	printf("feasible: yes (%s)\n", r->reason);
+}
+
+int cmd_allocate(int argc, char **argv)
+{
+	struct allocate_opts o = {.model = "mlp", .nu = -2, .delta = 0.4};
+	int rc = parse(argc, argv, &o);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+
+	struct sector_layer layers[SECTOR_MAX_LAYERS];
+	struct sl_error err;
+	int n = sector_model_layers(o.model, layers, SECTOR_MAX_LAYERS, &err);
+	if (n < 0) {
+		fprintf(stderr, "sectorlab allocate: %s\nTry 'sectorlab allocate --help'.\n",
+			err.msg);
+		return 2;
+	}
+
+	struct allocate_report r = {.o = &o, .layers = layers, .n = n};
+	r.have_sector = sector_slopes(o.nu, o.delta, &r.lo, &r.hi, NULL) == SL_OK &&
+			sector_gamma(o.nu, o.delta, &r.gamma, NULL) == SL_OK;
+	struct sector_allocation a;
+	sl_status st = sector_allocate(o.nu, o.delta, layers, n, o.objective, &a, &err);
+	r.feasible = st == SL_OK;
+	r.a = &a;
+	r.reason = r.feasible ? "Theorem 3 holds with A <= 0, and every weighted layer has a "
+				"positive Theorem 4 bound"
+			      : err.msg;
+	if (o.json)
+		print_json(&r);
+	else
+		print_table(&r);
+	if (st != SL_OK && st != SL_ERR_INFEASIBLE && st != SL_ERR_RANGE &&
+	    st != SL_ERR_UNSUPPORTED)
+		fprintf(stderr, "sectorlab allocate: %s\n", err.msg);
+	return r.feasible ? 0 : 1;
+}
