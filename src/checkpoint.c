@@ -1,26 +1,41 @@
-/* checkpoint: safetensors writer for networks (see checkpoint.h). */
+/* checkpoint: safetensors writer and validating reader for networks (see checkpoint.h). */
 #include "sectorlab/checkpoint.h"
 
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sectorlab/io.h"
+#include "sectorlab/model.h"
+#include "sectorlab/spectral.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "safetensors stores little-endian floats; this writer assumes a little-endian host"
+#error "safetensors stores little-endian values; this code assumes a little-endian host"
 #endif
 
-#define CKPT_MAX_TENSORS (5 * NN_MAX_LAYERS)
+#define CKPT_MAX_TENSORS 256       /* far more than any network here has */
+#define CKPT_MAX_META 256
+#define CKPT_MAX_HEADER (100u << 20) /* as the reference implementation */
+#define CKPT_MAX_RANK 8
+#define CKPT_NAME 128
+#define CKPT_MAX_STRING 4096
+
+/* ---- Writing ---- */
 
 struct tensor_ref {
-	char name[48];
+	char name[CKPT_NAME];
 	const float *data;
+	float scale;       /* written as data * scale */
 	int rank;
-	int shape[2];
+	int shape[4];
 };
 
-static size_t tensor_count(const struct tensor_ref *t)
+static size_t ref_count(const struct tensor_ref *t)
 {
 	size_t n = 1;
 	for (int k = 0; k < t->rank; k++)
@@ -28,32 +43,42 @@ static size_t tensor_count(const struct tensor_ref *t)
 	return n;
 }
 
-static int collect(const struct nn_net *net, struct tensor_ref *t)
+static void ref_set(struct tensor_ref *t, const struct nn_layer *l, const char *suffix,
+		    const float *data, float scale, int rank, int d0, int d1, int d2, int d3)
 {
+	snprintf(t->name, sizeof t->name, "%s.%s", l->name, suffix);
+	t->data = data;
+	t->scale = scale;
+	t->rank = rank;
+	t->shape[0] = d0, t->shape[1] = d1, t->shape[2] = d2, t->shape[3] = d3;
+}
+
+/* The tensors of one weighted layer in file order; returns how many. */
+static int layer_refs(const struct nn_layer *l, struct tensor_ref *t)
+{
+	const struct conv_geom *g = &l->geom;
 	int n = 0;
-	for (int i = 0; i < net->nlayers; i++) {
-		const struct nn_layer *l = &net->layers[i];
-		struct tensor_ref add[5] = {
-			{"", nn_layer_weight(l), 2, {l->out, l->in}},
-			{"", l->b, 1, {l->out, 0}},
-			{"", l->w, 2, {l->out, l->in}},
-			{"", l->u, 1, {l->out, 0}},
-			{"", l->v, 1, {l->in, 0}},
-		};
-		static const char *const suffix[5] = {"weight", "bias", "weight_orig", "weight_u",
-						      "weight_v"};
-		int count = l->rho > 0 ? 5 : 2;
-		for (int k = 0; k < count; k++) {
-			t[n] = add[k];
-			snprintf(t[n].name, sizeof t[n].name, "fc%d.%s", i + 1, suffix[k]);
-			n++;
-		}
+	if (l->kind == NN_CONV)
+		ref_set(&t[n++], l, "weight", l->w, l->scale, 4, g->cout, g->cin, g->k, g->k);
+	else
+		ref_set(&t[n++], l, "weight", l->w, l->scale, 2, l->wrows, l->wcols, 0, 0);
+	ref_set(&t[n++], l, "bias", l->b, 1, 1, l->wrows, 0, 0, 0);
+	if (!(l->rho > 0))
+		return n;
+	if (l->kind == NN_CONV) {
+		ref_set(&t[n++], l, "weight_orig", l->w, 1, 4, g->cout, g->cin, g->k, g->k);
+		ref_set(&t[n++], l, "weight_u", l->u, 1, 3, g->cout, g->ho, g->wo, 0);
+		ref_set(&t[n++], l, "weight_v", l->v, 1, 3, g->cin, g->h, g->w, 0);
+	} else {
+		ref_set(&t[n++], l, "weight_orig", l->w, 1, 2, l->wrows, l->wcols, 0, 0);
+		ref_set(&t[n++], l, "weight_u", l->u, 1, 1, l->usize, 0, 0, 0);
+		ref_set(&t[n++], l, "weight_v", l->v, 1, 1, l->vsize, 0, 0, 0);
 	}
 	return n;
 }
 
-/* Append a JSON string literal; the keys and values we write are plain, but
- * metadata may carry paths, so quote and backslash are escaped. */
+/* Append a JSON string literal; metadata may carry paths, so quote,
+ * backslash and control characters are escaped. */
 static void json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -69,11 +94,80 @@ static void json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* Write count floats of data * scale. */
+static int write_scaled(FILE *f, const float *data, size_t count, float scale)
+{
+	if (scale == 1.0f)
+		return fwrite(data, sizeof(float), count, f) == count;
+	float buf[1024];
+	for (size_t i = 0; i < count; i += 1024) {
+		size_t m = count - i < 1024 ? count - i : 1024;
+		for (size_t k = 0; k < m; k++)
+			buf[k] = data[i + k] * scale;
+		if (fwrite(buf, sizeof(float), m, f) != m)
+			return 0;
+	}
+	return 1;
+}
+
+/* The layer table as text, so any reader (tests/torch_roundtrip.py, say) can
+ * build the same network: "conv1:conv:in=3,out=32,k=5,stride=1,pad=2,
+ * act=leaky,slope=0.1;pool1:maxpool:k=3,stride=2,pad=0;flatten1:flatten:;..." */
+/* The shortest decimal that reads back as the same float ("0.1", not
+ * "0.100000001"). */
+static const char *shortest_float(float v, char *buf)
+{
+	for (int digits = 6; digits < 9; digits++) {
+		snprintf(buf, 32, "%.*g", digits, (double)v);
+		if (strtof(buf, NULL) == v)
+			return buf;
+	}
+	snprintf(buf, 32, "%.9g", (double)v);
+	return buf;
+}
+
+static void describe_layers(FILE *f, const struct nn_net *net)
+{
+	char num[32];
+	for (int i = 0; i < net->nlayers; i++) {
+		const struct nn_layer *l = &net->layers[i];
+		const struct conv_geom *g = &l->geom;
+		fprintf(f, "%s%s:", i ? ";" : "", l->name);
+		switch (l->kind) {
+		case NN_CONV:
+			fprintf(f, "conv:in=%d,out=%d,k=%d,stride=%d,pad=%d,", g->cin, g->cout, g->k,
+				g->stride, g->pad);
+			break;
+		case NN_DENSE:
+			fprintf(f, "dense:in=%d,out=%d,", l->in, l->out);
+			break;
+		case NN_MAXPOOL:
+			fprintf(f, "maxpool:k=%d,stride=%d,pad=%d", g->k, g->stride, g->pad);
+			continue;
+		case NN_FLATTEN:
+			fprintf(f, "flatten:");
+			continue;
+		}
+		if (l->act == NN_ACT_LEAKY_RELU)
+			fprintf(f, "act=leaky,slope=%s", shortest_float(l->slope, num));
+		else
+			fprintf(f, "act=identity");
+	}
+}
+
 sl_status checkpoint_save(const struct nn_net *net, const struct checkpoint_meta *meta,
 			  int nmeta, const char *path, struct sl_error *err)
 {
-	struct tensor_ref t[CKPT_MAX_TENSORS];
-	int nt = collect(net, t);
+	for (int i = 0; i < nmeta; i++)
+		if (strcmp(meta[i].key, "input") == 0 || strcmp(meta[i].key, "layers") == 0)
+			return status_set(err, SL_ERR_ARG,
+					  "%s: metadata key '%s' is reserved for the network's shape",
+					  path, meta[i].key);
+	struct tensor_ref t[5 * NN_MAX_LAYERS];
+	int nt = 0;
+	for (int i = 0; i < net->nlayers; i++)
+		if (nn_layer_weighted(&net->layers[i]))
+			nt += layer_refs(&net->layers[i], t + nt);
 
 	/* Build the JSON header in memory first: its length precedes it. */
 	char *hdr = NULL;
@@ -83,16 +177,43 @@ sl_status checkpoint_save(const struct nn_net *net, const struct checkpoint_meta
 		return status_set(err, SL_ERR_NOMEM, "%s: header", path);
 	fputs("{\"__metadata__\":{", h);
 	for (int i = 0; i < nmeta; i++) {
-		if (i)
-			fputc(',', h);
 		json_string(h, meta[i].key);
 		fputc(':', h);
 		json_string(h, meta[i].value);
+		fputc(',', h);
+	}
+	/* The network's own description: its input shape and layer table. */
+	char *text = NULL;
+	size_t tlen = 0;
+	FILE *d = open_memstream(&text, &tlen);
+	if (!d) {
+		fclose(h);
+		free(hdr);
+		return status_set(err, SL_ERR_NOMEM, "%s: header", path);
+	}
+	fprintf(d, "%d,%d,%d", net->in_shape.c, net->in_shape.h, net->in_shape.w);
+	fputc('\0', d);
+	describe_layers(d, net);
+	int dok = fclose(d) == 0;
+	if (dok) {
+		json_string(h, "input");
+		fputc(':', h);
+		json_string(h, text);
+		fputs(",", h);
+		json_string(h, "layers");
+		fputc(':', h);
+		json_string(h, text + strlen(text) + 1);
+	}
+	free(text);
+	if (!dok) {
+		fclose(h);
+		free(hdr);
+		return status_set(err, SL_ERR_NOMEM, "%s: header", path);
 	}
 	fputc('}', h);
 	size_t offset = 0;
 	for (int i = 0; i < nt; i++) {
-		size_t bytes = tensor_count(&t[i]) * sizeof(float);
+		size_t bytes = ref_count(&t[i]) * sizeof(float);
 		fputc(',', h);
 		json_string(h, t[i].name);
 		fprintf(h, ":{\"dtype\":\"F32\",\"shape\":[");
@@ -121,14 +242,777 @@ sl_status checkpoint_save(const struct nn_net *net, const struct checkpoint_meta
 	}
 	uint64_t len = hlen; /* little-endian host: the bytes are already in order */
 	int ok = fwrite(&len, 8, 1, a.f) == 1 && fwrite(hdr, 1, hlen, a.f) == hlen;
-	for (int i = 0; ok && i < nt; i++) {
-		size_t count = tensor_count(&t[i]);
-		ok = fwrite(t[i].data, sizeof(float), count, a.f) == count;
-	}
+	for (int i = 0; ok && i < nt; i++)
+		ok = write_scaled(a.f, t[i].data, ref_count(&t[i]), t[i].scale);
 	free(hdr);
 	if (!ok) {
 		io_atomic_abort(&a);
 		return status_set(err, SL_ERR_IO, "writing %s failed", path);
 	}
 	return io_atomic_commit(&a, err);
+}
+
+/* ---- Reading: the header ---- */
+
+struct hdr_tensor {
+	char name[CKPT_NAME];
+	char dtype[16];
+	int rank;
+	uint64_t shape[CKPT_MAX_RANK];
+	uint64_t begin, end;     /* byte range within the data area */
+	unsigned seen;           /* bit 0 dtype, 1 shape, 2 data_offsets */
+	bool used;
+};
+
+struct ckpt_file {
+	const char *path;
+	FILE *f;
+	uint64_t data_start, data_size;
+	int ntensors;
+	struct hdr_tensor *t;    /* (CKPT_MAX_TENSORS) */
+	struct checkpoint_info meta;
+};
+
+/* A cursor over the header text, with the file name for messages. */
+struct jp {
+	const char *s;
+	size_t n, pos;
+	const char *path;
+	struct sl_error *err;
+};
+
+static sl_status jp_fail(struct jp *p, const char *what)
+{
+	return status_set(p->err, SL_ERR_FORMAT, "%s: safetensors header: %s at byte %zu",
+			  p->path, what, p->pos);
+}
+
+static void jp_ws(struct jp *p)
+{
+	while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
+				 p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
+		p->pos++;
+}
+
+/* Skip white space, then consume c if it is next. */
+static bool jp_eat(struct jp *p, char c)
+{
+	jp_ws(p);
+	if (p->pos < p->n && p->s[p->pos] == c) {
+		p->pos++;
+		return true;
+	}
+	return false;
+}
+
+static sl_status jp_expect(struct jp *p, char c)
+{
+	if (jp_eat(p, c))
+		return SL_OK;
+	char what[32];
+	snprintf(what, sizeof what, "expected '%c'", c);
+	return jp_fail(p, what);
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A JSON string into out (cap bytes with the terminator), escapes decoded
+ * (\u as UTF-8; surrogates and NUL are refused). */
+static sl_status jp_string(struct jp *p, char *out, size_t cap)
+{
+	if (!jp_eat(p, '"'))
+		return jp_fail(p, "expected a string");
+	size_t k = 0;
+	for (;;) {
+		if (p->pos >= p->n)
+			return jp_fail(p, "unterminated string");
+		unsigned char c = (unsigned char)p->s[p->pos++];
+		if (c == '"')
+			break;
+		if (c < 0x20)
+			return jp_fail(p, "control character in a string");
+		unsigned code = c;
+		int extra = 0;
+		if (c == '\\') {
+			if (p->pos >= p->n)
+				return jp_fail(p, "unterminated string");
+			char e = p->s[p->pos++];
+			switch (e) {
+			case '"': case '\\': case '/': code = (unsigned char)e; break;
+			case 'b': code = '\b'; break;
+			case 'f': code = '\f'; break;
+			case 'n': code = '\n'; break;
+			case 'r': code = '\r'; break;
+			case 't': code = '\t'; break;
+			case 'u':
+				code = 0;
+				for (int d = 0; d < 4; d++) {
+					int v = p->pos < p->n ? hex_digit(p->s[p->pos]) : -1;
+					if (v < 0)
+						return jp_fail(p, "bad \\u escape");
+					code = code * 16 + (unsigned)v;
+					p->pos++;
+				}
+				if (code == 0 || (code >= 0xd800 && code <= 0xdfff))
+					return jp_fail(p, "unsupported \\u escape");
+				extra = code >= 0x800 ? 2 : code >= 0x80 ? 1 : 0;
+				break;
+			default:
+				return jp_fail(p, "bad escape");
+			}
+		}
+		if (k + 1 + (size_t)extra + 1 > cap)
+			return jp_fail(p, "string too long");
+		if (extra == 0) {
+			out[k++] = (char)code;
+		} else if (extra == 1) {
+			out[k++] = (char)(0xc0 | (code >> 6));
+			out[k++] = (char)(0x80 | (code & 0x3f));
+		} else {
+			out[k++] = (char)(0xe0 | (code >> 12));
+			out[k++] = (char)(0x80 | ((code >> 6) & 0x3f));
+			out[k++] = (char)(0x80 | (code & 0x3f));
+		}
+	}
+	out[k] = '\0';
+	return SL_OK;
+}
+
+/* A non-negative integer below 2^53 (no sign, fraction or exponent). */
+static sl_status jp_uint(struct jp *p, uint64_t *out)
+{
+	jp_ws(p);
+	size_t start = p->pos;
+	uint64_t v = 0;
+	while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') {
+		v = v * 10 + (uint64_t)(p->s[p->pos] - '0');
+		if (v >= (1ull << 53))
+			return jp_fail(p, "integer too large");
+		p->pos++;
+	}
+	if (p->pos == start)
+		return jp_fail(p, "expected a non-negative integer");
+	if (p->pos - start > 1 && p->s[start] == '0')
+		return jp_fail(p, "integer with a leading zero");
+	if (p->pos < p->n && (p->s[p->pos] == '.' || p->s[p->pos] == 'e' || p->s[p->pos] == 'E'))
+		return jp_fail(p, "expected an integer");
+	*out = v;
+	return SL_OK;
+}
+
+/* [a, b, ...] of at most max integers; count in *n. */
+static sl_status jp_uint_array(struct jp *p, uint64_t *v, int max, int *n)
+{
+	sl_status st = jp_expect(p, '[');
+	*n = 0;
+	if (st != SL_OK || jp_eat(p, ']'))
+		return st;
+	do {
+		if (*n == max)
+			return jp_fail(p, "array too long");
+		st = jp_uint(p, &v[(*n)++]);
+		if (st != SL_OK)
+			return st;
+	} while (jp_eat(p, ','));
+	return jp_expect(p, ']');
+}
+
+static char *dup_string(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = malloc(n);
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
+static sl_status parse_metadata(struct jp *p, struct checkpoint_info *meta)
+{
+	sl_status st = jp_expect(p, '{');
+	if (st != SL_OK || jp_eat(p, '}'))
+		return st;
+	meta->keys = calloc(CKPT_MAX_META, sizeof(char *));
+	meta->values = calloc(CKPT_MAX_META, sizeof(char *));
+	char *key = malloc(CKPT_MAX_STRING), *value = malloc(CKPT_MAX_STRING);
+	if (!meta->keys || !meta->values || !key || !value) {
+		st = status_set(p->err, SL_ERR_NOMEM, "%s: metadata", p->path);
+		goto out;
+	}
+	do {
+		if (meta->nmeta == CKPT_MAX_META) {
+			st = jp_fail(p, "more than 256 metadata entries");
+			goto out;
+		}
+		if ((st = jp_string(p, key, CKPT_MAX_STRING)) != SL_OK ||
+		    (st = jp_expect(p, ':')) != SL_OK)
+			goto out;
+		jp_ws(p);
+		if (p->pos < p->n && p->s[p->pos] != '"') {
+			st = jp_fail(p, "__metadata__ values must be strings");
+			goto out;
+		}
+		if ((st = jp_string(p, value, CKPT_MAX_STRING)) != SL_OK)
+			goto out;
+		if (checkpoint_info_get(meta, key)) {
+			st = status_set(p->err, SL_ERR_FORMAT,
+					"%s: safetensors header: metadata key '%s' twice", p->path,
+					key);
+			goto out;
+		}
+		int i = meta->nmeta;
+		meta->keys[i] = dup_string(key);
+		meta->values[i] = dup_string(value);
+		meta->nmeta++;
+		if (!meta->keys[i] || !meta->values[i]) {
+			st = status_set(p->err, SL_ERR_NOMEM, "%s: metadata", p->path);
+			goto out;
+		}
+	} while (jp_eat(p, ','));
+	st = jp_expect(p, '}');
+out:
+	free(key);
+	free(value);
+	return st;
+}
+
+static sl_status parse_tensor(struct jp *p, struct hdr_tensor *t)
+{
+	sl_status st = jp_expect(p, '{');
+	if (st != SL_OK)
+		return st;
+	char key[32];
+	if (!jp_eat(p, '}')) {
+		do {
+			if ((st = jp_string(p, key, sizeof key)) != SL_OK ||
+			    (st = jp_expect(p, ':')) != SL_OK)
+				return st;
+			unsigned bit;
+			if (strcmp(key, "dtype") == 0) {
+				bit = 1;
+				st = jp_string(p, t->dtype, sizeof t->dtype);
+			} else if (strcmp(key, "shape") == 0) {
+				bit = 2;
+				st = jp_uint_array(p, t->shape, CKPT_MAX_RANK, &t->rank);
+			} else if (strcmp(key, "data_offsets") == 0) {
+				bit = 4;
+				uint64_t off[2];
+				int n = 0;
+				st = jp_uint_array(p, off, 2, &n);
+				if (st == SL_OK && n != 2)
+					return jp_fail(p, "data_offsets needs two numbers");
+				t->begin = off[0], t->end = off[1];
+			} else {
+				return status_set(p->err, SL_ERR_FORMAT,
+						  "%s: tensor '%s': unknown field '%s'", p->path,
+						  t->name, key);
+			}
+			if (st != SL_OK)
+				return st;
+			if (t->seen & bit)
+				return status_set(p->err, SL_ERR_FORMAT,
+						  "%s: tensor '%s': field '%s' twice", p->path,
+						  t->name, key);
+			t->seen |= bit;
+		} while (jp_eat(p, ','));
+		if ((st = jp_expect(p, '}')) != SL_OK)
+			return st;
+	}
+	if (t->seen != 7)
+		return status_set(p->err, SL_ERR_FORMAT,
+				  "%s: tensor '%s' lacks %s", p->path, t->name,
+				  !(t->seen & 1) ? "its dtype" : !(t->seen & 2) ? "its shape"
+								: "its data_offsets");
+	return SL_OK;
+}
+
+static sl_status parse_header(struct ckpt_file *cf, const char *text, size_t n,
+			      struct sl_error *err)
+{
+	struct jp p = {.s = text, .n = n, .path = cf->path, .err = err};
+	char name[CKPT_NAME];
+	sl_status st = jp_expect(&p, '{');
+	if (st != SL_OK)
+		return st;
+	bool have_meta = false;
+	if (!jp_eat(&p, '}')) {
+		do {
+			if ((st = jp_string(&p, name, sizeof name)) != SL_OK ||
+			    (st = jp_expect(&p, ':')) != SL_OK)
+				return st;
+			if (strcmp(name, "__metadata__") == 0) {
+				if (have_meta)
+					return jp_fail(&p, "__metadata__ twice");
+				have_meta = true;
+				st = parse_metadata(&p, &cf->meta);
+			} else {
+				for (int i = 0; i < cf->ntensors; i++)
+					if (strcmp(cf->t[i].name, name) == 0)
+						return status_set(err, SL_ERR_FORMAT,
+								  "%s: tensor '%s' twice",
+								  cf->path, name);
+				if (cf->ntensors == CKPT_MAX_TENSORS)
+					return jp_fail(&p, "more than 256 tensors");
+				struct hdr_tensor *t = &cf->t[cf->ntensors++];
+				memcpy(t->name, name, sizeof t->name);
+				st = parse_tensor(&p, t);
+			}
+			if (st != SL_OK)
+				return st;
+		} while (jp_eat(&p, ','));
+		if ((st = jp_expect(&p, '}')) != SL_OK)
+			return st;
+	}
+	jp_ws(&p);
+	if (p.pos != p.n)
+		return jp_fail(&p, "text after the header object");
+	return SL_OK;
+}
+
+static int cmp_begin(const void *a, const void *b)
+{
+	const struct hdr_tensor *x = *(const struct hdr_tensor *const *)a;
+	const struct hdr_tensor *y = *(const struct hdr_tensor *const *)b;
+	return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* Every tensor's bytes fit its dtype and shape, lie in the data area, and
+ * together they tile it exactly. */
+static sl_status check_layout(struct ckpt_file *cf, struct sl_error *err)
+{
+	static const struct {
+		const char *name;
+		unsigned size;
+	} dtypes[] = {
+		{"F32", 4}, {"F64", 8}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4},
+		{"I16", 2}, {"I8", 1}, {"U8", 1}, {"BOOL", 1},
+	};
+	const struct hdr_tensor *order[CKPT_MAX_TENSORS];
+	for (int i = 0; i < cf->ntensors; i++) {
+		struct hdr_tensor *t = &cf->t[i];
+		unsigned size = 0;
+		for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
+			if (strcmp(t->dtype, dtypes[d].name) == 0)
+				size = dtypes[d].size;
+		if (!size)
+			return status_set(err, SL_ERR_FORMAT, "%s: tensor '%s': unknown dtype '%s'",
+					  cf->path, t->name, t->dtype);
+		uint64_t count = 1;
+		for (int k = 0; k < t->rank; k++) {
+			if (t->shape[k] > (1ull << 31) ||
+			    (t->shape[k] && count > (1ull << 40) / t->shape[k]))
+				return status_set(err, SL_ERR_FORMAT,
+						  "%s: tensor '%s': shape too large", cf->path,
+						  t->name);
+			count *= t->shape[k];
+		}
+		if (t->begin > t->end || t->end > cf->data_size)
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s: tensor '%s': bytes [%llu, %llu) outside the %llu data "
+					  "bytes",
+					  cf->path, t->name, (unsigned long long)t->begin,
+					  (unsigned long long)t->end,
+					  (unsigned long long)cf->data_size);
+		if (t->end - t->begin != count * size)
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s: tensor '%s': %llu bytes for %llu values of %s",
+					  cf->path, t->name, (unsigned long long)(t->end - t->begin),
+					  (unsigned long long)count, t->dtype);
+		order[i] = t;
+	}
+	qsort(order, (size_t)cf->ntensors, sizeof order[0], cmp_begin);
+	uint64_t at = 0;
+	for (int i = 0; i < cf->ntensors; i++) {
+		if (order[i]->begin != at)
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s: tensor '%s' starts at byte %llu, expected %llu (%s)",
+					  cf->path, order[i]->name,
+					  (unsigned long long)order[i]->begin,
+					  (unsigned long long)at,
+					  order[i]->begin < at ? "overlap" : "gap");
+		at = order[i]->end;
+	}
+	if (at != cf->data_size)
+		return status_set(err, SL_ERR_FORMAT,
+				  "%s: %llu data bytes but the tensors cover %llu", cf->path,
+				  (unsigned long long)cf->data_size, (unsigned long long)at);
+	return SL_OK;
+}
+
+static void file_close(struct ckpt_file *cf)
+{
+	if (cf->f)
+		fclose(cf->f);
+	free(cf->t);
+	checkpoint_info_free(&cf->meta);
+	memset(cf, 0, sizeof *cf);
+}
+
+static sl_status file_open(const char *path, struct ckpt_file *cf, struct sl_error *err)
+{
+	memset(cf, 0, sizeof *cf);
+	cf->path = path;
+	cf->f = fopen(path, "rb");
+	if (!cf->f)
+		return status_set(err, SL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+	struct stat sb;
+	if (fstat(fileno(cf->f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		file_close(cf);
+		return status_set(err, SL_ERR_IO, "%s: not a regular file", path);
+	}
+	uint64_t size = (uint64_t)sb.st_size;
+	unsigned char lenbuf[8];
+	sl_status st = SL_OK;
+	char *text = NULL;
+	if (size < 8 || fread(lenbuf, 1, 8, cf->f) != 8) {
+		st = status_set(err, SL_ERR_FORMAT, "%s: %llu bytes, too short for safetensors",
+				path, (unsigned long long)size);
+		goto out;
+	}
+	uint64_t hlen = 0;
+	for (int k = 7; k >= 0; k--)
+		hlen = hlen << 8 | lenbuf[k];
+	if (hlen < 2 || hlen > size - 8 || hlen > CKPT_MAX_HEADER) {
+		st = status_set(err, SL_ERR_FORMAT,
+				"%s: header length %llu does not fit the file's %llu bytes", path,
+				(unsigned long long)hlen, (unsigned long long)size);
+		goto out;
+	}
+	text = malloc(hlen + 1);
+	cf->t = calloc(CKPT_MAX_TENSORS, sizeof *cf->t);
+	if (!text || !cf->t) {
+		st = status_set(err, SL_ERR_NOMEM, "%s: header of %llu bytes", path,
+				(unsigned long long)hlen);
+		goto out;
+	}
+	if (fread(text, 1, hlen, cf->f) != hlen) {
+		st = status_set(err, SL_ERR_IO, "%s: cannot read the header", path);
+		goto out;
+	}
+	text[hlen] = '\0';
+	if (memchr(text, '\0', hlen)) {
+		st = status_set(err, SL_ERR_FORMAT, "%s: NUL byte in the header", path);
+		goto out;
+	}
+	cf->data_start = 8 + hlen;
+	cf->data_size = size - 8 - hlen;
+	st = parse_header(cf, text, hlen, err);
+	if (st == SL_OK)
+		st = check_layout(cf, err);
+out:
+	free(text);
+	if (st != SL_OK)
+		file_close(cf);
+	return st;
+}
+
+/* ---- Reading: into a network ---- */
+
+static struct hdr_tensor *find_tensor(struct ckpt_file *cf, const char *layer,
+				      const char *suffix)
+{
+	char name[CKPT_NAME];
+	snprintf(name, sizeof name, "%s.%s", layer, suffix);
+	for (int i = 0; i < cf->ntensors; i++)
+		if (strcmp(cf->t[i].name, name) == 0)
+			return &cf->t[i];
+	return NULL;
+}
+
+/* t must be F32 with exactly the given shape. */
+static sl_status check_tensor(struct ckpt_file *cf, const struct hdr_tensor *t, int rank,
+			      const int *shape, struct sl_error *err)
+{
+	if (strcmp(t->dtype, "F32") != 0)
+		return status_set(err, SL_ERR_UNSUPPORTED,
+				  "%s: tensor '%s' is %s; sectorlab reads F32", cf->path, t->name,
+				  t->dtype);
+	bool same = t->rank == rank;
+	for (int k = 0; same && k < rank; k++)
+		same = t->shape[k] == (uint64_t)shape[k];
+	if (same)
+		return SL_OK;
+	char got[96] = "", want[96] = "";
+	for (int k = 0, o = 0; k < t->rank && o < (int)sizeof got; k++)
+		o += snprintf(got + o, sizeof got - (size_t)o, "%s%llu", k ? "," : "",
+			      (unsigned long long)t->shape[k]);
+	for (int k = 0, o = 0; k < rank && o < (int)sizeof want; k++)
+		o += snprintf(want + o, sizeof want - (size_t)o, "%s%d", k ? "," : "", shape[k]);
+	return status_set(err, SL_ERR_FORMAT, "%s: tensor '%s' has shape [%s], the model needs [%s]",
+			  cf->path, t->name, got, want);
+}
+
+/* Read t's values into dst (already shape-checked) and check they are finite. */
+static sl_status read_values(struct ckpt_file *cf, const struct hdr_tensor *t, float *dst,
+			     struct sl_error *err)
+{
+	size_t count = (size_t)((t->end - t->begin) / sizeof(float));
+	if (fseeko(cf->f, (off_t)(cf->data_start + t->begin), SEEK_SET) != 0 ||
+	    fread(dst, sizeof(float), count, cf->f) != count)
+		return status_set(err, SL_ERR_IO, "%s: cannot read tensor '%s'", cf->path, t->name);
+	for (size_t i = 0; i < count; i++)
+		if (!isfinite(dst[i]))
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s: tensor '%s' holds a non-finite value at %zu", cf->path,
+					  t->name, i);
+	return SL_OK;
+}
+
+/* Parse the "rho" metadata: one cap per weighted layer ("" means none). */
+static sl_status parse_rho(struct ckpt_file *cf, int nweighted, double *rho, struct sl_error *err)
+{
+	for (int i = 0; i < nweighted; i++)
+		rho[i] = 0;
+	const char *text = checkpoint_info_get(&cf->meta, "rho");
+	if (!text || !*text)
+		return SL_OK;
+	int n = 0;
+	const char *s = text;
+	for (;;) {
+		char *end;
+		errno = 0;
+		double v = strtod(s, &end);
+		if (end == s || errno || !isfinite(v) || n == nweighted)
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s: metadata rho '%s' is not %d numbers", cf->path, text,
+					  nweighted);
+		rho[n++] = v;
+		if (*end == '\0')
+			break;
+		if (*end != ',')
+			return status_set(err, SL_ERR_FORMAT, "%s: metadata rho '%s' is malformed",
+					  cf->path, text);
+		s = end + 1;
+	}
+	if (n != nweighted)
+		return status_set(err, SL_ERR_FORMAT, "%s: metadata rho has %d caps for %d layers",
+				  cf->path, n, nweighted);
+	return SL_OK;
+}
+
+static sl_status fill_layer(struct ckpt_file *cf, struct nn_net *net, int i, double rho,
+			    struct sl_rng *rng, struct sl_error *err)
+{
+	struct nn_layer *l = &net->layers[i];
+	const struct conv_geom *g = &l->geom;
+	int wshape[4], wrank, ushape[3], vshape[3], urank, vrank;
+	if (l->kind == NN_CONV) {
+		wrank = 4, wshape[0] = g->cout, wshape[1] = g->cin, wshape[2] = g->k, wshape[3] = g->k;
+		urank = vrank = 3;
+		ushape[0] = g->cout, ushape[1] = g->ho, ushape[2] = g->wo;
+		vshape[0] = g->cin, vshape[1] = g->h, vshape[2] = g->w;
+	} else {
+		wrank = 2, wshape[0] = l->wrows, wshape[1] = l->wcols;
+		urank = vrank = 1;
+		ushape[0] = l->usize, vshape[0] = l->vsize;
+	}
+	struct hdr_tensor *w = find_tensor(cf, l->name, "weight");
+	struct hdr_tensor *b = find_tensor(cf, l->name, "bias");
+	struct hdr_tensor *orig = find_tensor(cf, l->name, "weight_orig");
+	struct hdr_tensor *u = find_tensor(cf, l->name, "weight_u");
+	struct hdr_tensor *v = find_tensor(cf, l->name, "weight_v");
+	if (!w || !b)
+		return status_set(err, SL_ERR_FORMAT, "%s: no tensor '%s.%s'", cf->path, l->name,
+				  w ? "bias" : "weight");
+	if ((orig || u || v) && !(orig && u && v))
+		return status_set(err, SL_ERR_FORMAT,
+				  "%s: %s needs weight_orig, weight_u and weight_v together",
+				  cf->path, l->name);
+	if (orig && !(rho > 0))
+		return status_set(err, SL_ERR_FORMAT,
+				  "%s: %s is capped (weight_orig) but metadata rho gives no cap",
+				  cf->path, l->name);
+	sl_status st = check_tensor(cf, w, wrank, wshape, err);
+	if (st == SL_OK)
+		st = check_tensor(cf, b, 1, &l->wrows, err);
+	if (st == SL_OK && orig)
+		st = check_tensor(cf, orig, wrank, wshape, err);
+	if (st == SL_OK && orig)
+		st = check_tensor(cf, u, urank, ushape, err);
+	if (st == SL_OK && orig)
+		st = check_tensor(cf, v, vrank, vshape, err);
+	if (st != SL_OK)
+		return st;
+	w->used = b->used = true;
+	if (orig)
+		orig->used = u->used = v->used = true;
+	if ((st = read_values(cf, b, l->b, err)) != SL_OK)
+		return st;
+	if (!orig) {
+		/* Uncapped: the weight in use is the weight.  Fresh vectors let the
+		 * norm be estimated later. */
+		nn_set_cap(net, i, 0);
+		spectral_random_unit(rng, l->u, l->usize);
+		spectral_random_unit(rng, l->v, l->vsize);
+		if ((st = read_values(cf, w, l->w, err)) != SL_OK)
+			return st;
+		nn_update_layer_cap(net, i, 0);
+		return SL_OK;
+	}
+	if ((st = read_values(cf, orig, l->w, err)) != SL_OK ||
+	    (st = read_values(cf, u, l->u, err)) != SL_OK ||
+	    (st = read_values(cf, v, l->v, err)) != SL_OK)
+		return st;
+	float nu = cblas_snrm2(l->usize, l->u, 1), nv = cblas_snrm2(l->vsize, l->v, 1);
+	if (!(nu > 0.5f && nu < 2.0f && nv > 0.5f && nv < 2.0f))
+		return status_set(err, SL_ERR_FORMAT,
+				  "%s: %s power-iteration vectors have norms %g and %g, not 1",
+				  cf->path, l->name, (double)nu, (double)nv);
+	cblas_sscal(l->usize, 1.0f / nu, l->u, 1);
+	cblas_sscal(l->vsize, 1.0f / nv, l->v, 1);
+	nn_set_cap(net, i, (float)rho);
+	nn_update_layer_cap(net, i, 0);
+	/* The stored weight in use must be the raw weight under this cap. */
+	size_t wsz = nn_layer_wsize(l);
+	float *in_use = malloc(sizeof(float) * wsz);
+	if (!in_use)
+		return status_set(err, SL_ERR_NOMEM, "%s: %s", cf->path, w->name);
+	st = read_values(cf, w, in_use, err);
+	double worst = 0, top = 0;
+	for (size_t k = 0; st == SL_OK && k < wsz; k++) {
+		double d = fabs((double)in_use[k] - (double)l->w[k] * l->scale);
+		worst = d > worst ? d : worst;
+		top = fabs(in_use[k]) > top ? fabs(in_use[k]) : top;
+	}
+	free(in_use);
+	if (st == SL_OK && worst > 1e-5 * top + 1e-7)
+		st = status_set(err, SL_ERR_FORMAT,
+				"%s: %s.weight differs from weight_orig under cap %g by %g", cf->path,
+				l->name, rho, worst);
+	return st;
+}
+
+/* When the file describes its layers, they must be the network's. */
+static sl_status check_layers(struct ckpt_file *cf, const struct nn_net *net,
+			      struct sl_error *err)
+{
+	const char *stored = checkpoint_info_get(&cf->meta, "layers");
+	if (!stored)
+		return SL_OK;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *d = open_memstream(&text, &len);
+	if (!d)
+		return status_set(err, SL_ERR_NOMEM, "%s: layers", cf->path);
+	describe_layers(d, net);
+	sl_status st = SL_OK;
+	if (fclose(d) != 0)
+		st = status_set(err, SL_ERR_NOMEM, "%s: layers", cf->path);
+	else if (strcmp(text, stored) != 0)
+		st = status_set(err, SL_ERR_FORMAT,
+				"%s: its layers (%.120s...) are not this network's (%.120s...)",
+				cf->path, stored, text);
+	free(text);
+	return st;
+}
+
+static sl_status file_fill(struct ckpt_file *cf, struct nn_net *net, struct sl_error *err)
+{
+	sl_status st = check_layers(cf, net, err);
+	if (st != SL_OK)
+		return st;
+	int idx[NN_MAX_LAYERS];
+	int nw = nn_weighted_layers(net, idx);
+	double rho[NN_MAX_LAYERS];
+	st = parse_rho(cf, nw, rho, err);
+	if (st != SL_OK)
+		return st;
+	struct sl_rng rng;
+	rng_seed(&rng, 0x5ec7);
+	for (int j = 0; j < nw; j++)
+		if ((st = fill_layer(cf, net, idx[j], rho[j], &rng, err)) != SL_OK)
+			return st;
+	for (int i = 0; i < cf->ntensors; i++)
+		if (!cf->t[i].used)
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s: tensor '%s' belongs to no layer of this model",
+					  cf->path, cf->t[i].name);
+	return SL_OK;
+}
+
+static void take_meta(struct ckpt_file *cf, struct checkpoint_info *info)
+{
+	if (info) {
+		*info = cf->meta;
+		memset(&cf->meta, 0, sizeof cf->meta);
+	}
+}
+
+sl_status checkpoint_read(const char *path, struct nn_net *net, struct checkpoint_info *info,
+			  struct sl_error *err)
+{
+	if (info)
+		memset(info, 0, sizeof *info);
+	struct ckpt_file cf;
+	sl_status st = file_open(path, &cf, err);
+	if (st != SL_OK)
+		return st;
+	st = file_fill(&cf, net, err);
+	if (st == SL_OK)
+		take_meta(&cf, info);
+	file_close(&cf);
+	return st;
+}
+
+sl_status checkpoint_load(const char *path, int max_batch, struct nn_net **net,
+			  struct checkpoint_info *info, struct sl_error *err)
+{
+	*net = NULL;
+	if (info)
+		memset(info, 0, sizeof *info);
+	struct ckpt_file cf;
+	sl_status st = file_open(path, &cf, err);
+	if (st != SL_OK)
+		return st;
+	const char *name = checkpoint_info_get(&cf.meta, "model");
+	enum model_id id;
+	if (!name) {
+		st = status_set(err, SL_ERR_FORMAT, "%s: no \"model\" in __metadata__", path);
+		goto out;
+	}
+	if (model_parse(name, &id, NULL) != SL_OK) {
+		st = status_set(err, SL_ERR_FORMAT, "%s: unknown model '%s'", path, name);
+		goto out;
+	}
+	if ((st = model_build(id, max_batch, net, err)) != SL_OK)
+		goto out;
+	st = file_fill(&cf, *net, err);
+	if (st != SL_OK) {
+		nn_free(*net);
+		*net = NULL;
+		goto out;
+	}
+	take_meta(&cf, info);
+out:
+	file_close(&cf);
+	return st;
+}
+
+const char *checkpoint_info_get(const struct checkpoint_info *info, const char *key)
+{
+	for (int i = 0; i < info->nmeta; i++)
+		if (strcmp(info->keys[i], key) == 0)
+			return info->values[i];
+	return NULL;
+}
+
+void checkpoint_info_free(struct checkpoint_info *info)
+{
+	if (!info)
+		return;
+	for (int i = 0; i < info->nmeta; i++) {
+		free(info->keys[i]);
+		free(info->values[i]);
+	}
+	free(info->keys);
+	free(info->values);
+	memset(info, 0, sizeof *info);
 }

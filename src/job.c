@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include "sectorlab/attack.h"
-#include "sectorlab/spectral.h"
 
 struct job {
 	pthread_t thread;
@@ -67,14 +66,19 @@ static void publish(struct job *job)
 	pthread_mutex_unlock(&job->lock);
 }
 
-static void record_layers(struct job *job)
+/* Copy the weighted layers' norms and caps.  With track set, uncapped
+ * layers (which training leaves alone) first advance their own power
+ * iteration one step, so the screen follows their norms in every mode. */
+static void record_layers(struct job *job, bool track)
 {
-	const struct nn_net *net = job->trainer->net;
-	for (int i = 0; i < net->nlayers; i++) {
-		const struct nn_layer *l = &net->layers[i];
-		job->work.sigma_hat[i] = l->sigma_hat;
-		job->work.sigma_used[i] = l->sigma_hat * l->scale;
-		job->work.rho[i] = l->rho;
+	struct trainer *t = job->trainer;
+	for (int j = 0; j < t->nweighted; j++) {
+		const struct nn_layer *l = &t->net->layers[t->weighted[j]];
+		if (track && !(l->rho > 0))
+			nn_update_layer_cap(t->net, t->weighted[j], 1);
+		job->work.sigma_hat[j] = l->sigma_hat;
+		job->work.sigma_used[j] = l->sigma_hat * l->scale;
+		job->work.rho[j] = l->rho;
 	}
 }
 
@@ -83,10 +87,9 @@ static sl_status epoch_report(struct job *job, float eps, struct sl_error *err)
 {
 	struct trainer *t = job->trainer;
 	struct nn_net *net = t->net;
-	for (int i = 0; i < net->nlayers; i++) {
-		const struct nn_layer *l = &net->layers[i];
-		sl_status st = spectral_norm_exact(nn_layer_weight(l), l->out, l->in,
-						   &job->work.sigma_exact[i], err);
+	for (int j = 0; j < t->nweighted; j++) {
+		sl_status st = nn_layer_norm(net, t->weighted[j], &job->work.sigma_exact[j], NULL,
+					     err);
 		if (st != SL_OK)
 			return st;
 	}
@@ -209,10 +212,11 @@ static void *worker(void *arg)
 		job->work.step = t->step;
 		job->work.seconds = train_time;
 		job->work.images_per_sec = train_time > 0 ? images / train_time : 0;
-		record_layers(job);
+		bool due = info.epoch_done || t1 - last_publish > 0.05;
+		record_layers(job, due);
 		if (info.epoch_done)
 			make_example(job, eps);
-		if (info.epoch_done || t1 - last_publish > 0.05) {
+		if (due) {
 			publish(job);
 			last_publish = t1;
 		}
@@ -259,9 +263,12 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 	job->work.seed = cfg->train.seed;
 	job->work.mode = cfg->train.mode;
 	job->work.rho_certified = cfg->train.rho_certified;
-	job->work.nlayers = t->net->nlayers;
+	job->work.nlayers = t->nweighted;
+	for (int j = 0; j < t->nweighted; j++)
+		snprintf(job->work.layer_name[j], sizeof job->work.layer_name[j], "%s",
+			 t->net->layers[t->weighted[j]].name);
 	job->work.eps = cfg->eps;
-	record_layers(job);
+	record_layers(job, false);
 	job->snap = job->work;
 	pthread_mutex_init(&job->lock, NULL);
 	pthread_cond_init(&job->wake, NULL);

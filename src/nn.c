@@ -1,156 +1,586 @@
-/* nn: dense networks, forward and backward passes on OpenBLAS (see nn.h). */
+/* nn: layer-table networks, forward and backward passes on OpenBLAS (see nn.h). */
 #include "sectorlab/nn.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sectorlab/parallel.h"
 #include "sectorlab/spectral.h"
 
+/* Threads of the networks built from now on (nn_set_threads). */
+static int default_threads = 1;
 
-sl_status nn_new(const struct nn_layer_spec *specs, int nlayers, int max_batch,
-		 struct nn_net **out, struct sl_error *err)
+/* Every buffer in the block starts on a 64-byte boundary (16 floats). */
+#define NN_ALIGN 16
+
+static size_t round_up(size_t n)
+{
+	return (n + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN;
+}
+
+bool nn_layer_weighted(const struct nn_layer *l)
+{
+	return l->kind == NN_DENSE || l->kind == NN_CONV;
+}
+
+size_t nn_layer_wsize(const struct nn_layer *l)
+{
+	return (size_t)l->wrows * (size_t)l->wcols;
+}
+
+static int shape_count(struct nn_shape s)
+{
+	return s.c * s.h * s.w;
+}
+
+/* Shapes and sizes of layer i from its spec and its input shape. */
+static sl_status layer_shape(struct nn_layer *l, const struct nn_layer_spec *s, int i,
+			     struct nn_shape in, struct sl_error *err)
+{
+	l->kind = s->kind;
+	l->act = s->act;
+	l->slope = s->slope;
+	l->in_shape = in;
+	l->in = shape_count(in);
+	l->scale = 1;
+	if ((s->kind == NN_DENSE || s->kind == NN_CONV) &&
+	    (s->act != NN_ACT_IDENTITY && s->act != NN_ACT_LEAKY_RELU))
+		return status_set(err, SL_ERR_ARG, "layer %d: unknown activation", i + 1);
+	if (s->act == NN_ACT_LEAKY_RELU && !(s->slope >= 0 && s->slope <= 1))
+		return status_set(err, SL_ERR_ARG, "layer %d: leaky ReLU slope %g (0 to 1)", i + 1,
+				  (double)s->slope);
+	switch (s->kind) {
+	case NN_DENSE:
+		if (s->in != l->in)
+			return status_set(err, SL_ERR_ARG,
+					  "layer %d takes %d features but %s %d gives %d", i + 1,
+					  s->in, i ? "layer" : "the input of shape", i, l->in);
+		if (s->out < 1 || s->out > (1 << 24))
+			return status_set(err, SL_ERR_ARG, "layer %d: %d outputs", i + 1, s->out);
+		l->out_shape = (struct nn_shape){s->out, 1, 1};
+		l->wrows = s->out;
+		l->wcols = s->in;
+		if ((size_t)l->wrows * (size_t)l->wcols > (1u << 28))
+			return status_set(err, SL_ERR_TOO_LARGE, "layer %d: %dx%d weight", i + 1,
+					  s->out, s->in);
+		l->usize = s->out;
+		l->vsize = s->in;
+		break;
+	case NN_CONV: {
+		if (s->in != in.c)
+			return status_set(err, SL_ERR_ARG,
+					  "layer %d takes %d channels but gets %d (%dx%dx%d)", i + 1,
+					  s->in, in.c, in.c, in.h, in.w);
+		sl_status st = conv_geom_init(&l->geom, in.c, in.h, in.w, s->out, s->k,
+					      s->stride ? s->stride : 1, s->pad, err);
+		if (st != SL_OK)
+			return st;
+		l->out_shape = (struct nn_shape){s->out, l->geom.ho, l->geom.wo};
+		l->wrows = s->out;
+		l->wcols = in.c * s->k * s->k;
+		l->usize = (int)conv_out_size(&l->geom);
+		l->vsize = (int)conv_in_size(&l->geom);
+		break;
+	}
+	case NN_MAXPOOL: {
+		int stride = s->stride ? s->stride : s->k;
+		if (s->k < 1 || s->pad < 0 || 2 * s->pad > s->k)
+			return status_set(err, SL_ERR_ARG,
+					  "layer %d: pooling window %d with padding %d (at most half "
+					  "the window)",
+					  i + 1, s->k, s->pad);
+		sl_status st = conv_geom_init(&l->geom, in.c, in.h, in.w, in.c, s->k, stride,
+					      s->pad, err);
+		if (st != SL_OK)
+			return st;
+		l->out_shape = (struct nn_shape){in.c, l->geom.ho, l->geom.wo};
+		break;
+	}
+	case NN_FLATTEN:
+		l->out_shape = (struct nn_shape){l->in, 1, 1};
+		break;
+	default:
+		return status_set(err, SL_ERR_UNSUPPORTED, "layer %d: unknown kind", i + 1);
+	}
+	l->out = shape_count(l->out_shape);
+	return SL_OK;
+}
+
+/* Take the DFT path when it needs well under the direct multiply-adds (its
+ * products run a little less efficiently: smaller, and more of them). */
+static bool dft_pays(const struct conv_geom *g, int batch)
+{
+	return g->stride == 1 && batch >= 8 &&
+	       conv_dft_flops(g, batch) < 0.75 * conv_direct_flops(g, batch);
+}
+
+static void name_layer(struct nn_layer *l, int *counts)
+{
+	static const char *const prefix[] = {
+		[NN_DENSE] = "fc", [NN_CONV] = "conv", [NN_MAXPOOL] = "pool",
+		[NN_FLATTEN] = "flatten",
+	};
+	snprintf(l->name, sizeof l->name, "%s%d", prefix[l->kind], ++counts[l->kind]);
+}
+
+sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int nlayers,
+		   int max_batch, struct nn_net **out, struct sl_error *err)
 {
 	*out = NULL;
 	if (nlayers < 1 || nlayers > NN_MAX_LAYERS)
 		return status_set(err, SL_ERR_ARG, "network: %d layers (1 to %d allowed)",
 				  nlayers, NN_MAX_LAYERS);
-	if (max_batch < 1)
+	if (max_batch < 1 || max_batch > 65536)
 		return status_set(err, SL_ERR_ARG, "network: batch size %d", max_batch);
-	size_t nparams = 0, nbuf = 0;
-	for (int i = 0; i < nlayers; i++) {
-		const struct nn_layer_spec *s = &specs[i];
-		if (s->kind != NN_DENSE)
-			return status_set(err, SL_ERR_UNSUPPORTED, "layer %d: unknown kind", i + 1);
-		if (s->in < 1 || s->out < 1 || s->in > (1 << 20) || s->out > (1 << 20))
-			return status_set(err, SL_ERR_ARG, "layer %d: %d -> %d features", i + 1,
-					  s->in, s->out);
-		if (i > 0 && specs[i - 1].out != s->in)
-			return status_set(err, SL_ERR_ARG,
-					  "layer %d takes %d features but layer %d gives %d",
-					  i + 1, s->in, i, specs[i - 1].out);
-		size_t wsz = (size_t)s->in * (size_t)s->out;
-		nparams += wsz + (size_t)s->out;
-		/* u, v, w_eff, then z, a, dz for a batch */
-		nbuf += (size_t)s->out + (size_t)s->in + wsz + 3 * (size_t)max_batch * s->out;
-	}
-	int in_dim = specs[0].in, out_dim = specs[nlayers - 1].out;
-	nbuf += (size_t)max_batch * in_dim + (size_t)max_batch * out_dim; /* dx, probs */
-
+	if (input.c < 1 || input.h < 1 || input.w < 1 || input.c > 4096 || input.h > 4096 ||
+	    input.w > 4096 || (size_t)input.c * input.h * input.w > (1u << 24))
+		return status_set(err, SL_ERR_ARG, "network: input shape %dx%dx%d", input.c,
+				  input.h, input.w);
+	/* Networks split their own work among their threads (nn_set_threads);
+	 * OpenBLAS's threads would only compete for the same cores, and on the
+	 * small products of a step their wake-ups cost more than they save. */
+	openblas_set_num_threads(1);
 	struct nn_net *net = calloc(1, sizeof *net);
-	float *params = calloc(nparams, sizeof(float));
-	float *grads = calloc(nparams, sizeof(float));
-	float *buf = calloc(nbuf, sizeof(float));
-	if (!net || !params || !grads || !buf) {
-		free(net);
-		free(params);
-		free(grads);
-		free(buf);
-		return status_set(err, SL_ERR_NOMEM, "network: %zu parameters", nparams);
+	if (!net)
+		return status_set(err, SL_ERR_NOMEM, "network");
+	sl_status st = SL_OK;
+	struct nn_shape shape = input;
+	size_t nparams = 0, col = 1, work = 1, part = 1;
+	for (int i = 0; i < nlayers; i++) {
+		st = layer_shape(&net->layers[i], &specs[i], i, shape, err);
+		if (st != SL_OK)
+			goto fail;
+		struct nn_layer *l = &net->layers[i];
+		if ((size_t)max_batch * (size_t)l->out > (1u << 30)) {
+			st = status_set(err, SL_ERR_TOO_LARGE,
+					"layer %d: %d values per example for a batch of %d", i + 1,
+					l->out, max_batch);
+			goto fail;
+		}
+		if (nn_layer_weighted(l)) {
+			nparams += nn_layer_wsize(l) + (size_t)l->wrows;
+			if ((size_t)l->usize + l->vsize > work)
+				work = (size_t)l->usize + l->vsize;
+		}
+		if (l->kind == NN_CONV && conv_col_size(&l->geom) > col)
+			col = conv_col_size(&l->geom);
+		if (l->kind == NN_CONV && nn_layer_wsize(l) + (size_t)l->wrows > part)
+			part = nn_layer_wsize(l) + (size_t)l->wrows;
+		shape = l->out_shape;
 	}
+	int counts[NN_FLATTEN + 1] = {0};
+	for (int i = 0; i < nlayers; i++)
+		name_layer(&net->layers[i], counts);
 	net->nlayers = nlayers;
-	net->in_dim = in_dim;
-	net->out_dim = out_dim;
+	net->in_shape = input;
+	net->in_dim = shape_count(input);
+	net->out_dim = net->layers[nlayers - 1].out;
 	net->max_batch = max_batch;
 	net->nparams = nparams;
-	net->params = params;
-	net->grads = grads;
-	float *p = params, *g = grads, *q = buf;
-	for (int i = 0; i < nlayers; i++) {
-		const struct nn_layer_spec *s = &specs[i];
-		struct nn_layer *l = &net->layers[i];
-		size_t wsz = (size_t)s->in * (size_t)s->out;
-		l->kind = s->kind;
-		l->act = s->act;
-		l->slope = s->slope;
-		l->in = s->in;
-		l->out = s->out;
-		l->w = p, l->gw = g, p += wsz, g += wsz;
-		l->b = p, l->gb = g, p += s->out, g += s->out;
-		l->rho = 0;
-		l->scale = 1;
-		l->u = q, q += s->out;
-		l->v = q, q += s->in;
-		l->w_eff = q, q += wsz;
-		l->z = q, q += (size_t)max_batch * s->out;
-		l->a = q, q += (size_t)max_batch * s->out;
-		l->dz = q, q += (size_t)max_batch * s->out;
+	net->threads = default_threads;
+	net->col_stride = round_up(col);
+	net->part_stride = round_up(part);
+
+	/* One block for every buffer: dx, probs, col, work, then per layer u, v,
+	 * a, da, arg.  Sizes first, then pointers, in the same order. */
+	size_t mb = (size_t)max_batch, total = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		float *q = net->block;
+		size_t off = 0;
+#define NN_TAKE(ptr, n)                                       \
+	do {                                                  \
+		if (pass)                                     \
+			(ptr) = q + off;                      \
+		off += round_up(n);                           \
+	} while (0)
+		NN_TAKE(net->dx, mb * net->in_dim);
+		NN_TAKE(net->probs, mb * net->out_dim);
+		NN_TAKE(net->col, net->col_stride * (size_t)net->threads);
+		NN_TAKE(net->part, net->part_stride * (size_t)(net->threads - 1));
+		NN_TAKE(net->work, work);
+		for (int i = 0; i < nlayers; i++) {
+			struct nn_layer *l = &net->layers[i];
+			if (nn_layer_weighted(l)) {
+				NN_TAKE(l->u, (size_t)l->usize);
+				NN_TAKE(l->v, (size_t)l->vsize);
+			}
+			if (l->kind == NN_FLATTEN) {
+				/* Shares its input's buffers (see nn_forward); first in
+				 * line, it passes its gradient straight to dx. */
+				if (pass) {
+					l->a = i ? net->layers[i - 1].a : NULL;
+					l->da = i ? net->layers[i - 1].da : net->dx;
+				}
+				continue;
+			}
+			NN_TAKE(l->a, mb * l->out);
+			NN_TAKE(l->da, mb * l->out);
+			if (l->kind == NN_MAXPOOL) {
+				float *arg = NULL;
+				NN_TAKE(arg, mb * l->out); /* int32 and float have one size */
+				l->arg = (int32_t *)arg;
+			}
+		}
+#undef NN_TAKE
+		if (!pass) {
+			total = off;
+			net->block = aligned_alloc(NN_ALIGN * sizeof(float), total * sizeof(float));
+			if (!net->block) {
+				st = status_set(err, SL_ERR_NOMEM,
+						"network buffers: %zu MB", total * sizeof(float) >> 20);
+				goto fail;
+			}
+			memset(net->block, 0, total * sizeof(float));
+		}
 	}
-	net->dx = q, q += (size_t)max_batch * in_dim;
-	net->probs = q;
+
+	net->params = calloc(nparams ? nparams : 1, sizeof(float));
+	net->grads = calloc(nparams ? nparams : 1, sizeof(float));
+	if (!net->params || !net->grads) {
+		st = status_set(err, SL_ERR_NOMEM, "network: %zu parameters", nparams);
+		goto fail;
+	}
+	if (net->threads > 1 && (st = parallel_new(net->threads, &net->team, err)) != SL_OK)
+		goto fail;
+	for (int i = 0; i < nlayers; i++) {
+		struct nn_layer *l = &net->layers[i];
+		if (l->kind == NN_CONV && dft_pays(&l->geom, max_batch) &&
+		    (st = conv_dft_new(&l->geom, max_batch, &l->dft, err)) != SL_OK)
+			goto fail;
+	}
+	float *p = net->params, *g = net->grads;
+	for (int i = 0; i < nlayers; i++) {
+		struct nn_layer *l = &net->layers[i];
+		if (!nn_layer_weighted(l))
+			continue;
+		size_t wsz = nn_layer_wsize(l);
+		l->w = p, l->gw = g, p += wsz, g += wsz;
+		l->b = p, l->gb = g, p += l->wrows, g += l->wrows;
+	}
 	*out = net;
 	return SL_OK;
+fail:
+	nn_free(net);
+	return st;
+}
+
+sl_status nn_new(const struct nn_layer_spec *specs, int nlayers, int max_batch,
+		 struct nn_net **out, struct sl_error *err)
+{
+	*out = NULL;
+	if (nlayers < 1 || specs[0].kind != NN_DENSE || specs[0].in < 1)
+		return status_set(err, SL_ERR_ARG,
+				  "network: nn_new needs a dense first layer (nn_build takes images)");
+	struct nn_shape in = {specs[0].in, 1, 1};
+	return nn_build(in, specs, nlayers, max_batch, out, err);
 }
 
 void nn_free(struct nn_net *net)
 {
 	if (!net)
 		return;
+	parallel_free(net->team);
+	for (int i = 0; i < net->nlayers; i++)
+		conv_dft_free(net->layers[i].dft);
 	free(net->params);
 	free(net->grads);
-	/* The buffer block starts at the first layer's u. */
-	free(net->layers[0].u);
+	free(net->block);
 	free(net);
+}
+
+int nn_weighted_layers(const struct nn_net *net, int *idx)
+{
+	int n = 0;
+	for (int i = 0; i < net->nlayers; i++)
+		if (nn_layer_weighted(&net->layers[i]))
+			idx[n++] = i;
+	return n;
+}
+
+int nn_find_layer(const struct nn_net *net, const char *name)
+{
+	for (int i = 0; i < net->nlayers; i++)
+		if (strcmp(net->layers[i].name, name) == 0)
+			return i;
+	return -1;
 }
 
 void nn_init_glorot(struct nn_net *net, struct sl_rng *rng)
 {
 	for (int i = 0; i < net->nlayers; i++) {
 		struct nn_layer *l = &net->layers[i];
-		float limit = sqrtf(6.0f / (float)(l->in + l->out));
-		size_t wsz = (size_t)l->in * (size_t)l->out;
+		if (!nn_layer_weighted(l))
+			continue;
+		int kk = l->kind == NN_CONV ? l->geom.k * l->geom.k : 1;
+		float limit = sqrtf(6.0f / (float)(l->wcols + l->wrows * kk));
+		size_t wsz = nn_layer_wsize(l);
 		for (size_t k = 0; k < wsz; k++)
 			l->w[k] = (2.0f * rng_uniform(rng) - 1.0f) * limit;
-		memset(l->b, 0, sizeof(float) * (size_t)l->out);
-		spectral_random_unit(rng, l->u, l->out);
-		spectral_random_unit(rng, l->v, l->in);
+		memset(l->b, 0, sizeof(float) * (size_t)l->wrows);
+		spectral_random_unit(rng, l->u, l->usize);
+		spectral_random_unit(rng, l->v, l->vsize);
 	}
 	nn_update_caps(net, 0);
 }
 
-const float *nn_layer_weight(const struct nn_layer *l)
+void nn_layer_weight_in_use(const struct nn_layer *l, float *dst)
 {
-	return l->scale < 1.0f ? l->w_eff : l->w;
+	size_t wsz = nn_layer_wsize(l);
+	for (size_t k = 0; k < wsz; k++)
+		dst[k] = l->w[k] * l->scale;
 }
 
 void nn_set_cap(struct nn_net *net, int i, float rho)
 {
 	struct nn_layer *l = &net->layers[i];
 	l->rho = rho > 0 ? rho : 0;
-	if (l->rho == 0)
-		l->scale = 1;
+	l->scale = l->rho > 0 && l->sigma_hat > l->rho ? l->rho / l->sigma_hat : 1.0f;
 }
 
-/* sigma = u . W v for the layer's current vectors. */
-static float rayleigh_sigma(const struct nn_layer *l)
+/* One power step on the layer's operator with the vectors u, v given. */
+static float power_step(struct nn_net *net, const struct nn_layer *l, float *u, float *v)
 {
-	float *wv = l->dz; /* borrow: (out) floats of the per-batch buffer */
-	cblas_sgemv(CblasRowMajor, CblasNoTrans, l->out, l->in, 1.0f, l->w, l->in, l->v, 1,
-		    0.0f, wv, 1);
-	return cblas_sdot(l->out, l->u, 1, wv, 1);
+	if (l->kind == NN_CONV)
+		return spectral_conv_power_step(&l->geom, l->w, u, v, net->col);
+	return spectral_power_step(l->w, l->wrows, l->wcols, u, v);
+}
+
+/* sigma = u . A v for the layer's current vectors. */
+static float rayleigh_sigma(struct nn_net *net, const struct nn_layer *l)
+{
+	float *av = net->work; /* (usize) */
+	if (l->kind == NN_CONV)
+		conv_apply(&l->geom, l->w, 1.0f, NULL, l->v, av, net->col);
+	else
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, l->wrows, l->wcols, 1.0f, l->w, l->wcols,
+			    l->v, 1, 0.0f, av, 1);
+	return cblas_sdot(l->usize, l->u, 1, av, 1);
+}
+
+float nn_update_layer_cap(struct nn_net *net, int i, int iters)
+{
+	struct nn_layer *l = &net->layers[i];
+	if (!nn_layer_weighted(l))
+		return 0;
+	float sigma = 0;
+	for (int k = 0; k < iters; k++)
+		sigma = power_step(net, l, l->u, l->v);
+	if (iters <= 0)
+		sigma = rayleigh_sigma(net, l);
+	l->sigma_hat = sigma;
+	/* DESIGN.md §1: W_eff = W / max(sigma_hat / rho, 1). */
+	l->scale = l->rho > 0 && sigma > l->rho ? l->rho / sigma : 1.0f;
+	return sigma;
 }
 
 void nn_update_caps(struct nn_net *net, int iters)
 {
-	for (int i = 0; i < net->nlayers; i++) {
-		struct nn_layer *l = &net->layers[i];
-		/* Every layer's estimate is tracked, capped or not, so screens and
-		 * logs can show sigma_hat against rho in every mode. */
-		float sigma = 0;
-		for (int k = 0; k < iters; k++)
-			sigma = spectral_power_step(l->w, l->out, l->in, l->u, l->v);
-		if (iters == 0)
-			sigma = rayleigh_sigma(l);
-		l->sigma_hat = sigma;
-		/* DESIGN.md §1: W_eff = W / max(sigma_hat / rho, 1). */
-		l->scale = l->rho > 0 && sigma > l->rho ? l->rho / sigma : 1.0f;
-		if (l->scale < 1.0f) {
-			size_t wsz = (size_t)l->in * (size_t)l->out;
-			for (size_t k = 0; k < wsz; k++)
-				l->w_eff[k] = l->w[k] * l->scale;
+	for (int i = 0; i < net->nlayers; i++)
+		if (nn_layer_weighted(&net->layers[i]))
+			nn_update_layer_cap(net, i, iters);
+}
+
+float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max_iters)
+{
+	const struct nn_layer *l = &net->layers[i];
+	if (!nn_layer_weighted(l))
+		return 0;
+	float *u = net->work, *v = net->work + l->usize; /* (usize), (vsize) */
+	memcpy(u, l->u, sizeof(float) * (size_t)l->usize);
+	memcpy(v, l->v, sizeof(float) * (size_t)l->vsize);
+	float prev = 0, sigma = 0;
+	for (int k = 0; k < max_iters; k++) {
+		sigma = power_step(net, l, u, v);
+		if (sigma == 0 || fabs((double)sigma - prev) <= rel_tol * sigma)
+			break;
+		prev = sigma;
+	}
+	return sigma;
+}
+
+sl_status nn_layer_norm(struct nn_net *net, int i, double *out, bool *exact,
+			struct sl_error *err)
+{
+	const struct nn_layer *l = &net->layers[i];
+	if (!nn_layer_weighted(l))
+		return status_set(err, SL_ERR_ARG, "%s has no weight", l->name);
+	bool dense_small = l->kind == NN_DENSE && nn_layer_wsize(l) <= (1u << 20);
+	if (exact)
+		*exact = dense_small;
+	if (dense_small) {
+		double s;
+		sl_status st = spectral_norm_exact(l->w, l->wrows, l->wcols, &s, err);
+		if (st != SL_OK)
+			return st;
+		*out = s * l->scale;
+		return SL_OK;
+	}
+	*out = (double)nn_layer_norm_converged(net, i, 1e-7, 3000) * l->scale;
+	return SL_OK;
+}
+
+/* ---- Forward ---- */
+
+/*
+ * Leaky ReLU as a multiplication by 1 or the slope.  The factor is chosen
+ * with integer operations on the bits (x > 0 exactly when the bits, read as
+ * an unsigned number, lie in [1, 0x7f800000]: +0, negatives and NaN take the
+ * slope, as "x > 0 ? x : s x" does), because GCC at -O2 leaves floating-point
+ * compares scalar and random signs make a branch mispredict half the time.
+ * Loops run in blocks of NN_BLOCK so the vectorizer needs no epilogue.
+ */
+#define NN_BLOCK 16
+
+static inline float leaky_factor(float x, uint32_t one, uint32_t slope)
+{
+	uint32_t bits;
+	memcpy(&bits, &x, sizeof bits);
+	uint32_t pos = -(uint32_t)(bits - 1u < 0x7f800000u); /* all ones when x > 0 */
+	uint32_t m = (one & pos) | (slope & ~pos);
+	float f;
+	memcpy(&f, &m, sizeof f);
+	return f;
+}
+
+/* a[k] *= (a[k] > 0 ? 1 : s) for k < n: the activation, in place. */
+static void leaky_relu(float *a, size_t n, float s)
+{
+	uint32_t one = 0x3f800000u, sb;
+	memcpy(&sb, &s, sizeof sb);
+	size_t k = 0;
+	for (; k + NN_BLOCK <= n; k += NN_BLOCK)
+		for (int j = 0; j < NN_BLOCK; j++)
+			a[k + j] *= leaky_factor(a[k + j], one, sb);
+	for (; k < n; k++)
+		a[k] *= leaky_factor(a[k], one, sb);
+}
+
+/* d[k] *= (a[k] > 0 ? 1 : s) for k < n: its derivative, a the output. */
+static void leaky_relu_backward(float *restrict d, const float *restrict a, size_t n, float s)
+{
+	uint32_t one = 0x3f800000u, sb;
+	memcpy(&sb, &s, sizeof sb);
+	size_t k = 0;
+	for (; k + NN_BLOCK <= n; k += NN_BLOCK)
+		for (int j = 0; j < NN_BLOCK; j++)
+			d[k + j] *= leaky_factor(a[k + j], one, sb);
+	for (; k < n; k++)
+		d[k] *= leaky_factor(a[k], one, sb);
+}
+
+static void activate(const struct nn_layer *l, int batch)
+{
+	if (l->act == NN_ACT_LEAKY_RELU)
+		leaky_relu(l->a, (size_t)batch * l->out, l->slope);
+}
+
+static void dense_forward(const struct nn_layer *l, const float *in, int batch)
+{
+	/* a (batch, out) = scale in (batch, in) W^T + b */
+	for (int r = 0; r < batch; r++)
+		memcpy(l->a + (size_t)r * l->out, l->b, sizeof(float) * (size_t)l->out);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, l->out, l->in, l->scale, in,
+		    l->in, l->w, l->in, 1.0f, l->a, l->out);
+}
+
+/* What a team thread needs to run part of a layer's batch. */
+struct layer_job {
+	struct nn_net *net;
+	struct nn_layer *l;
+	const float *in;   /* the layer's input, (batch, in) */
+	float *dst;        /* backward: gradient w.r.t. the input, or NULL */
+	bool want_params;
+};
+
+/* Images [begin, end) through the convolution and its activation. */
+static void conv_forward_part(void *ctx, int tid, int begin, int end)
+{
+	const struct layer_job *j = ctx;
+	const struct nn_layer *l = j->l;
+	float *col = j->net->col + (size_t)tid * j->net->col_stride;
+	for (int n = begin; n < end; n++) {
+		float *a = l->a + (size_t)n * l->out;
+		conv_apply(&l->geom, l->w, l->scale, l->b, j->in + (size_t)n * l->in, a, col);
+		if (l->act == NN_ACT_LEAKY_RELU)
+			leaky_relu(a, (size_t)l->out, l->slope);
+	}
+}
+
+static void conv_forward(struct nn_net *net, struct nn_layer *l, const float *in, int batch)
+{
+	l->dft_used = l->dft && dft_pays(&l->geom, batch);
+	if (l->dft_used) {
+		conv_dft_forward(l->dft, l->w, l->scale, l->b, in, l->a, batch);
+		if (l->act == NN_ACT_LEAKY_RELU)
+			leaky_relu(l->a, (size_t)batch * l->out, l->slope);
+		return;
+	}
+	struct layer_job j = {.net = net, .l = l, .in = in};
+	parallel_for(net->team, batch, conv_forward_part, &j);
+}
+
+/*
+ * A float's place in the order max pooling uses, as an integer: -0 and +0
+ * tie, every NaN beats every number.  Comparing integers lets the window
+ * scan run without branches (a data-dependent branch per pixel mispredicts
+ * often).
+ */
+static inline int32_t order_key(float v)
+{
+	uint32_t bits;
+	memcpy(&bits, &v, sizeof bits);
+	int32_t mag = (int32_t)(bits & 0x7fffffffu);
+	int32_t key = bits >> 31 ? -mag : mag;
+	return mag > 0x7f800000 ? INT32_MAX : key;
+}
+
+/* Max over each window; windows never lie wholly in the padding (pad <= k/2).
+ * Ties go to the first in scan order and a NaN wins, as in PyTorch. */
+static void pool_forward_part(void *ctx, int tid, int begin, int end)
+{
+	(void)tid;
+	const struct layer_job *j = ctx;
+	const struct nn_layer *l = j->l;
+	const struct conv_geom *g = &l->geom;
+	const int H = g->h, W = g->w;
+	for (int n = begin; n < end; n++) {
+		const float *x = j->in + (size_t)n * l->in;
+		float *y = l->a + (size_t)n * l->out;
+		int32_t *arg = l->arg + (size_t)n * l->out;
+		for (int c = 0; c < g->cin; c++) {
+			const int base = c * H * W;
+			for (int oy = 0; oy < g->ho; oy++) {
+				int y0 = oy * g->stride - g->pad, y1 = y0 + g->k;
+				y0 = y0 < 0 ? 0 : y0;
+				y1 = y1 > H ? H : y1;
+				for (int ox = 0; ox < g->wo; ox++) {
+					int x0 = ox * g->stride - g->pad, x1 = x0 + g->k;
+					x0 = x0 < 0 ? 0 : x0;
+					x1 = x1 > W ? W : x1;
+					int32_t best = base + y0 * W + x0, top = INT32_MIN;
+					for (int iy = y0; iy < y1; iy++)
+						for (int ix = x0; ix < x1; ix++) {
+							int32_t at = base + iy * W + ix;
+							int32_t key = order_key(x[at]);
+							int gt = key > top;
+							top = gt ? key : top;
+							best = gt ? at : best;
+						}
+					*y++ = x[best];
+					*arg++ = best;
+				}
+			}
 		}
 	}
+}
+
+static void pool_forward(struct nn_net *net, struct nn_layer *l, const float *in, int batch)
+{
+	struct layer_job j = {.net = net, .l = l, .in = in};
+	parallel_for(net->team, batch, pool_forward_part, &j);
 }
 
 const float *nn_forward(struct nn_net *net, const float *x, int batch)
@@ -160,23 +590,28 @@ const float *nn_forward(struct nn_net *net, const float *x, int batch)
 	const float *in = x;
 	for (int i = 0; i < net->nlayers; i++) {
 		struct nn_layer *l = &net->layers[i];
-		const float *w = nn_layer_weight(l);
-		/* z (batch, out) = in (batch, in) w^T + b */
-		for (int r = 0; r < batch; r++)
-			memcpy(l->z + (size_t)r * l->out, l->b, sizeof(float) * (size_t)l->out);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, l->out, l->in, 1.0f,
-			    in, l->in, w, l->in, 1.0f, l->z, l->out);
-		size_t n = (size_t)batch * l->out;
-		if (l->act == NN_ACT_LEAKY_RELU) {
-			for (size_t k = 0; k < n; k++)
-				l->a[k] = l->z[k] > 0 ? l->z[k] : l->slope * l->z[k];
-		} else {
-			memcpy(l->a, l->z, sizeof(float) * n);
+		net->act_in[i] = in;
+		switch (l->kind) {
+		case NN_DENSE:
+			dense_forward(l, in, batch);
+			activate(l, batch);
+			break;
+		case NN_CONV:
+			conv_forward(net, l, in, batch); /* activation included */
+			break;
+		case NN_MAXPOOL:
+			pool_forward(net, l, in, batch);
+			break;
+		case NN_FLATTEN:
+			continue; /* the same values, read as (batch, C*H*W) */
 		}
 		in = l->a;
 	}
+	net->act_in[net->nlayers] = in;
 	return in;
 }
+
+/* ---- Loss ---- */
 
 /* Softmax cross-entropy: probs and dlogits = (probs - onehot) / batch. */
 static double softmax_xent(const float *logits, const int *y, int batch, int classes,
@@ -204,56 +639,252 @@ static double softmax_xent(const float *logits, const int *y, int batch, int cla
 	return total / batch;
 }
 
+double nn_loss(struct nn_net *net, const int *y)
+{
+	return softmax_xent(net->act_in[net->nlayers], y, net->batch, net->out_dim, net->probs,
+			    NULL);
+}
+
+/* ---- Backward ---- */
+
+/* da <- da * phi'(z); with slope >= 0, z > 0 exactly when a > 0 (and
+ * phi'(z) is the slope at z = 0, as in PyTorch). */
+static void activate_backward(const struct nn_layer *l, int batch)
+{
+	if (l->act == NN_ACT_LEAKY_RELU)
+		leaky_relu_backward(l->da, l->a, (size_t)batch * l->out, l->slope);
+}
+
+/* The sum of x[0 .. n) in NN_BLOCK interleaved partial sums (so it runs as
+ * vector code), added up in a fixed order at the end. */
+static float sum_floats(const float *x, int n)
+{
+	float acc[NN_BLOCK] = {0};
+	int k = 0;
+	for (; k + NN_BLOCK <= n; k += NN_BLOCK)
+		for (int j = 0; j < NN_BLOCK; j++)
+			acc[j] += x[k + j];
+	for (; k < n; k++)
+		acc[0] += x[k];
+	float s = 0;
+	for (int j = 0; j < NN_BLOCK; j++)
+		s += acc[j];
+	return s;
+}
+
+/* a . b in float partial sums over blocks (vector code), gathered in double
+ * every 4096 terms; the order is fixed, so the result is reproducible. */
+static double dot_floats(const float *a, const float *b, size_t n)
+{
+	double total = 0;
+	size_t k = 0;
+	while (k < n) {
+		size_t end = n - k > 4096 ? k + 4096 : n;
+		float acc[NN_BLOCK] = {0};
+		for (; k + NN_BLOCK <= end; k += NN_BLOCK)
+			for (int j = 0; j < NN_BLOCK; j++)
+				acc[j] += a[k + j] * b[k + j];
+		for (; k < end; k++)
+			acc[0] += a[k] * b[k];
+		for (int j = 0; j < NN_BLOCK; j++)
+			total += acc[j];
+	}
+	return total;
+}
+
+/*
+ * The cap's share of the weight gradient.  gw holds scale * G, with G the
+ * gradient w.r.t. W_eff = rho W / sigma, sigma = u . A(W) v; then
+ *     dL/dW = scale (G - (<G, W> / sigma) d sigma / dW)
+ *           = gw - (<gw, W> / sigma) d sigma / dW,
+ * where d sigma / dW is u v^T (dense) or the kernel gradient of <u, w * v>.
+ */
+static void cap_gradient(struct nn_net *net, struct nn_layer *l)
+{
+	if (!(l->scale < 1.0f) || !(l->sigma_hat > 0))
+		return;
+	double dot = dot_floats(l->gw, l->w, nn_layer_wsize(l));
+	float coeff = (float)(-dot / l->sigma_hat);
+	if (l->kind == NN_CONV)
+		conv_weight_grad_add(&l->geom, coeff, l->u, l->v, l->gw, net->col);
+	else
+		cblas_sger(CblasRowMajor, l->wrows, l->wcols, coeff, l->u, 1, l->v, 1, l->gw,
+			   l->wcols);
+}
+
+/* gb[o] = sum over examples and positions of dz; dz (batch, wrows, per_channel) */
+static void bias_gradient(const struct nn_layer *l, int batch, int per_channel)
+{
+	float *restrict gb = l->gb;
+	memset(gb, 0, sizeof(float) * (size_t)l->wrows);
+	for (int n = 0; n < batch; n++) {
+		const float *restrict d = l->da + (size_t)n * l->out;
+		if (per_channel == 1) {
+			int o = 0;
+			for (; o + NN_BLOCK <= l->wrows; o += NN_BLOCK)
+				for (int j = 0; j < NN_BLOCK; j++)
+					gb[o + j] += d[o + j];
+			for (; o < l->wrows; o++)
+				gb[o] += d[o];
+		} else {
+			for (int o = 0; o < l->wrows; o++)
+				gb[o] += sum_floats(d + (size_t)o * per_channel, per_channel);
+		}
+	}
+}
+
+static void dense_backward(struct nn_net *net, struct nn_layer *l, const float *in, int batch,
+			   bool want_params, float *dst)
+{
+	if (want_params) {
+		/* gw (out, in) = scale dz^T (out, batch) in (batch, in) */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out, l->in, batch,
+			    l->scale, l->da, l->out, in, l->in, 0.0f, l->gw, l->in);
+		bias_gradient(l, batch, 1);
+		cap_gradient(net, l);
+	}
+	if (dst)
+		/* dst (batch, in) = scale dz (batch, out) W (out, in) */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, l->in, l->out,
+			    l->scale, l->da, l->out, l->w, l->in, 0.0f, dst, l->in);
+}
+
+/*
+ * Images [begin, end) back through activation and convolution.  Thread 0
+ * accumulates the kernel and bias gradients in place, thread t > 0 into its
+ * own partial buffer; conv_backward adds the partials in thread order.
+ */
+static void conv_backward_part(void *ctx, int tid, int begin, int end)
+{
+	const struct layer_job *j = ctx;
+	struct nn_layer *l = j->l;
+	const struct conv_geom *g = &l->geom;
+	const int plane = g->ho * g->wo;
+	float *col = j->net->col + (size_t)tid * j->net->col_stride;
+	size_t wsz = nn_layer_wsize(l);
+	float *gw = tid ? j->net->part + (size_t)(tid - 1) * j->net->part_stride : l->gw;
+	float *gb = tid ? gw + wsz : l->gb;
+	if (j->want_params) {
+		memset(gw, 0, sizeof(float) * wsz);
+		memset(gb, 0, sizeof(float) * (size_t)l->wrows);
+	}
+	for (int n = begin; n < end; n++) {
+		float *dz = l->da + (size_t)n * l->out;
+		if (l->act == NN_ACT_LEAKY_RELU)
+			leaky_relu_backward(dz, l->a + (size_t)n * l->out, (size_t)l->out, l->slope);
+		if (j->want_params) {
+			for (int o = 0; o < l->wrows; o++)
+				gb[o] += sum_floats(dz + (size_t)o * plane, plane);
+			conv_weight_grad_add(g, l->scale, dz, j->in + (size_t)n * l->in, gw, col);
+		}
+		if (j->dst)
+			conv_apply_transpose(g, l->w, l->scale, dz, j->dst + (size_t)n * l->in, col);
+	}
+}
+
+/* The DFT path: the activation's derivative and the bias gradient here, the
+ * rest in conv_dft_backward. */
+static void conv_backward_dft(struct nn_layer *l, int batch, bool want_params, float *dst)
+{
+	if (l->act == NN_ACT_LEAKY_RELU)
+		leaky_relu_backward(l->da, l->a, (size_t)batch * l->out, l->slope);
+	if (want_params) {
+		const int plane = l->geom.ho * l->geom.wo;
+		memset(l->gb, 0, sizeof(float) * (size_t)l->wrows);
+		for (int n = 0; n < batch; n++)
+			for (int o = 0; o < l->wrows; o++)
+				l->gb[o] += sum_floats(l->da + (size_t)n * l->out + (size_t)o * plane,
+						       plane);
+	}
+	conv_dft_backward(l->dft, l->scale, l->da, want_params ? l->gw : NULL, dst, batch);
+}
+
+static void conv_backward(struct nn_net *net, struct nn_layer *l, const float *in, int batch,
+			  bool want_params, float *dst)
+{
+	if (l->dft_used) {
+		conv_backward_dft(l, batch, want_params, dst);
+	} else {
+		struct layer_job j = {.net = net, .l = l, .in = in, .dst = dst,
+				      .want_params = want_params};
+		parallel_for(net->team, batch, conv_backward_part, &j);
+	}
+	if (!want_params)
+		return;
+	size_t wsz = nn_layer_wsize(l);
+	for (int t = 0; !l->dft_used && t < parallel_threads(net->team) - 1; t++) {
+		const float *pw = net->part + (size_t)t * net->part_stride;
+		cblas_saxpy((int)wsz, 1.0f, pw, 1, l->gw, 1);
+		cblas_saxpy(l->wrows, 1.0f, pw + wsz, 1, l->gb, 1);
+	}
+	cap_gradient(net, l);
+}
+
+static void pool_backward_part(void *ctx, int tid, int begin, int end)
+{
+	(void)tid;
+	const struct layer_job *j = ctx;
+	const struct nn_layer *l = j->l;
+	memset(j->dst + (size_t)begin * l->in, 0, sizeof(float) * (size_t)(end - begin) * l->in);
+	for (int n = begin; n < end; n++) {
+		float *d = j->dst + (size_t)n * l->in;
+		const float *g = l->da + (size_t)n * l->out;
+		const int32_t *arg = l->arg + (size_t)n * l->out;
+		for (int k = 0; k < l->out; k++)
+			d[arg[k]] += g[k];
+	}
+}
+
+static void pool_backward(struct nn_net *net, struct nn_layer *l, int batch, float *dst)
+{
+	struct layer_job j = {.net = net, .l = l, .dst = dst};
+	parallel_for(net->team, batch, pool_backward_part, &j);
+}
+
 double nn_backward(struct nn_net *net, const int *y, bool want_params, bool want_input)
 {
 	int batch = net->batch, last = net->nlayers - 1;
-	struct nn_layer *top = &net->layers[last];
-	/* top->dz holds d loss / d a of the last layer until the activation is applied */
-	double loss = softmax_xent(top->a, y, batch, net->out_dim, net->probs, top->dz);
+	/* The last layer's da holds d loss / d logits until its activation is
+	 * applied. */
+	double loss = softmax_xent(net->act_in[net->nlayers], y, batch, net->out_dim, net->probs,
+				   net->layers[last].da);
 	for (int i = last; i >= 0; i--) {
 		struct nn_layer *l = &net->layers[i];
-		size_t n = (size_t)batch * l->out;
-		if (l->act == NN_ACT_LEAKY_RELU)
-			for (size_t k = 0; k < n; k++)
-				l->dz[k] *= l->z[k] > 0 ? 1.0f : l->slope;
-		const float *in = i == 0 ? net->x : net->layers[i - 1].a;
-		if (want_params) {
-			/* gw (out, in) = dz^T (out, batch) in (batch, in) */
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out, l->in, batch,
-				    1.0f, l->dz, l->out, in, l->in, 0.0f, l->gw, l->in);
-			for (int o = 0; o < l->out; o++) {
-				double s = 0;
-				for (int r = 0; r < batch; r++)
-					s += l->dz[(size_t)r * l->out + o];
-				l->gb[o] = (float)s;
-			}
-			if (l->scale < 1.0f) {
-				/* W_eff = rho W / sigma, sigma = u^T W v:
-				 * dL/dW = scale (G - (<G, W> / sigma) u v^T). */
-				size_t wsz = (size_t)l->in * (size_t)l->out;
-				double gw_dot = 0;
-				for (size_t k = 0; k < wsz; k++)
-					gw_dot += (double)l->gw[k] * l->w[k];
-				cblas_sscal((int)wsz, l->scale, l->gw, 1);
-				cblas_sger(CblasRowMajor, l->out, l->in,
-					   (float)(-l->scale * gw_dot / l->sigma_hat), l->u, 1,
-					   l->v, 1, l->gw, l->in);
-			}
-		}
-		if (i > 0 || want_input) {
-			float *dst = i > 0 ? net->layers[i - 1].dz : net->dx;
-			/* dst (batch, in) = dz (batch, out) W (out, in) */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, l->in, l->out,
-				    1.0f, l->dz, l->out, nn_layer_weight(l), l->in, 0.0f, dst, l->in);
+		const float *in = net->act_in[i];
+		/* Where the gradient w.r.t. this layer's input goes, if anywhere. */
+		float *dst = i > 0 ? net->layers[i - 1].da : (want_input ? net->dx : NULL);
+		switch (l->kind) {
+		case NN_DENSE:
+			activate_backward(l, batch);
+			dense_backward(net, l, in, batch, want_params, dst);
+			break;
+		case NN_CONV:
+			conv_backward(net, l, in, batch, want_params, dst); /* activation included */
+			break;
+		case NN_MAXPOOL:
+			if (dst)
+				pool_backward(net, l, batch, dst);
+			break;
+		case NN_FLATTEN:
+			break; /* its da is its input's da (or dx) */
 		}
 	}
 	return loss;
 }
 
-double nn_loss(struct nn_net *net, const int *y)
+double nn_l2_penalty(struct nn_net *net, double lambda, bool add_grad)
 {
-	const struct nn_layer *top = &net->layers[net->nlayers - 1];
-	return softmax_xent(top->a, y, net->batch, net->out_dim, net->probs, NULL);
+	double total = 0;
+	for (int i = 0; i < net->nlayers; i++) {
+		struct nn_layer *l = &net->layers[i];
+		if (!nn_layer_weighted(l))
+			continue;
+		size_t wsz = nn_layer_wsize(l);
+		total += lambda * dot_floats(l->w, l->w, wsz);
+		if (add_grad)
+			cblas_saxpy((int)wsz, (float)(2 * lambda), l->w, 1, l->gw, 1);
+	}
+	return total;
 }
 
 void nn_argmax(const float *logits, int batch, int classes, int *pred)
@@ -266,4 +897,17 @@ void nn_argmax(const float *logits, int batch, int classes, int *pred)
 				best = c;
 		pred[r] = best;
 	}
+}
+
+void nn_set_threads(int n)
+{
+	default_threads = n < 1 ? 1 : n > 64 ? 64 : n;
+	/* The team does the parallel work; OpenBLAS threads would only compete
+	 * with it for the same cores (and serialize calls from the team). */
+	openblas_set_num_threads(1);
+}
+
+int nn_threads(void)
+{
+	return default_threads;
 }

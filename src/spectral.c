@@ -60,6 +60,70 @@ float spectral_power_converge(const float *w, int rows, int cols, float *u, floa
 	return sigma;
 }
 
+float spectral_conv_power_step(const struct conv_geom *g, const float *w, float *u, float *v,
+			       float *col)
+{
+	int nu = (int)conv_out_size(g), nv = (int)conv_in_size(g);
+	conv_apply_transpose(g, w, 1.0f, u, v, col);
+	if (normalise(v, nv) == 0)
+		return 0;
+	conv_apply(g, w, 1.0f, NULL, v, u, col);
+	return (float)normalise(u, nu);
+}
+
+float spectral_conv_power_converge(const struct conv_geom *g, const float *w, float *u,
+				   float *v, float *col, double rel_tol, int max_iters,
+				   int *iters)
+{
+	float prev = 0, sigma = 0;
+	int k = 0;
+	while (k < max_iters) {
+		sigma = spectral_conv_power_step(g, w, u, v, col);
+		k++;
+		if (sigma == 0 || fabs((double)sigma - prev) <= rel_tol * sigma)
+			break;
+		prev = sigma;
+	}
+	if (iters)
+		*iters = k;
+	return sigma;
+}
+
+sl_status spectral_conv_matrix(const struct conv_geom *g, const float *w, size_t max_entries,
+			       float **a, struct sl_error *err)
+{
+	*a = NULL;
+	size_t rows = conv_out_size(g), cols = conv_in_size(g);
+	if (rows > max_entries / cols)
+		return status_set(err, SL_ERR_TOO_LARGE,
+				  "convolution operator %zux%zu: more than %zu entries", rows, cols,
+				  max_entries);
+	float *m = malloc(sizeof(float) * rows * cols);
+	float *e = calloc(cols, sizeof(float));
+	float *y = malloc(sizeof(float) * rows);
+	float *col = malloc(sizeof(float) * conv_col_size(g));
+	if (!m || !e || !y || !col) {
+		free(m);
+		free(e);
+		free(y);
+		free(col);
+		return status_set(err, SL_ERR_NOMEM, "convolution operator %zux%zu", rows, cols);
+	}
+	/* Column j of the operator is its response to the j-th unit image. */
+	for (size_t j = 0; j < cols; j++) {
+		e[j] = 1;
+		conv_apply(g, w, 1.0f, NULL, e, y, col);
+		e[j] = 0;
+		for (size_t i = 0; i < rows; i++)
+			m[i * cols + j] = y[i];
+	}
+	free(e);
+	free(y);
+	free(col);
+	*a = m;
+	return SL_OK;
+}
+
 sl_status spectral_norm_exact(const float *w, int rows, int cols, double *out,
 			      struct sl_error *err)
 {

@@ -12,12 +12,21 @@ struct train_config train_config_default(void)
 		.mode = TRAIN_VANILLA,
 		.nrho = 0,
 		.rho_certified = false,
+		.l2 = 0.005,
+		.optim = model_default_optim(MODEL_MLP),
 		.epochs = 10,
 		.batch = 128,
-		.lr = 1e-3,
 		.seed = 1,
 		.holdout = 5000,
 	};
+	return c;
+}
+
+struct train_config train_config_for(enum model_id model)
+{
+	struct train_config c = train_config_default();
+	c.model = model;
+	c.optim = model_default_optim(model);
 	return c;
 }
 
@@ -25,17 +34,28 @@ sl_status train_mode_parse(const char *name, enum train_mode *out, struct sl_err
 {
 	if (name && strcmp(name, "vanilla") == 0)
 		*out = TRAIN_VANILLA;
+	else if (name && strcmp(name, "l2") == 0)
+		*out = TRAIN_L2;
 	else if (name && strcmp(name, "spnorm") == 0)
 		*out = TRAIN_SPNORM;
 	else
-		return status_set(err, SL_ERR_ARG, "unknown mode '%s' (known: vanilla, spnorm)",
+		return status_set(err, SL_ERR_ARG,
+				  "unknown mode '%s' (known: vanilla, l2, spnorm)",
 				  name ? name : "(null)");
 	return SL_OK;
 }
 
 const char *train_mode_name(enum train_mode mode)
 {
-	return mode == TRAIN_SPNORM ? "spnorm" : "vanilla";
+	switch (mode) {
+	case TRAIN_L2:
+		return "l2";
+	case TRAIN_SPNORM:
+		return "spnorm";
+	case TRAIN_VANILLA:
+		break;
+	}
+	return "vanilla";
 }
 
 static void new_epoch_order(struct trainer *t)
@@ -54,8 +74,7 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 		      struct sl_error *err)
 {
 	*out = NULL;
-	struct nn_layer_spec specs[NN_MAX_LAYERS];
-	int nl = model_layers(cfg->model, specs);
+	int nl = model_weighted_count(cfg->model);
 	int c, h, w;
 	model_input_shape(cfg->model, &c, &h, &w);
 	if (train->c != (uint32_t)c || train->h != (uint32_t)h || train->w != (uint32_t)w)
@@ -75,8 +94,11 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 				  "holdout %u leaves no training images (%s has %u)",
 				  cfg->holdout, train->source, train->n);
 	if (cfg->mode == TRAIN_SPNORM && cfg->nrho != nl)
-		return status_set(err, SL_ERR_ARG, "spnorm needs %d caps (one per layer), got %d",
-				  nl, cfg->nrho);
+		return status_set(err, SL_ERR_ARG,
+				  "spnorm needs %d caps (one per weighted layer of %s), got %d", nl,
+				  model_name(cfg->model), cfg->nrho);
+	if (cfg->mode == TRAIN_L2 && !(cfg->l2 >= 0 && isfinite(cfg->l2)))
+		return status_set(err, SL_ERR_ARG, "l2 weight %g: must be >= 0", cfg->l2);
 	for (int i = 0; cfg->mode == TRAIN_SPNORM && i < nl; i++)
 		if (!(cfg->rho[i] > 0) || !isfinite(cfg->rho[i]))
 			return status_set(err, SL_ERR_ARG, "cap %d is %g: caps must be positive",
@@ -92,11 +114,10 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 	if (st == SL_OK)
 		st = data_view(train, 0, cfg->holdout, &t->val, err);
 	if (st == SL_OK)
-		st = nn_new(specs, nl, cfg->batch, &t->net, err);
+		st = model_build(cfg->model, cfg->batch, &t->net, err);
 	if (st != SL_OK)
 		goto fail;
-	struct optim_config oc = optim_adam_defaults(cfg->lr);
-	st = optim_new(&oc, t->net->nparams, &t->opt, err);
+	st = optim_new(&cfg->optim, t->net->nparams, &t->opt, err);
 	if (st != SL_OK)
 		goto fail;
 	t->perm = malloc(sizeof(uint32_t) * t->train.n);
@@ -108,9 +129,10 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 		goto fail;
 	}
 	nn_init_glorot(t->net, &t->rng);
+	t->nweighted = nn_weighted_layers(t->net, t->weighted);
 	if (cfg->mode == TRAIN_SPNORM)
 		for (int i = 0; i < nl; i++)
-			nn_set_cap(t->net, i, (float)cfg->rho[i]);
+			nn_set_cap(t->net, t->weighted[i], (float)cfg->rho[i]);
 	nn_update_caps(t->net, 1);
 	new_epoch_order(t);
 	*out = t;
@@ -138,12 +160,28 @@ long trainer_steps_per_epoch(const struct trainer *t)
 	return ((long)t->train.n + t->cfg.batch - 1) / t->cfg.batch;
 }
 
+/* Are all n values finite?  x * 0 is 0 for finite x and NaN otherwise; eight
+ * independent sums keep this cheap next to a step. */
 static bool all_finite(const float *x, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!isfinite(x[i]))
-			return false;
-	return true;
+	float acc[8] = {0};
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int j = 0; j < 8; j++)
+			acc[j] += x[i + j] * 0.0f;
+	for (; i < n; i++)
+		acc[0] += x[i] * 0.0f;
+	float sum = 0;
+	for (int j = 0; j < 8; j++)
+		sum += acc[j];
+	return sum == 0;
+}
+
+double trainer_penalty(const struct trainer *t)
+{
+	if (t->cfg.mode != TRAIN_L2)
+		return 0;
+	return nn_l2_penalty(t->net, t->cfg.l2, false);
 }
 
 sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct sl_error *err)
@@ -159,14 +197,19 @@ sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct s
 	if (!isfinite(loss))
 		return status_set(err, SL_ERR_NUMERIC, "loss became %g at step %ld (epoch %d)",
 				  loss, t->step + 1, t->epoch + 1);
+	if (t->cfg.mode == TRAIN_L2)
+		nn_l2_penalty(t->net, t->cfg.l2, true);
 	optim_step(t->opt, t->net->params, t->net->grads);
 	t->step++;
 	if (!all_finite(t->net->params, t->net->nparams))
 		return status_set(err, SL_ERR_NUMERIC,
 				  "weights became non-finite at step %ld (epoch %d)", t->step,
 				  t->epoch + 1);
-	/* One power-iteration step per optimizer step (DESIGN.md §1). */
-	nn_update_caps(t->net, 1);
+	/* One power-iteration step per optimizer step for each capped layer
+	 * (DESIGN.md §1); uncapped layers are not touched. */
+	for (int i = 0; i < t->nweighted; i++)
+		if (t->net->layers[t->weighted[i]].rho > 0)
+			nn_update_layer_cap(t->net, t->weighted[i], 1);
 
 	int correct = 0;
 	for (int r = 0; r < b; r++)
@@ -184,6 +227,7 @@ sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct s
 		t->last_epoch_loss = t->epoch_loss_sum / (double)t->epoch_seen;
 		t->last_epoch_accuracy = (double)t->epoch_correct / (double)t->epoch_seen;
 		t->epoch++;
+		optim_set_epoch(t->opt, t->epoch);
 		new_epoch_order(t);
 	}
 	return SL_OK;
@@ -192,18 +236,18 @@ sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct s
 int trainer_settle_caps(struct trainer *t, int max_iters)
 {
 	struct nn_net *net = t->net;
-	float prev[NN_MAX_LAYERS];
 	int k = 0;
 	while (k < max_iters) {
-		for (int i = 0; i < net->nlayers; i++)
-			prev[i] = net->layers[i].sigma_hat;
-		nn_update_caps(net, 1);
-		k++;
 		bool settled = true;
-		for (int i = 0; i < net->nlayers; i++) {
-			float s = net->layers[i].sigma_hat;
-			settled = settled && fabsf(s - prev[i]) <= 1e-6f * s;
+		for (int j = 0; j < t->nweighted; j++) {
+			struct nn_layer *l = &net->layers[t->weighted[j]];
+			if (!(l->rho > 0))
+				continue;
+			float prev = l->sigma_hat;
+			float s = nn_update_layer_cap(net, t->weighted[j], 1);
+			settled = settled && fabsf(s - prev) <= 1e-6f * s;
 		}
+		k++;
 		if (settled)
 			break;
 	}

@@ -285,11 +285,11 @@ static void spectral_panel(const struct ui *ui, int y, int x, int h, int w)
 		char line[160];
 		bool narrow = iw < 24;
 		if (s->rho[i] > 0)
-			snprintf(line, sizeof line, narrow ? "fc%d %.3f/%.3f" : "fc%d  %.3f / cap %.3f",
-				 i + 1, s->sigma_used[i], s->rho[i]);
+			snprintf(line, sizeof line, narrow ? "%s %.3f/%.3f" : "%s  %.3f / cap %.3f",
+				 s->layer_name[i], s->sigma_used[i], s->rho[i]);
 		else
-			snprintf(line, sizeof line, narrow ? "fc%d %.3f" : "fc%d  %.3f  (no cap)",
-				 i + 1, s->sigma_used[i]);
+			snprintf(line, sizeof line, narrow ? "%s %.3f" : "%s  %.3f  (no cap)",
+				 s->layer_name[i], s->sigma_used[i]);
 		attron(A_BOLD);
 		put_text(row++, x + 1, iw, line);
 		attroff(A_BOLD);

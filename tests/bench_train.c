@@ -1,16 +1,28 @@
 /*
- * bench_train: training and inference throughput of the MNIST network, the
- * share of a step spent on spectral capping, and the GFLOP/s achieved next
- * to a plain sgemm measured in the same run.  Run by `make bench`; figures
- * are printed, never asserted.
+ * bench_train: training and inference throughput of each model (batch 128),
+ * the share of a step spent on spectral capping, the GFLOP/s achieved next
+ * to a plain sgemm measured in the same run, and peak memory; beside each,
+ * PyTorch's figures for the same model, batch, optimizer and thread count
+ * (tests/bench_torch.py, when Debian's python3-torch is installed).  Run by
+ * `make bench`; figures are printed, never asserted.
+ *
+ *   bench_train                      every model at 1 and 2 threads
+ *   bench_train --one MODEL THREADS  one configuration, one result line
+ *
+ * Each configuration runs in its own process, so peak memory is its own.
  */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sectorlab/data.h"
 #include "sectorlab/train.h"
+
+#define BATCH 128
 
 static double now(void)
 {
@@ -19,26 +31,51 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Seconds per training step, the median of a few timed runs. */
-static double time_steps(struct trainer *t, int steps)
+static long peak_rss_mb(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss / 1024;
+}
+
+/* The median of n timings (sorts them). */
+static double median(double *t, int n)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (t[j] < t[i]) {
+				double x = t[i];
+				t[i] = t[j];
+				t[j] = x;
+			}
+	return t[n / 2];
+}
+
+/* Seconds per training step: the median of `runs` timings of `steps` steps. */
+static double time_steps(struct trainer *t, int steps, int runs)
 {
 	struct train_step_info info;
-	double best[5];
-	for (int r = 0; r < 5; r++) {
+	double s[9];
+	for (int r = 0; r < runs; r++) {
 		double t0 = now();
 		for (int k = 0; k < steps; k++)
 			if (trainer_step(t, &info, NULL) != SL_OK)
 				return -1;
-		best[r] = (now() - t0) / steps;
+		s[r] = (now() - t0) / steps;
 	}
-	for (int i = 0; i < 5; i++)
-		for (int j = i + 1; j < 5; j++)
-			if (best[j] < best[i]) {
-				double x = best[i];
-				best[i] = best[j];
-				best[j] = x;
-			}
-	return best[2];
+	return median(s, runs);
+}
+
+static double time_inference(struct trainer *t, int passes, int runs)
+{
+	double s[9];
+	for (int r = 0; r < runs; r++) {
+		double t0 = now();
+		for (int k = 0; k < passes; k++)
+			nn_forward(t->net, t->xb, BATCH);
+		s[r] = (now() - t0) / passes;
+	}
+	return median(s, runs);
 }
 
 static double sgemm_gflops(int m, int n, int k)
@@ -63,62 +100,206 @@ static double sgemm_gflops(int m, int n, int k)
 	return 2.0 * m * n * k * reps / el / 1e9;
 }
 
-int main(void)
+/* Multiply-adds x 2 of one training step: forward, the weight gradient
+ * (as many as forward) and the input gradient (the same, but not for the
+ * first layer). */
+static double step_flops(const struct nn_net *net, int batch, double *forward)
 {
-	struct sl_dataset train, test;
+	double fwd = 0, bwd = 0;
+	for (int i = 0; i < net->nlayers; i++) {
+		const struct nn_layer *l = &net->layers[i];
+		double f = 0;
+		if (l->kind == NN_DENSE)
+			f = 2.0 * batch * l->in * l->out;
+		else if (l->kind == NN_CONV)
+			f = 2.0 * batch * l->out * (double)l->wcols; /* Cout*Ho*Wo x Cin*k*k */
+		fwd += f;
+		bwd += i == 0 ? f : 2 * f;
+	}
+	*forward = fwd;
+	return fwd + bwd;
+}
+
+/* Random images of the model's shape (the timings do not depend on them). */
+static void synthetic(struct sl_dataset *d, uint32_t n, int c, int h, int w)
+{
+	struct sl_rng rng;
+	rng_seed(&rng, 5);
+	memset(d, 0, sizeof *d);
+	d->n = n, d->c = (uint32_t)c, d->h = (uint32_t)h, d->w = (uint32_t)w, d->classes = 10;
+	d->owned = true;
+	size_t dim = (size_t)c * h * w;
+	d->pixels = malloc(dim * n);
+	d->labels = malloc(n);
+	for (size_t i = 0; i < dim * n; i++)
+		d->pixels[i] = (uint8_t)rng_below(&rng, 256);
+	for (uint32_t i = 0; i < n; i++)
+		d->labels[i] = (uint8_t)rng_below(&rng, 10);
+	snprintf(d->source, sizeof d->source, "synthetic");
+}
+
+/* One configuration: print "result key=value ..." on stdout. */
+static int run_one(const char *model_name, int threads)
+{
+	enum model_id id;
 	struct sl_error err;
-	if (data_load(DATA_MNIST, "data", true, &train, &err) != SL_OK ||
-	    data_load(DATA_MNIST, "data", false, &test, &err) != SL_OK) {
+	if (model_parse(model_name, &id, &err) != SL_OK) {
 		fprintf(stderr, "bench_train: %s\n", err.msg);
 		return 1;
 	}
-	struct train_config cfg = train_config_default();
+	nn_set_threads(threads);
+	int c, h, w;
+	model_input_shape(id, &c, &h, &w);
+	struct sl_dataset data;
+	synthetic(&data, 4096, c, h, w);
+	bool big = id != MODEL_MLP;
+	int steps = big ? (id == MODEL_ALEXNET ? 3 : 10) : 100, runs = big ? 3 : 7;
+
+	struct train_config cfg = train_config_for(id);
 	cfg.holdout = 0;
-	struct trainer *van, *sp;
-	if (trainer_new(&cfg, &train, &test, &van, &err) != SL_OK)
+	cfg.batch = BATCH;
+	struct trainer *t;
+	if (trainer_new(&cfg, &data, NULL, &t, &err) != SL_OK)
 		goto fail;
+	time_steps(t, big ? 2 : 20, 1); /* warm up */
+	double tv = time_steps(t, steps, runs);
+	double infer = time_inference(t, big ? 3 : 200, runs);
+	double fwd, flops = step_flops(t->net, BATCH, &fwd);
+	long rss = peak_rss_mb();
+	trainer_free(t);
+
+	/* spnorm: every weighted layer capped well below its norm, so each step
+	 * pays for the power iteration and the gradient through sigma. */
 	cfg.mode = TRAIN_SPNORM;
-	cfg.nrho = model_authors_caps(cfg.model, cfg.rho);
-	if (trainer_new(&cfg, &train, &test, &sp, &err) != SL_OK)
+	cfg.nrho = model_weighted_count(id);
+	for (int i = 0; i < cfg.nrho; i++)
+		cfg.rho[i] = 0.5;
+	if (trainer_new(&cfg, &data, NULL, &t, &err) != SL_OK)
 		goto fail;
-	int steps = 50;
-	time_steps(van, 10); /* warm up */
-	time_steps(sp, 10);
-	double tv = time_steps(van, steps), ts = time_steps(sp, steps);
+	time_steps(t, big ? 2 : 20, 1);
+	double ts = time_steps(t, steps, runs);
+	trainer_free(t);
+	data_free(&data);
 
-	/* Inference: forward passes of full batches. */
-	double t0 = now();
-	int passes = 0;
-	do {
-		nn_forward(van->net, van->xb, cfg.batch);
-		passes++;
-	} while (now() - t0 < 0.5);
-	double infer = passes * (double)cfg.batch / (now() - t0);
-
-	/* FLOPs of one step: forward 2*B*sum(in*out); backward twice that. */
-	double fwd = 0;
-	for (int i = 0; i < van->net->nlayers; i++)
-		fwd += 2.0 * cfg.batch * van->net->layers[i].in * van->net->layers[i].out;
-	double step_gflops = 3 * fwd / tv / 1e9;
+	openblas_set_num_threads(1);
 	double peak = sgemm_gflops(1024, 1024, 1024);
-	double shaped = sgemm_gflops(cfg.batch, 50, 784);
-
-	printf("bench_train: mlp 784-50-20-10, batch %d, %d OpenBLAS threads\n", cfg.batch,
-	       openblas_get_num_threads());
-	printf("  training, vanilla        %10.0f images/s  (%.3f ms/step, %.2f GFLOP/s)\n",
-	       cfg.batch / tv, tv * 1e3, step_gflops);
-	printf("  training, spnorm         %10.0f images/s  (%.3f ms/step)\n", cfg.batch / ts,
-	       ts * 1e3);
-	printf("  capping overhead         %10.1f %% of a step\n", 100 * (ts - tv) / ts);
-	printf("  inference                %10.0f images/s\n", infer);
-	printf("  sgemm 1024^3             %10.2f GFLOP/s (practical limit)\n", peak);
-	printf("  sgemm 128x784 * 784x50   %10.2f GFLOP/s (the first layer's shape)\n", shaped);
-	trainer_free(van);
-	trainer_free(sp);
-	data_free(&train);
-	data_free(&test);
+	printf("result train=%.1f spnorm=%.1f infer=%.1f step_ms=%.3f cap_share=%.4f "
+	       "gflops=%.2f fwd_gflops=%.2f sgemm=%.2f rss_mb=%ld\n",
+	       BATCH / tv, BATCH / ts, BATCH / infer, tv * 1e3, (ts - tv) / ts, flops / tv / 1e9,
+	       fwd / infer / 1e9, peak, rss);
 	return 0;
 fail:
 	fprintf(stderr, "bench_train: %s\n", err.msg);
 	return 1;
+}
+
+struct figures {
+	bool ok;
+	double train, spnorm, infer, step_ms, cap_share, gflops, fwd_gflops, sgemm;
+	long rss;
+};
+
+/* Run a command and parse its "result ..." line. */
+static struct figures collect(const char *cmd)
+{
+	struct figures f = {0};
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		return f;
+	char line[512];
+	while (fgets(line, sizeof line, p)) {
+		if (strncmp(line, "result ", 7) != 0)
+			continue;
+		for (char *tok = strtok(line + 7, " \n"); tok; tok = strtok(NULL, " \n")) {
+			char *eq = strchr(tok, '=');
+			if (!eq)
+				continue;
+			*eq = '\0';
+			double v = atof(eq + 1);
+			if (!strcmp(tok, "train")) f.train = v;
+			else if (!strcmp(tok, "spnorm")) f.spnorm = v;
+			else if (!strcmp(tok, "infer")) f.infer = v;
+			else if (!strcmp(tok, "step_ms")) f.step_ms = v;
+			else if (!strcmp(tok, "cap_share")) f.cap_share = v;
+			else if (!strcmp(tok, "gflops")) f.gflops = v;
+			else if (!strcmp(tok, "fwd_gflops")) f.fwd_gflops = v;
+			else if (!strcmp(tok, "sgemm")) f.sgemm = v;
+			else if (!strcmp(tok, "rss_mb")) f.rss = (long)v;
+		}
+		f.ok = f.train > 0;
+	}
+	pclose(p);
+	return f;
+}
+
+static bool have_torch(void)
+{
+	return access("/usr/bin/python3", X_OK) == 0 && access("tests/bench_torch.py", R_OK) == 0 &&
+	       system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "--one") == 0)
+		return run_one(argv[2], atoi(argv[3]));
+	char self[1024];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0) {
+		fprintf(stderr, "bench_train: cannot find my own executable\n");
+		return 1;
+	}
+	self[n] = '\0';
+	bool torch = have_torch();
+	static const char *const models[] = {"mlp", "alexnet-lite", "alexnet"};
+	printf("bench_train: batch %d, OpenBLAS %s (%s); sectorlab's threads split each batch,\n"
+	       "OpenBLAS runs single-threaded.  PyTorch: %s.\n",
+	       BATCH, openblas_get_config(), openblas_get_corename(),
+	       torch ? "tests/bench_torch.py, the same model, batch, optimizer and threads "
+		       "(torch.set_num_threads; its OpenBLAS single-threaded, OMP_WAIT_POLICY=PASSIVE)"
+		     : "python3-torch not installed, not measured");
+	printf("\n%-13s %3s %11s %11s %6s %11s %11s %6s %7s %8s %7s %7s %7s\n", "model", "thr",
+	       "train img/s", "torch", "ratio", "infer img/s", "torch", "ratio", "cap ovh",
+	       "GFLOP/s", "sgemm", "RSS MB", "torch");
+	for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+		for (int threads = 1; threads <= 2; threads++) {
+			char cmd[2048];
+			snprintf(cmd, sizeof cmd, "'%s' --one %s %d", self, models[m], threads);
+			struct figures s = collect(cmd);
+			struct figures p = {0};
+			if (torch) {
+				snprintf(cmd, sizeof cmd,
+					 "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=%d OMP_WAIT_POLICY=PASSIVE "
+					 "/usr/bin/python3 tests/bench_torch.py %s %d",
+					 threads, models[m], threads);
+				p = collect(cmd);
+			}
+			if (!s.ok) {
+				printf("%-13s %3d   (failed)\n", models[m], threads);
+				continue;
+			}
+			printf("%-13s %3d %11.0f ", models[m], threads, s.train);
+			if (p.ok)
+				printf("%11.0f %5.2fx ", p.train, s.train / p.train);
+			else
+				printf("%11s %6s ", "-", "-");
+			printf("%11.0f ", s.infer);
+			if (p.ok)
+				printf("%11.0f %5.2fx ", p.infer, s.infer / p.infer);
+			else
+				printf("%11s %6s ", "-", "-");
+			printf("%6.1f%% %8.1f %7.1f %7ld ", 100 * s.cap_share, s.gflops, s.sgemm, s.rss);
+			if (p.ok)
+				printf("%7ld\n", p.rss);
+			else
+				printf("%7s\n", "-");
+			fflush(stdout);
+		}
+	}
+	printf("\ntrain: forward + backward + optimizer step per second (vanilla; Adam for mlp,\n"
+	       "SGD with momentum for the AlexNets).  cap ovh: extra time of a spnorm step with\n"
+	       "every weighted layer capped (one power-iteration step each, gradient through\n"
+	       "sigma), as a share of that step.  GFLOP/s: a training step's multiply-adds x 2\n"
+	       "per second; sgemm: a 1024^3 single-threaded sgemm in the same run.  RSS: peak\n"
+	       "resident memory of the process (model, buffers, optimizer, 4096 images).\n");
+	return 0;
 }

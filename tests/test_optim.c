@@ -1,5 +1,6 @@
 /* Tests for optim: Adam and SGD updates against hand computation. */
 #include <math.h>
+#include <string.h>
 
 #include "sectorlab/optim.h"
 #include "testutil.h"
@@ -42,6 +43,52 @@ static void test_sgd_momentum(void **state)
 	optim_free(o);
 }
 
+/* Schedules: StepLR and ExponentialLR, stepped per epoch; the optimizer
+ * takes the rate of the epoch it is told. */
+static void test_schedules(void **state)
+{
+	(void)state;
+	struct optim_config c = optim_sgd_defaults(0.1, 0.9);
+	assert_close(optim_lr_at(&c, 0), 0.1, 0);
+	assert_close(optim_lr_at(&c, 50), 0.1, 0);
+	c.schedule = OPTIM_STEP;
+	c.step_epochs = 3;
+	c.gamma = 0.5;
+	assert_close(optim_lr_at(&c, 2), 0.1, 1e-15);
+	assert_close(optim_lr_at(&c, 3), 0.05, 1e-15);
+	assert_close(optim_lr_at(&c, 7), 0.025, 1e-15);
+	c.schedule = OPTIM_EXP;
+	c.gamma = 0.9;
+	assert_close(optim_lr_at(&c, 2), 0.1 * 0.81, 1e-15);
+	struct optim *o;
+	assert_int_equal(optim_new(&c, 1, &o, NULL), SL_OK);
+	optim_set_epoch(o, 1);
+	float p = 1.0f, g = 1.0f;
+	optim_step(o, &p, &g); /* v = 1, p = 1 - 0.09 */
+	assert_close(p, 0.91, 1e-7);
+	optim_free(o);
+	enum optim_schedule s;
+	assert_int_equal(optim_schedule_parse("exp", &s, NULL), SL_OK);
+	assert_int_equal(s, OPTIM_EXP);
+	assert_string_equal(optim_schedule_name(OPTIM_STEP), "step");
+	struct sl_error err;
+	assert_int_equal(optim_schedule_parse("cosine", &s, &err), SL_ERR_ARG);
+	assert_non_null(strstr(err.msg, "cosine"));
+	enum optim_kind k;
+	assert_int_equal(optim_kind_parse("sgd", &k, NULL), SL_OK);
+	assert_int_equal(k, OPTIM_SGD);
+	assert_int_equal(optim_kind_parse("rmsprop", &k, &err), SL_ERR_ARG);
+	/* Bad settings are refused. */
+	c.gamma = 0;
+	assert_int_equal(optim_new(&c, 1, &o, &err), SL_ERR_ARG);
+	c = optim_sgd_defaults(0.1, 1.0);
+	assert_int_equal(optim_new(&c, 1, &o, &err), SL_ERR_ARG);
+	c = optim_sgd_defaults(0.1, 0.9);
+	c.schedule = OPTIM_STEP;
+	c.step_epochs = 0;
+	assert_int_equal(optim_new(&c, 1, &o, &err), SL_ERR_ARG);
+}
+
 static void test_bad_learning_rate(void **state)
 {
 	(void)state;
@@ -58,6 +105,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_adam_two_steps),
 		cmocka_unit_test(test_sgd_momentum),
+		cmocka_unit_test(test_schedules),
 		cmocka_unit_test(test_bad_learning_rate),
 	};
 	return cmocka_run_group_tests_name("optim", tests, NULL, NULL);

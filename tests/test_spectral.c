@@ -1,4 +1,5 @@
-/* Tests for spectral and linalg: power iteration against LAPACK's SVD. */
+/* Tests for spectral and linalg: power iteration (matrices and convolution
+ * operators) against LAPACK's SVD. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -69,6 +70,66 @@ static void test_power_iteration_matches_svd(void **state)
 	}
 }
 
+/* The convolution operator's norm by power iteration on the operator (conv
+ * and transposed conv at the real input size, stride, padding) against the
+ * SVD of the explicit operator matrix; and that matrix against the
+ * transposed convolution. */
+static void test_conv_power_iteration_matches_svd(void **state)
+{
+	(void)state;
+	static const int cases[][7] = {
+		/* cin, h, w, cout, k, stride, pad */
+		{3, 8, 8, 4, 3, 1, 1}, {2, 9, 7, 3, 5, 1, 2}, {3, 10, 9, 5, 3, 2, 0},
+		{4, 6, 6, 2, 1, 1, 0}, {2, 7, 7, 6, 4, 3, 2}, {3, 12, 12, 8, 5, 1, 2},
+	};
+	struct sl_rng rng;
+	rng_seed(&rng, 11);
+	for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+		const int *c = cases[t];
+		struct conv_geom g;
+		assert_int_equal(conv_geom_init(&g, c[0], c[1], c[2], c[3], c[4], c[5], c[6], NULL),
+				 SL_OK);
+		int rows = (int)conv_out_size(&g), cols = (int)conv_in_size(&g);
+		size_t nw = conv_weight_size(&g);
+		float *w = malloc(sizeof(float) * nw);
+		for (size_t k = 0; k < nw; k++)
+			w[k] = rng_normal(&rng) / sqrtf((float)(c[0] * c[4] * c[4]));
+		float *a;
+		assert_int_equal(spectral_conv_matrix(&g, w, 1 << 22, &a, NULL), SL_OK);
+		/* A^T y from the matrix equals the transposed convolution. */
+		float *y = malloc(sizeof(float) * (size_t)rows), *x = malloc(sizeof(float) * (size_t)cols);
+		float *col = malloc(sizeof(float) * conv_col_size(&g));
+		for (int i = 0; i < rows; i++)
+			y[i] = rng_normal(&rng);
+		conv_apply_transpose(&g, w, 1.0f, y, x, col);
+		for (int j = 0; j < cols; j++) {
+			double s = 0;
+			for (int i = 0; i < rows; i++)
+				s += (double)a[(size_t)i * cols + j] * y[i];
+			assert_close(x[j], s, 1e-4);
+		}
+		double exact;
+		assert_int_equal(spectral_norm_exact(a, rows, cols, &exact, NULL), SL_OK);
+		float *u = malloc(sizeof(float) * (size_t)rows), *v = malloc(sizeof(float) * (size_t)cols);
+		spectral_random_unit(&rng, u, rows);
+		int iters = 0;
+		float est = spectral_conv_power_converge(&g, w, u, v, col, 1e-9, 20000, &iters);
+		print_message("conv %dx%dx%d -> %dx%dx%d (k %d, stride %d, pad %d): exact %.6f, "
+			      "power %.6f after %d\n",
+			      c[0], c[1], c[2], g.cout, g.ho, g.wo, c[4], c[5], c[6], exact, est, iters);
+		assert_true(est <= exact * (1 + 1e-5));
+		assert_close(est, exact, 1e-4 * exact);
+		free(w), free(a), free(y), free(x), free(col), free(u), free(v);
+	}
+	/* The size guard. */
+	struct conv_geom g;
+	assert_int_equal(conv_geom_init(&g, 96, 32, 32, 256, 5, 1, 2, NULL), SL_OK);
+	float *a = NULL;
+	struct sl_error err;
+	assert_int_equal(spectral_conv_matrix(&g, NULL, 1 << 20, &a, &err), SL_ERR_TOO_LARGE);
+	assert_null(a);
+}
+
 static void test_bad_arguments(void **state)
 {
 	(void)state;
@@ -85,6 +146,7 @@ int main(void)
 		cmocka_unit_test(test_singular_values_known),
 		cmocka_unit_test(test_sym_eig_known),
 		cmocka_unit_test(test_power_iteration_matches_svd),
+		cmocka_unit_test(test_conv_power_iteration_matches_svd),
 		cmocka_unit_test(test_bad_arguments),
 	};
 	return cmocka_run_group_tests_name("spectral", tests, NULL, NULL);

@@ -2,12 +2,24 @@
  * checkpoint: networks as safetensors files with PyTorch's names and layouts
  * (DESIGN.md §4), so a model moves between sectorlab and PyTorch unchanged.
  *
- * Dense layer i (1-based) is written as fc<i>.weight [out, in] holding the
- * weight the network actually uses (W_eff for a capped layer) and fc<i>.bias
- * [out].  A capped layer also stores fc<i>.weight_orig (the raw W) and its
- * power-iteration vectors fc<i>.weight_u [out] and fc<i>.weight_v [in], as
- * PyTorch's spectral norm does.  Run settings go into __metadata__ as string
- * pairs.  Writing is atomic.  (Reading arrives with the full engine.)
+ * Each weighted layer is written under its name (conv1, fc1, ...):
+ * <name>.weight holds the weight the network actually uses (scale * W for a
+ * capped layer), [out, in] for dense and [Cout, Cin, k, k] for conv layers,
+ * and <name>.bias [out].  A capped layer also stores <name>.weight_orig (the
+ * raw W) and its power-iteration vectors <name>.weight_u and <name>.weight_v,
+ * as PyTorch's spectral norm does; for a convolution these live in the
+ * operator's output and input spaces, [Cout, Ho, Wo] and [Cin, H, W] (the
+ * norm capped is the convolution's, not the reshaped kernel's).  Run
+ * settings go into __metadata__ as string pairs; "model" names the layer
+ * table and "rho" lists the caps, one per weighted layer.  Writing is atomic.
+ *
+ * Reading validates the whole header before it trusts any of it: the
+ * length, the JSON, every dtype, shape and byte range (in bounds, no
+ * overlaps, no gaps), that every tensor the model needs is present with its
+ * shape and nothing else is, and that the values are finite.  A malformed
+ * file gives SL_ERR_FORMAT with a message naming the file and the field;
+ * nothing is allocated from a size the file claims before it is checked
+ * against the file's real size.
  */
 #ifndef SECTORLAB_CHECKPOINT_H
 #define SECTORLAB_CHECKPOINT_H
@@ -20,7 +32,36 @@ struct checkpoint_meta {
 	const char *value;
 };
 
+/* Metadata read from a file; the strings are owned by it. */
+struct checkpoint_info {
+	int nmeta;
+	char **keys, **values;
+};
+
 sl_status checkpoint_save(const struct nn_net *net, const struct checkpoint_meta *meta,
 			  int nmeta, const char *path, struct sl_error *err);
+
+/*
+ * Read a checkpoint into net, whose layers must match the file's tensors
+ * (names and shapes).  Capped layers get their raw weight, vectors and cap
+ * (from the "rho" metadata) back, and their scale from u . W v; the
+ * weight in use must then equal <name>.weight.  Uncapped layers take
+ * <name>.weight as their weight.  info (may be NULL) receives the metadata;
+ * free it with checkpoint_info_free.  On error net may be partly written.
+ */
+sl_status checkpoint_read(const char *path, struct nn_net *net, struct checkpoint_info *info,
+			  struct sl_error *err);
+
+/*
+ * Load a checkpoint written by sectorlab: the "model" metadata entry chooses
+ * the layer table, a network for batches of at most max_batch is built and
+ * filled.  The caller owns *net (nn_free) and info (checkpoint_info_free).
+ */
+sl_status checkpoint_load(const char *path, int max_batch, struct nn_net **net,
+			  struct checkpoint_info *info, struct sl_error *err);
+
+/* The value of key, or NULL. */
+const char *checkpoint_info_get(const struct checkpoint_info *info, const char *key);
+void checkpoint_info_free(struct checkpoint_info *info);
 
 #endif

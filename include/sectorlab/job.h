@@ -48,10 +48,12 @@ struct job_snapshot {
 	struct job_series train_acc;  /* training accuracy per point */
 	int nevals;
 	struct job_series test_acc;   /* test accuracy after each epoch */
-	/* Per layer: power-iteration estimate of the raw ||W||_2, the norm of
-	 * the weight in use (sigma_hat * scale), its exact value (LAPACK, after
-	 * each epoch; 0 before), and the cap (0: none). */
+	/* Per weighted layer (conv, dense), by name: power-iteration estimate
+	 * of the raw ||W||_2, the norm of the weight in use (sigma_hat * scale),
+	 * its verified value after each epoch (0 before; see nn_layer_norm),
+	 * and the cap (0: none). */
 	int nlayers;
+	char layer_name[NN_MAX_LAYERS][16];
 	float sigma_hat[NN_MAX_LAYERS];
 	float sigma_used[NN_MAX_LAYERS];
 	double sigma_exact[NN_MAX_LAYERS];

@@ -1,17 +1,31 @@
 /*
  * nn: feed-forward networks as a table of layers, trained on the CPU.
  *
- * A network is built from a list of layer specs (models are data).  All
- * trainable parameters live in one float arena and all their gradients in a
- * second arena of the same layout, so an optimizer is one loop over
- * nn_net.params and a checkpoint is one walk over the layers.
+ * A network is built from a list of layer specs (models are data): dense
+ * layers, 2-D convolutions (im2col + sgemm, stride, zero padding), max
+ * pooling (any window and stride) and flatten.  Dense and convolution layers
+ * apply an activation to their output: leaky ReLU or the identity.
+ * Activations are NCHW, one example after the other, so flatten is free and
+ * orders features C, H, W as PyTorch's nn.Flatten does.
  *
- * Dense layers store W as (out, in) row-major and b as (out), PyTorch's
- * layout.  A dense layer may carry a spectral cap rho (DESIGN.md §1):
- * forward passes then use W_eff = W / max(sigma_hat / rho, 1), where sigma_hat
- * is a power-iteration estimate kept with persistent vectors u, v, and the
- * gradient flows through sigma_hat as in PyTorch's spectral_norm
- * (d sigma / d W = u v^T with u, v held fixed).
+ * All trainable parameters live in one float arena and all their gradients
+ * in a second arena of the same layout (layer by layer, weight then bias),
+ * so an optimizer is one loop over nn_net.params and a checkpoint one walk
+ * over the layers.  Weights use PyTorch's layouts: dense (out, in), conv
+ * (Cout, Cin, k, k).
+ *
+ * A dense or conv layer may carry a spectral cap rho (DESIGN.md §1): the
+ * passes then use W_eff = scale W with scale = 1 / max(sigma_hat / rho, 1),
+ * where sigma_hat is a power-iteration estimate of the operator norm kept
+ * with persistent vectors u, v.  For a convolution the operator is the
+ * convolution itself at the layer's input size, stride and padding, not the
+ * reshaped kernel.  The gradient flows through sigma_hat as in PyTorch's
+ * spectral_norm (d sigma / d W = the gradient of u . (W v) with u, v fixed).
+ * The scale is folded into the matrix products; no scaled copy of W exists.
+ *
+ * A stride-1 convolution whose batch costs fewer multiply-adds through the
+ * discrete Fourier transform (conv_dft.h; AlexNet's second layer) runs that
+ * way; the others, and small batches, use im2col + sgemm.
  *
  * Activations are buffered for one batch of at most max_batch examples; the
  * network owns them.  Not thread-safe: one thread uses a network at a time.
@@ -21,78 +35,159 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "sectorlab/conv.h"
+#include "sectorlab/conv_dft.h"
+#include "sectorlab/parallel.h"
 #include "sectorlab/rng.h"
 #include "sectorlab/status.h"
 
 #define NN_MAX_LAYERS 16
 
-enum nn_kind { NN_DENSE };
+enum nn_kind { NN_DENSE, NN_CONV, NN_MAXPOOL, NN_FLATTEN };
 enum nn_act { NN_ACT_IDENTITY, NN_ACT_LEAKY_RELU };
 
+/*
+ * One row of a layer table, best written with designated initializers:
+ * {.kind = NN_DENSE, .in = 784, .out = 50, .act = NN_ACT_LEAKY_RELU,
+ *  .slope = 0.1f}; fields a kind does not use stay 0.
+ */
 struct nn_layer_spec {
 	enum nn_kind kind;
-	int in, out;       /* dense: input and output features */
-	enum nn_act act;
-	float slope;       /* leaky ReLU negative slope (0.1 in the paper) */
+	int in, out;       /* dense: features; conv: channels; pool, flatten: 0 */
+	enum nn_act act;   /* dense, conv */
+	float slope;       /* leaky ReLU negative slope, in [0, 1] (0.1 in the paper) */
+	int k;             /* conv: k x k kernel; pool: k x k window */
+	int stride;        /* conv: default (0) 1; pool: default (0) k */
+	int pad;           /* conv: zero padding; pool: padding that never wins the max */
+};
+
+/* The shape of one example: channels, height, width (a vector is (n, 1, 1)). */
+struct nn_shape {
+	int c, h, w;
 };
 
 struct nn_layer {
 	enum nn_kind kind;
+	char name[16];         /* "conv1", "pool1", "flatten1", "fc1": PyTorch-style
+				  prefix in checkpoints, and the label on screens */
 	enum nn_act act;
 	float slope;
-	int in, out;
-	float *w, *b;      /* params arena: (out, in), (out) */
-	float *gw, *gb;    /* grads arena, same shapes */
+	struct nn_shape in_shape, out_shape;
+	int in, out;           /* values per example: in_shape and out_shape counted */
+	struct conv_geom geom; /* conv; pool: cin == cout == channels */
+	struct conv_dft *dft;  /* conv: the DFT plan when it beats im2col (conv_dft.h) */
+	bool dft_used;         /* the last forward pass went through dft */
+	/* Parameters (dense and conv only; NULL otherwise). */
+	int wrows, wcols;      /* W as a matrix: dense (out, in), conv (Cout, Cin*k*k) */
+	float *w, *b;          /* params arena: (wrows, wcols), (wrows) */
+	float *gw, *gb;        /* grads arena, same shapes */
 	/* Spectral cap (rho <= 0: none). */
 	float rho;
-	float sigma_hat;   /* latest power-iteration estimate of ||W||_2 */
-	float scale;       /* 1 / max(sigma_hat / rho, 1); 1 when uncapped */
-	float *u, *v;      /* persistent power-iteration vectors: (out), (in) */
-	float *w_eff;      /* (out, in) weight used by the forward pass when scale < 1 */
-	/* Per-batch buffers, (max_batch, out). */
-	float *z;          /* pre-activation */
-	float *a;          /* activation (the layer's output) */
-	float *dz;         /* gradient w.r.t. z */
+	float sigma_hat;       /* latest power-iteration estimate of the raw ||W||_2 */
+	float scale;           /* 1 / max(sigma_hat / rho, 1); 1 when uncapped */
+	int usize, vsize;      /* dense: out, in; conv: Cout*Ho*Wo, Cin*H*W */
+	float *u, *v;          /* persistent power-iteration vectors: (usize), (vsize) */
+	/* Per-batch buffers, (max_batch, out); a flatten layer shares its
+	 * input's (and owns nothing unless it is the first layer). */
+	float *a;              /* output (after the activation) */
+	float *da;             /* gradient w.r.t. the output, then the pre-activation */
+	int32_t *arg;          /* max pooling: (max_batch, out) where each max came from,
+				  as an index into the example's input */
 };
 
 struct nn_net {
 	int nlayers;
 	struct nn_layer layers[NN_MAX_LAYERS];
-	int in_dim, out_dim;
+	struct nn_shape in_shape;
+	int in_dim, out_dim;   /* values per example in and out */
 	int max_batch;
 	size_t nparams;
-	float *params;     /* every W and b, layer by layer */
-	float *grads;      /* same layout as params */
-	const float *x;    /* input of the last forward pass, (batch, in_dim); not owned */
-	int batch;         /* batch size of the last forward pass */
-	float *dx;         /* (max_batch, in_dim) gradient w.r.t. the input */
-	float *probs;      /* (max_batch, out_dim) softmax of the last loss call */
+	float *params;         /* every W and b, layer by layer */
+	float *grads;          /* same layout as params */
+	const float *x;        /* input of the last forward pass, (batch, in_dim); not owned */
+	int batch;             /* batch size of the last forward pass */
+	/* Each layer's input in the last forward pass; [nlayers] is the logits. */
+	const float *act_in[NN_MAX_LAYERS + 1];
+	float *dx;             /* (max_batch, in_dim) gradient w.r.t. the input */
+	float *probs;          /* (max_batch, out_dim) softmax of the last loss call */
+	int threads;           /* team size for convolution and pooling work */
+	struct parallel *team; /* NULL when threads == 1 */
+	size_t col_stride;     /* floats per thread in col */
+	size_t part_stride;    /* floats per thread in part */
+	float *col;            /* (threads, col_stride) im2col workspaces: the largest
+				  conv_col_size each */
+	float *part;           /* (threads - 1, part_stride) partial kernel and bias
+				  gradients of the extra threads */
+	float *work;           /* power-iteration scratch: the largest usize + vsize */
+	float *block;          /* the one allocation every buffer above lives in */
 };
 
-/* Build a network.  Layers must chain (out of i == in of i+1). */
+/*
+ * Build a network taking examples of shape input.  Layers must chain: a
+ * dense layer takes in == the previous output's C*H*W values (flattened
+ * implicitly or by a flatten layer), a conv layer in == its channels.
+ * Layers are named conv1, conv2, ..., fc1, ..., pool1, ..., flatten1 in order.
+ */
+sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int nlayers,
+		   int max_batch, struct nn_net **out, struct sl_error *err);
+
+/* The same for a chain that starts with a dense layer: input (specs[0].in, 1, 1). */
 sl_status nn_new(const struct nn_layer_spec *specs, int nlayers, int max_batch,
 		 struct nn_net **out, struct sl_error *err);
 void nn_free(struct nn_net *net);
 
-/* Glorot-uniform weights (limit sqrt(6 / (in + out))), zero biases, and new
- * random power-iteration vectors. */
+/* Does the layer have a weight (dense or conv)? */
+bool nn_layer_weighted(const struct nn_layer *l);
+
+/* The weighted layers' indices in order, into idx (NN_MAX_LAYERS entries);
+ * returns how many. */
+int nn_weighted_layers(const struct nn_net *net, int *idx);
+
+/* The layer called name, or -1. */
+int nn_find_layer(const struct nn_net *net, const char *name);
+
+/* Floats in the layer's weight (wrows * wcols; 0 for pool and flatten). */
+size_t nn_layer_wsize(const struct nn_layer *l);
+
+/* Glorot-uniform weights (limit sqrt(6 / (fan_in + fan_out)), with a conv's
+ * fans counting its kernel: Cin*k*k, Cout*k*k), zero biases, and new random
+ * power-iteration vectors. */
 void nn_init_glorot(struct nn_net *net, struct sl_rng *rng);
 
-/* The weight the forward pass uses: w_eff when the layer is capped below its
- * raw norm, else w.  (out, in). */
-const float *nn_layer_weight(const struct nn_layer *l);
+/* Write the weight the network uses, scale * W, into dst (nn_layer_wsize). */
+void nn_layer_weight_in_use(const struct nn_layer *l, float *dst);
 
-/* Set (rho > 0) or remove (rho <= 0) the spectral cap of layer i. */
+/* Set (rho > 0) or remove (rho <= 0) the spectral cap of weighted layer i. */
 void nn_set_cap(struct nn_net *net, int i, float rho);
 
 /*
- * Advance every layer's power iteration by iters steps (0: none, sigma_hat is
- * then recomputed as u . W v) and, for capped layers, recompute scale and
- * w_eff from the estimate.  Training calls this once per
- * step with iters = 1; evaluation and export may ask for more.
+ * Advance weighted layer i's power iteration by iters steps (0: none;
+ * sigma_hat is then recomputed as u . W v) and recompute its scale from the
+ * estimate.  Returns the new sigma_hat.
  */
+float nn_update_layer_cap(struct nn_net *net, int i, int iters);
+
+/* nn_update_layer_cap for every weighted layer. */
 void nn_update_caps(struct nn_net *net, int iters);
+
+/*
+ * Run layer i's power iteration to convergence (relative change below
+ * rel_tol, at most max_iters steps) on copies of its vectors, leaving the
+ * layer untouched: a verification of sigma_hat.  Returns the estimate of the
+ * raw ||W||_2 (multiply by scale for the weight in use).
+ */
+float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max_iters);
+
+/*
+ * A verified ||W_eff||_2 of weighted layer i (the weight in use): exact, by
+ * LAPACK's SVD, for dense weights of up to 2^20 entries (*exact = true);
+ * otherwise power iteration run to convergence (relative change below 1e-7,
+ * at most 3000 steps) from the layer's vectors, on copies.  exact may be NULL.
+ */
+sl_status nn_layer_norm(struct nn_net *net, int i, double *out, bool *exact,
+			struct sl_error *err);
 
 /* Forward pass on x (batch, in_dim), batch <= max_batch.  Returns the logits
  * (batch, out_dim), valid until the next forward pass. */
@@ -108,6 +203,24 @@ double nn_backward(struct nn_net *net, const int *y, bool want_params, bool want
 
 /* Mean softmax cross-entropy of the last forward pass, without gradients. */
 double nn_loss(struct nn_net *net, const int *y);
+
+/*
+ * The L2 penalty lambda * sum ||W||_F^2 over the weights (not the biases) of
+ * every weighted layer, as the authors' baseline; when add_grad is true its
+ * gradient 2 lambda W is added to net->grads.  Returns the penalty.
+ */
+double nn_l2_penalty(struct nn_net *net, double lambda, bool add_grad);
+
+/*
+ * Threads (1 to 64) of every network built from now on, and the current
+ * setting (default 1).  A network splits each batch of images among its
+ * threads for convolutions and pooling; OpenBLAS itself is set to run
+ * single-threaded.  Results are deterministic for a given count (they may
+ * differ in the last bits between counts: partial gradients are summed in
+ * a different grouping).
+ */
+void nn_set_threads(int n);
+int nn_threads(void);
 
 /* Arg-max of each row of logits (batch, classes) into pred. */
 void nn_argmax(const float *logits, int batch, int classes, int *pred);

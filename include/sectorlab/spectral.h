@@ -1,14 +1,17 @@
 /*
- * spectral: spectral norms of dense weight matrices.
+ * spectral: spectral norms of dense weight matrices and of convolutions.
  *
  * Power iteration with persistent vectors (the estimate used while training,
- * one cheap step per optimizer step) and the exact value from LAPACK's SVD
- * (used to verify estimates and in certificates).  Convolution operators come
- * later; this module does not know about networks.
+ * one cheap step per optimizer step) on a matrix or on a convolution
+ * operator (the convolution and its transpose at the real input size, stride
+ * and padding); the exact value of a matrix from LAPACK's SVD; and, for
+ * small convolutions, the explicit operator matrix, so both can be checked
+ * against each other.  This module does not know about networks.
  */
 #ifndef SECTORLAB_SPECTRAL_H
 #define SECTORLAB_SPECTRAL_H
 
+#include "sectorlab/conv.h"
 #include "sectorlab/rng.h"
 #include "sectorlab/status.h"
 
@@ -17,11 +20,11 @@ void spectral_random_unit(struct sl_rng *rng, float *x, int n);
 
 /*
  * One power-iteration step on the rows x cols row-major matrix w:
- *     v <- w^T u / |w^T u|,   u <- w v / |w v|,   return u . w v
- * u (rows) and v (cols) persist between calls; the return value is the
-||w||_2, which never exceeds the true value (up to
- * rounding) and converges to it from below.  If w^T u vanishes, 0 is
- * returned and the caller should draw a new random u.
+ *     v <- w^T u / |w^T u|,   u <- w v / |w v|,   return |w v|
+ * u (rows) and v (cols) persist between calls; the return value equals
+ * u . w v for the new u, v, never exceeds ||w||_2 (up to rounding) and
+ * converges to it from below.  If w^T u vanishes, 0 is returned and the
+ * caller should draw a new random u.
  */
 float spectral_power_step(const float *w, int rows, int cols, float *u, float *v);
 
@@ -30,6 +33,28 @@ float spectral_power_step(const float *w, int rows, int cols, float *u, float *v
  * number of steps taken in *iters when iters is non-NULL. */
 float spectral_power_converge(const float *w, int rows, int cols, float *u, float *v,
 			      double rel_tol, int max_iters, int *iters);
+
+/*
+ * The same step on the convolution operator A with kernel w (Cout, Cin, k, k)
+ * and geometry g: v <- A^T u / |A^T u|, u <- A v / |A v|, return |A v|.
+ * u is (Cout, Ho, Wo), v is (Cin, H, W); col is a workspace of
+ * conv_col_size(g) floats.
+ */
+float spectral_conv_power_step(const struct conv_geom *g, const float *w, float *u, float *v,
+			       float *col);
+
+/* spectral_power_converge for a convolution operator. */
+float spectral_conv_power_converge(const struct conv_geom *g, const float *w, float *u,
+				   float *v, float *col, double rel_tol, int max_iters,
+				   int *iters);
+
+/*
+ * The convolution operator as an explicit matrix a (Cout*Ho*Wo, Cin*H*W),
+ * row-major, so that vec(w * x) = a vec(x).  Refuses (SL_ERR_TOO_LARGE)
+ * beyond max_entries entries; a is allocated and owned by the caller.
+ */
+sl_status spectral_conv_matrix(const struct conv_geom *g, const float *w, size_t max_entries,
+			       float **a, struct sl_error *err);
 
 /* Exact largest singular value of w (LAPACK dgesvd, in double). */
 sl_status spectral_norm_exact(const float *w, int rows, int cols, double *out,

@@ -2,10 +2,12 @@
  * train: the training loop as steps.
  *
  * A trainer owns a network, its optimizer, an RNG and its place in the epoch.
- * trainer_step does one mini-batch (forward, backward, optimizer step, and in
- * spnorm mode one power-iteration step per capped layer) and returns; the
- * worker thread, the headless command and the tests are all built from it.
- * The datasets are borrowed and must outlive the trainer.
+ * trainer_step does one mini-batch (forward, backward, the L2 penalty in l2
+ * mode, the optimizer step, and in spnorm mode one power-iteration step per
+ * capped layer) and returns; the worker thread, the headless command and the
+ * tests are all built from it.  The datasets are borrowed and must outlive
+ * the trainer.  Given the seed and the number of BLAS threads, training is
+ * deterministic.
  */
 #ifndef SECTORLAB_TRAIN_H
 #define SECTORLAB_TRAIN_H
@@ -20,24 +22,31 @@
 #include "sectorlab/rng.h"
 #include "sectorlab/status.h"
 
-enum train_mode { TRAIN_VANILLA, TRAIN_SPNORM };
+/* vanilla: plain cross-entropy; l2: plus l2 * sum ||W||_F^2 over the weights
+ * (the authors' baseline); spnorm: every weighted layer capped (DESIGN.md §1). */
+enum train_mode { TRAIN_VANILLA, TRAIN_L2, TRAIN_SPNORM };
 
 struct train_config {
 	enum model_id model;
 	enum train_mode mode;
-	double rho[NN_MAX_LAYERS]; /* spnorm caps, one per layer */
+	double rho[NN_MAX_LAYERS]; /* spnorm caps, one per weighted layer (conv, dense) */
 	int nrho;
 	bool rho_certified;        /* false for caps that no theorem backs */
+	double l2;                 /* l2 mode: penalty weight (0.005) */
+	struct optim_config optim; /* optimizer, learning rate and schedule */
 	int epochs;
 	int batch;                 /* 128 */
-	double lr;                 /* Adam, 1e-3 */
 	uint64_t seed;
 	uint32_t holdout;          /* the first `holdout` training images are held out */
 };
 
-/* The paper's recipe: mlp, vanilla, 10 epochs, batch 128, Adam 1e-3, seed 1,
- * holdout 5000; nrho = 0 (spnorm then uses the authors' caps). */
+/* The paper's recipe for the MNIST network: mlp, vanilla, 10 epochs, batch
+ * 128, Adam 1e-3, seed 1, holdout 5000, l2 weight 0.005; nrho = 0 (spnorm
+ * then needs caps, e.g. the authors'). */
 struct train_config train_config_default(void);
+
+/* The same with the model's own recipe (model_default_optim). */
+struct train_config train_config_for(enum model_id model);
 
 sl_status train_mode_parse(const char *name, enum train_mode *out, struct sl_error *err);
 const char *train_mode_name(enum train_mode mode);
@@ -52,6 +61,8 @@ struct trainer {
 	const struct sl_dataset *test;
 	uint32_t *perm;            /* (train.n) this epoch's order */
 	uint32_t pos;              /* next position in perm */
+	int weighted[NN_MAX_LAYERS]; /* indices of the weighted layers; rho[i] caps weighted[i] */
+	int nweighted;
 	int epoch;                 /* epochs completed */
 	long step;                 /* optimizer steps taken */
 	float *xb;                 /* (batch, in_dim) */
@@ -81,13 +92,16 @@ void trainer_free(struct trainer *t);
  * naming the step. */
 sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct sl_error *err);
 
+/* The l2 penalty of the current weights (0 unless in l2 mode). */
+double trainer_penalty(const struct trainer *t);
+
 /* Steps per epoch (the last batch may be smaller). */
 long trainer_steps_per_epoch(const struct trainer *t);
 
 /*
- * Run the power iterations to convergence (relative change below 1e-6, at
- * most max_iters steps) so the caps hold against the true norms, as before
- * an evaluation or export.  Returns the steps taken.
+ * Run the capped layers' power iterations to convergence (relative change
+ * below 1e-6, at most max_iters steps) so the caps hold against the true
+ * norms, as before an evaluation or export.  Returns the steps taken.
  */
 int trainer_settle_caps(struct trainer *t, int max_iters);
 
