@@ -1,0 +1,50 @@
+/*
+ * plot: line charts as images, for accuracy-versus-eps curves and the paper
+ * reproduction.
+ *
+ * One chart: a title, a subtitle (the recipe, wrapped to the width), axes
+ * with "nice" ticks (1, 2 or 5 times a power of ten) and their labels, light
+ * grid lines, each series as a line with square markers (solid or dashed),
+ * and a legend placed in the corner with the fewest data under it.  Text
+ * uses canvas's built-in font, so the chart needs nothing but libpng to be
+ * written.  The caller owns the image it gets back.
+ */
+#ifndef SECTORLAB_PLOT_H
+#define SECTORLAB_PLOT_H
+
+#include <stdbool.h>
+
+#include "sectorlab/canvas.h"
+#include "sectorlab/image.h"
+#include "sectorlab/status.h"
+
+struct plot_series {
+	const char *label;
+	const double *x, *y;  /* (n) each; a NaN y leaves a gap */
+	int n;
+	struct canvas_color color;
+	bool dashed;
+};
+
+struct plot_spec {
+	const char *title;      /* large, one line */
+	const char *subtitle;   /* small, wrapped; may be NULL */
+	const char *xlabel, *ylabel;
+	double xmin, xmax;      /* equal: from the data */
+	double ymin, ymax;      /* equal: from the data */
+	const struct plot_series *series;
+	int nseries;
+	int width, height;      /* 0: 960 x 600 */
+};
+
+/* A distinct, colour-blind-safe colour for series i (cycles after 8). */
+struct canvas_color plot_color(int i);
+
+/* Draw the chart into a new RGB image. */
+sl_status plot_render(const struct plot_spec *spec, struct image *out, struct sl_error *err);
+
+/* Step between ticks for a range: 1, 2 or 5 times a power of ten, giving
+ * about target ticks. */
+double plot_tick_step(double lo, double hi, int target);
+
+#endif

@@ -1,0 +1,309 @@
+/* plot: line charts drawn with canvas (see plot.h). */
+#include "sectorlab/plot.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct canvas_color white = {255, 255, 255}, black = {0, 0, 0},
+				 grid = {225, 225, 225}, dim = {90, 90, 90};
+
+struct canvas_color plot_color(int i)
+{
+	/* Okabe and Ito's palette, ordered for contrast on white. */
+	static const struct canvas_color palette[8] = {
+		{0, 114, 178}, {213, 94, 0},   {0, 158, 115}, {204, 121, 167},
+		{230, 159, 0}, {86, 180, 233}, {0, 0, 0},     {160, 150, 30},
+	};
+	return palette[((i % 8) + 8) % 8];
+}
+
+double plot_tick_step(double lo, double hi, int target)
+{
+	double range = hi - lo;
+	if (!(range > 0) || target < 1)
+		return 1;
+	double raw = range / target, mag = pow(10, floor(log10(raw))), f = raw / mag;
+	double nice = f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10;
+	return nice * mag;
+}
+
+/* The tick label for v with the decimals the step needs ("0.05", "20"). */
+static void tick_label(double v, double step, char *buf, size_t cap)
+{
+	int decimals = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+	if (fabs(v) < step * 1e-6)
+		v = 0; /* no "-0" */
+	snprintf(buf, cap, "%.*f", decimals, v);
+}
+
+struct frame {
+	int left, top, w, h;  /* plot area in pixels */
+	double xmin, xmax, ymin, ymax;
+};
+
+static double to_px(const struct frame *f, double x)
+{
+	return f->left + (x - f->xmin) / (f->xmax - f->xmin) * (f->w - 1);
+}
+
+static double to_py(const struct frame *f, double y)
+{
+	return f->top + (f->ymax - y) / (f->ymax - f->ymin) * (f->h - 1);
+}
+
+/* Liang-Barsky: clip the segment to the plot area; false when outside. */
+static bool clip_segment(const struct frame *f, double *x0, double *y0, double *x1, double *y1)
+{
+	double dx = *x1 - *x0, dy = *y1 - *y0, t0 = 0, t1 = 1;
+	double p[4] = {-dx, dx, -dy, dy};
+	double q[4] = {*x0 - f->left, f->left + f->w - 1 - *x0, *y0 - f->top,
+		       f->top + f->h - 1 - *y0};
+	for (int i = 0; i < 4; i++) {
+		if (p[i] == 0) {
+			if (q[i] < 0)
+				return false;
+			continue;
+		}
+		double t = q[i] / p[i];
+		if (p[i] < 0)
+			t0 = t > t0 ? t : t0;
+		else
+			t1 = t < t1 ? t : t1;
+	}
+	if (t0 > t1)
+		return false;
+	double ax = *x0 + t0 * dx, ay = *y0 + t0 * dy;
+	*x1 = *x0 + t1 * dx;
+	*y1 = *y0 + t1 * dy;
+	*x0 = ax;
+	*y0 = ay;
+	return true;
+}
+
+static void data_limits(const struct plot_spec *s, bool want_x, double *lo, double *hi)
+{
+	*lo = INFINITY;
+	*hi = -INFINITY;
+	for (int i = 0; i < s->nseries; i++)
+		for (int k = 0; k < s->series[i].n; k++) {
+			double v = want_x ? s->series[i].x[k] : s->series[i].y[k];
+			if (isfinite(v)) {
+				*lo = v < *lo ? v : *lo;
+				*hi = v > *hi ? v : *hi;
+			}
+		}
+	if (!isfinite(*lo)) {
+		*lo = 0;
+		*hi = 1;
+	}
+	if (*hi - *lo <= 0) {
+		*lo -= 0.5;
+		*hi += 0.5;
+	}
+}
+
+/* Split text into lines of at most width pixels at scale, breaking at
+ * spaces; returns the count (at most maxlines) and fills lines[][cap]. */
+static int wrap(const char *text, int width, int scale, char lines[][256], int maxlines)
+{
+	int per_line = (width + scale) / (CANVAS_GLYPH_W * scale);
+	if (per_line < 8)
+		per_line = 8;
+	if (per_line > 255)
+		per_line = 255;
+	int n = 0;
+	const char *p = text;
+	while (*p && n < maxlines) {
+		size_t len = strlen(p);
+		size_t take = len <= (size_t)per_line ? len : (size_t)per_line;
+		if (take < len) {
+			size_t brk = take;
+			while (brk > 0 && p[brk] != ' ')
+				brk--;
+			if (brk > 0)
+				take = brk;
+		}
+		memcpy(lines[n], p, take);
+		lines[n][take] = '\0';
+		n++;
+		p += take;
+		while (*p == ' ')
+			p++;
+	}
+	return n;
+}
+
+static void draw_marker(struct image *img, double x, double y, struct canvas_color c)
+{
+	int px = (int)lround(x), py = (int)lround(y);
+	canvas_rect(img, px - 4, py - 4, 9, 9, white);
+	canvas_rect(img, px - 3, py - 3, 7, 7, c);
+}
+
+/* How much of the data would a box at (x, y, w, h) cover?  Sampled along
+ * every segment. */
+static int covered(const struct plot_spec *s, const struct frame *f, int x, int y, int w, int h)
+{
+	int count = 0;
+	for (int i = 0; i < s->nseries; i++) {
+		const struct plot_series *ser = &s->series[i];
+		for (int k = 0; k + 1 < ser->n; k++) {
+			double x0 = to_px(f, ser->x[k]), y0 = to_py(f, ser->y[k]);
+			double x1 = to_px(f, ser->x[k + 1]), y1 = to_py(f, ser->y[k + 1]);
+			if (!isfinite(y0) || !isfinite(y1))
+				continue;
+			for (int t = 0; t <= 20; t++) {
+				double px = x0 + (x1 - x0) * t / 20, py = y0 + (y1 - y0) * t / 20;
+				count += px >= x && px < x + w && py >= y && py < y + h;
+			}
+		}
+		for (int k = 0; k < ser->n; k++) {
+			double px = to_px(f, ser->x[k]), py = to_py(f, ser->y[k]);
+			count += 10 * (px >= x - 5 && px < x + w + 5 && py >= y - 5 && py < y + h + 5);
+		}
+	}
+	return count;
+}
+
+static void draw_legend(struct image *img, const struct plot_spec *s, const struct frame *f)
+{
+	if (s->nseries == 0)
+		return;
+	int scale = 2, row = 11 * scale, sample = 36, pad = 10, text_w = 0;
+	for (int i = 0; i < s->nseries; i++) {
+		int w = canvas_text_width(s->series[i].label ? s->series[i].label : "", scale);
+		text_w = w > text_w ? w : text_w;
+	}
+	int w = pad + sample + 8 + text_w + pad, h = pad + row * s->nseries - 4 + pad;
+	int xs[4] = {f->left + f->w - w - 10, f->left + 10, f->left + f->w - w - 10, f->left + 10};
+	int ys[4] = {f->top + 10, f->top + f->h - h - 10, f->top + f->h - h - 10, f->top + 10};
+	int best = 0, best_cover = -1;
+	for (int k = 0; k < 4; k++) {
+		int c = covered(s, f, xs[k], ys[k], w, h);
+		if (best_cover < 0 || c < best_cover) {
+			best = k;
+			best_cover = c;
+		}
+	}
+	int x = xs[best], y = ys[best];
+	canvas_rect(img, x, y, w, h, white);
+	canvas_frame(img, x, y, w, h, dim);
+	for (int i = 0; i < s->nseries; i++) {
+		const struct plot_series *ser = &s->series[i];
+		int cy = y + pad + i * row + 7;
+		canvas_line(img, x + pad, cy, x + pad + sample, cy, 3, ser->dashed ? 6 : 0,
+			    ser->color);
+		draw_marker(img, x + pad + sample / 2.0, cy, ser->color);
+		canvas_text(img, x + pad + sample + 8, cy - 7, scale, black,
+			    ser->label ? ser->label : "");
+	}
+}
+
+sl_status plot_render(const struct plot_spec *s, struct image *out, struct sl_error *err)
+{
+	int W = s->width > 0 ? s->width : 960, H = s->height > 0 ? s->height : 600;
+	if (W < 200 || H < 150)
+		return status_set(err, SL_ERR_ARG, "plot: %d x %d is too small to draw", W, H);
+	for (int i = 0; i < s->nseries; i++)
+		if (s->series[i].n < 0 || (s->series[i].n > 0 && (!s->series[i].x || !s->series[i].y)))
+			return status_set(err, SL_ERR_ARG, "plot: series %d has no data", i + 1);
+	sl_status st = image_new(out, W, H, 3, err);
+	if (st != SL_OK)
+		return st;
+	canvas_fill(out, white);
+
+	struct frame f;
+	f.xmin = s->xmin, f.xmax = s->xmax, f.ymin = s->ymin, f.ymax = s->ymax;
+	if (!(f.xmax > f.xmin))
+		data_limits(s, true, &f.xmin, &f.xmax);
+	if (!(f.ymax > f.ymin))
+		data_limits(s, false, &f.ymin, &f.ymax);
+
+	/* Title and subtitle on top. */
+	int y = 12;
+	if (s->title) {
+		char lines[2][256];
+		int n = wrap(s->title, W - 40, 2, lines, 2);
+		for (int i = 0; i < n; i++, y += 20)
+			canvas_text(out, (W - canvas_text_width(lines[i], 2)) / 2, y, 2, black,
+				    lines[i]);
+		y += 4;
+	}
+	if (s->subtitle) {
+		char lines[4][256];
+		int n = wrap(s->subtitle, W - 40, 1, lines, 4);
+		for (int i = 0; i < n; i++, y += 11)
+			canvas_text(out, (W - canvas_text_width(lines[i], 1)) / 2, y, 1, dim,
+				    lines[i]);
+	}
+
+	/* Ticks decide the left margin: the widest y label. */
+	double xstep = plot_tick_step(f.xmin, f.xmax, 8), ystep = plot_tick_step(f.ymin, f.ymax, 6);
+	char label[64];
+	int ylab_w = 0;
+	long ylo = (long)ceil(f.ymin / ystep - 1e-9), yhi = (long)floor(f.ymax / ystep + 1e-9);
+	long xlo = (long)ceil(f.xmin / xstep - 1e-9), xhi = (long)floor(f.xmax / xstep + 1e-9);
+	for (long k = ylo; k <= yhi; k++) {
+		tick_label(k * ystep, ystep, label, sizeof label);
+		int w = canvas_text_width(label, 2);
+		ylab_w = w > ylab_w ? w : ylab_w;
+	}
+	f.top = y + 14;
+	f.left = 10 + 14 + 12 + ylab_w + 8;
+	f.w = W - f.left - 24;
+	f.h = H - f.top - (8 + 14 + 10 + 14 + 12);
+	if (f.w < 50 || f.h < 50) {
+		image_free(out);
+		return status_set(err, SL_ERR_ARG, "plot: %d x %d leaves no room for the data", W, H);
+	}
+
+	/* Grid, ticks and tick labels. */
+	for (long k = ylo; k <= yhi; k++) {
+		double v = k * ystep;
+		int py = (int)lround(to_py(&f, v));
+		canvas_rect(out, f.left, py, f.w, 1, grid);
+		canvas_rect(out, f.left - 6, py, 6, 1, black);
+		tick_label(v, ystep, label, sizeof label);
+		canvas_text(out, f.left - 10 - canvas_text_width(label, 2), py - 7, 2, black, label);
+	}
+	for (long k = xlo; k <= xhi; k++) {
+		double v = k * xstep;
+		int px = (int)lround(to_px(&f, v));
+		canvas_rect(out, px, f.top, 1, f.h, grid);
+		canvas_rect(out, px, f.top + f.h, 1, 6, black);
+		tick_label(v, xstep, label, sizeof label);
+		canvas_text(out, px - canvas_text_width(label, 2) / 2, f.top + f.h + 10, 2, black,
+			    label);
+	}
+	canvas_frame(out, f.left - 1, f.top - 1, f.w + 2, f.h + 2, black);
+	if (s->xlabel)
+		canvas_text(out, f.left + (f.w - canvas_text_width(s->xlabel, 2)) / 2,
+			    f.top + f.h + 10 + 14 + 10, 2, black, s->xlabel);
+	if (s->ylabel)
+		canvas_text_up(out, 10, f.top + (f.h + canvas_text_width(s->ylabel, 2)) / 2, 2,
+			       black, s->ylabel);
+
+	/* The data: lines first, markers on top. */
+	for (int i = 0; i < s->nseries; i++) {
+		const struct plot_series *ser = &s->series[i];
+		for (int k = 0; k + 1 < ser->n; k++) {
+			double x0 = to_px(&f, ser->x[k]), y0 = to_py(&f, ser->y[k]);
+			double x1 = to_px(&f, ser->x[k + 1]), y1 = to_py(&f, ser->y[k + 1]);
+			if (!isfinite(x0 + y0 + x1 + y1) || !clip_segment(&f, &x0, &y0, &x1, &y1))
+				continue;
+			canvas_line(out, x0, y0, x1, y1, 3, ser->dashed ? 8 : 0, ser->color);
+		}
+	}
+	for (int i = 0; i < s->nseries; i++) {
+		const struct plot_series *ser = &s->series[i];
+		for (int k = 0; k < ser->n; k++) {
+			double px = to_px(&f, ser->x[k]), py = to_py(&f, ser->y[k]);
+			if (isfinite(px + py) && px >= f.left - 0.5 && px <= f.left + f.w &&
+			    py >= f.top - 0.5 && py <= f.top + f.h)
+				draw_marker(out, px, py, ser->color);
+		}
+	}
+	draw_legend(out, s, &f);
+	return SL_OK;
+}
