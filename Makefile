@@ -40,7 +40,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 .SECONDARY:
 
-.PHONY: all run test sanitize bench lint deps data install clean help
+.PHONY: all run test sanitize bench lint deps data install clean help fuzz fuzz-build
 
 all: $(PROG)
 
@@ -81,6 +81,30 @@ sanitize:
 
 bench: $(PROG) $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do ./$$b || exit 1; done
+
+# Fuzzing (libFuzzer, clang): every reader of outside bytes, FUZZ_SECONDS each.
+# Seeds live in tests/fuzz/seed/<target>/; what the fuzzer finds stays in
+# build/fuzz/corpus/.  A crash leaves its input in build/fuzz/ for a regression test.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
+FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang CFLAGS="$(FUZZ_FLAGS)" fuzz-build
+	@for src in $(FUZZ_SRC); do t=$$(basename $$src .c); n=$${t#fuzz_}; \
+		mkdir -p build/fuzz/corpus/$$n; \
+		echo "== $$t for $(FUZZ_SECONDS) s"; \
+		(cd build/fuzz && ./$$t corpus/$$n ../../tests/fuzz/seed/$$n \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			-print_final_stats=1 2>&1 | grep -E '^(stat::number_of_executed_units|stat::peak_rss|#[0-9]+ *DONE|==[0-9]+==ERROR|SUMMARY)' ) || exit 1; \
+	done
+
+fuzz-build: $(FUZZ_BIN)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB) $(BUILD)/src/cmd_util.o
+	$(CC) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer,address,undefined -o $@ $< \
+		$(BUILD)/src/cmd_util.o $(LIB) $(LDLIBS)
 
 lint:
 	@bad=$$(grep -lE '#include *[<"](n)?curses' src/*.c include/sectorlab/*.h | grep -v '^src/ui_' || true); \

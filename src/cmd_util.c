@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sectorlab/checkpoint.h"
 #include "sectorlab/cmd.h"
 
 int cmd_parse_double(const char *opt, const char *text, double *out)
@@ -84,4 +85,61 @@ const char *cmd_data_dir(const char *flag_value)
 	if (stat("data", &st) != 0 && stat(SECTORLAB_DATADIR, &st) == 0)
 		return SECTORLAB_DATADIR;
 	return "data";
+}
+
+static const char *default_dataset(const char *model_name)
+{
+	return model_name && strncmp(model_name, "alexnet", 7) == 0 ? "cifar10" : "mnist";
+}
+
+int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
+		   const char *dataset_flag, const char *data_dir, struct cmd_model *out)
+{
+	struct sl_error err;
+	status_clear(&err);
+	memset(out, 0, sizeof *out);
+	if (!model_path) {
+		fprintf(stderr, "sectorlab %s: --model FILE is required\n", cmd);
+		return 2;
+	}
+	if (checkpoint_load(model_path, max_batch, &out->net, &out->info, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);
+		return 1;
+	}
+	const char *name = checkpoint_info_get(&out->info, "model");
+	const char *mode = checkpoint_info_get(&out->info, "mode");
+	out->model_name = name ? name : "?";
+	out->mode = mode ? mode : "?";
+	const char *dataset = dataset_flag ? dataset_flag
+					   : checkpoint_info_get(&out->info, "dataset");
+	if (!dataset)
+		dataset = default_dataset(name);
+	enum data_kind kind;
+	if (data_kind_parse(dataset, &kind, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);
+		return 2;
+	}
+	out->dataset = data_kind_name(kind);
+	if (data_load(kind, cmd_data_dir(data_dir), false, &out->test, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);
+		return 1;
+	}
+	const struct sl_dataset *t = &out->test;
+	if ((int)data_dim(t) != out->net->in_dim || (int)t->classes != out->net->out_dim) {
+		fprintf(stderr,
+			"sectorlab %s: %s (%s) takes %d values and gives %d classes, but %s "
+			"images are %u x %u x %u = %zu values in %u classes\n",
+			cmd, model_path, out->model_name, out->net->in_dim, out->net->out_dim,
+			out->dataset, t->c, t->h, t->w, data_dim(t), t->classes);
+		return 2;
+	}
+	return 0;
+}
+
+void cmd_model_free(struct cmd_model *m)
+{
+	nn_free(m->net);
+	checkpoint_info_free(&m->info);
+	data_free(&m->test);
+	memset(m, 0, sizeof *m);
 }

@@ -17,6 +17,8 @@ static void usage(FILE *f)
 	      "commands:\n"
 	      "  train      train a network headless and report accuracy and FGSM robustness\n"
 	      "  allocate   split network sector indices (nu, delta) into per-layer caps\n"
+	      "  attack     FGSM, FGM and PGD sweeps over eps against a trained network\n"
+	      "  certify    the robustness certificate of a trained network\n"
 	      "\n"
 	      "'sectorlab COMMAND --help' describes a command; 'sectorlab --help-lab' the\n"
 	      "lab's options.  Data comes from --data-dir DIR, else $SECTORLAB_DATA, else\n"
@@ -42,6 +44,10 @@ int main(int argc, char **argv)
 		return cmd_train(argc - 1, argv + 1);
 	if (strcmp(cmd, "allocate") == 0)
 		return cmd_allocate(argc - 1, argv + 1);
+	if (strcmp(cmd, "attack") == 0)
+		return cmd_attack(argc - 1, argv + 1);
+	if (strcmp(cmd, "certify") == 0)
+		return cmd_certify(argc - 1, argv + 1);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "sectorlab/checkpoint.h"
 #include "testutil.h"
 
 static char prog[1024];
@@ -61,6 +62,14 @@ static void test_bad_usage(void **state)
 		{"train --lr 0", "learning rate"},
 		{"train extra", "unexpected argument"},
 		{"--pace fast", "--pace expects a whole number"},
+		{"train --model alexnet --dataset mnist", "takes 32x32 colour images"},
+		{"train --model mlp --dataset cifar10", "takes 28x28 grey images"},
+		{"train --optimizer rmsprop", "unknown optimizer 'rmsprop'"},
+		{"train --schedule cosine", "unknown schedule 'cosine'"},
+		{"train --l2 0.01", "--l2 needs --mode l2"},
+		{"train --mode l2 --l2 x", "--l2 expects a number"},
+		{"train --threads 0", "--threads must be between"},
+		{"train --model alexnet-lite --mode spnorm", "needs --rho with 5 caps"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int rc = run(cases[i].args, out, sizeof out);
@@ -140,6 +149,75 @@ static void test_train_run_writes_files(void **state)
 	free(dir);
 }
 
+/* Tiny CIFAR-10 batch files: n records of a label byte and 3072 pixels. */
+static void write_cifar(const char *dir, const char *name, int n, int seed)
+{
+	unsigned char *buf = malloc((size_t)n * 3073);
+	for (int i = 0; i < n; i++) {
+		buf[(size_t)i * 3073] = (unsigned char)((i + seed) % 10);
+		for (int k = 0; k < 3072; k++)
+			buf[(size_t)i * 3073 + 1 + k] = (unsigned char)((k * 31 + i * 7 + seed) % 256);
+	}
+	char *path = tu_path(dir, name);
+	assert_int_equal(tu_write_file(path, buf, (size_t)n * 3073), 0);
+	free(path);
+	free(buf);
+}
+
+/* The AlexNet shape from the command line: l2 mode with SGD and a step
+ * schedule on a tiny CIFAR-10 look-alike; the checkpoint loads back. */
+static void test_train_alexnet_lite(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	char name[32];
+	for (int b = 1; b <= 5; b++) {
+		snprintf(name, sizeof name, "data_batch_%d.bin", b);
+		write_cifar(dir, name, 16, b);
+	}
+	write_cifar(dir, "test_batch.bin", 16, 9);
+	char args[2048];
+	snprintf(args, sizeof args,
+		 "train --model alexnet-lite --data-dir %s --epochs 2 --batch 32 --mode l2 "
+		 "--l2 0.001 --schedule step --lr-step 1 --lr-gamma 0.5 --eps 0.01 --json "
+		 "--out %s/lite.safetensors --log %s/run.csv",
+		 dir, dir, dir);
+	assert_int_equal(run_with(args, false, out, sizeof out), 0);
+	const char *keys[] = {"\"model\":\"alexnet-lite\"", "\"dataset\":\"cifar10\"",
+			      "\"mode\":\"l2\"", "\"l2\":0.001", "\"optimizer\":\"sgd\"",
+			      "\"schedule\":\"step\"", "\"name\":\"conv1\"",
+			      "\"name\":\"fc3\"", "\"train_images\":80", "\"fgsm\":"};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (!strstr(out, keys[i]))
+			fail_msg("missing %s in %s", keys[i], out);
+	char *csv = tu_path(dir, "run.csv");
+	FILE *f = fopen(csv, "r");
+	assert_non_null(f);
+	char line[1024];
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_non_null(strstr(line, "sigma_conv1,rho_conv1"));
+	assert_non_null(fgets(line, sizeof line, f)); /* epoch 1 at lr 0.01 */
+	assert_non_null(strstr(line, ",0.01,"));
+	assert_non_null(fgets(line, sizeof line, f)); /* epoch 2 at lr 0.005 */
+	assert_non_null(strstr(line, ",0.005,"));
+	fclose(f);
+	char *ckpt = tu_path(dir, "lite.safetensors");
+	struct nn_net *net;
+	struct checkpoint_info info;
+	struct sl_error err;
+	if (checkpoint_load(ckpt, 8, &net, &info, &err) != SL_OK)
+		fail_msg("%s", err.msg);
+	assert_string_equal(checkpoint_info_get(&info, "mode"), "l2");
+	assert_string_equal(checkpoint_info_get(&info, "dataset"), "cifar10");
+	assert_int_equal(net->in_dim, 3072);
+	checkpoint_info_free(&info);
+	nn_free(net);
+	free(ckpt);
+	free(csv);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -153,6 +231,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_spnorm_wrong_cap_count),
 		cmocka_unit_test(test_missing_and_bad_data),
 		cmocka_unit_test(test_train_run_writes_files),
+		cmocka_unit_test(test_train_alexnet_lite),
 	};
 	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -10,8 +10,14 @@
 
 #include <stddef.h>
 
+#include "sectorlab/checkpoint.h"
+#include "sectorlab/data.h"
+#include "sectorlab/nn.h"
+
 int cmd_train(int argc, char **argv);
 int cmd_allocate(int argc, char **argv);
+int cmd_attack(int argc, char **argv);
+int cmd_certify(int argc, char **argv);
 int cmd_lab(int argc, char **argv); /* the ncurses lab (no subcommand) */
 
 /* Shared option helpers (src/cmd_util.c). */
@@ -25,5 +31,25 @@ int cmd_parse_long(const char *opt, const char *text, long min, long max, long *
 /* The data directory: --data-dir if given, else $SECTORLAB_DATA, else "data"
  * (or, when there is no data/ here, the sample `make install` copied). */
 const char *cmd_data_dir(const char *flag_value);
+
+/* A trained network and the test set it belongs to. */
+struct cmd_model {
+	struct nn_net *net;
+	struct checkpoint_info info;
+	const char *model_name, *mode, *dataset; /* from the metadata; never NULL */
+	struct sl_dataset test;
+};
+
+/*
+ * Load the checkpoint at model_path for batches of max_batch and the test
+ * split of its dataset (dataset_flag, else the checkpoint's "dataset", else
+ * the model's usual one) from data_dir (see cmd_data_dir), and check that
+ * they fit each other.  Returns 0, or the exit code after printing why
+ * (prefixed "sectorlab <cmd>: "): 2 for usage errors, 1 otherwise.  Free
+ * with cmd_model_free in every case.
+ */
+int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
+		   const char *dataset_flag, const char *data_dir, struct cmd_model *out);
+void cmd_model_free(struct cmd_model *m);
 
 #endif

@@ -1,0 +1,104 @@
+/*
+ * certify: the robustness certificate of a trained network (DESIGN.md §1).
+ *
+ * For network indices (nu, delta) it allocates per-layer indices (Theorem 3,
+ * sector.h), then checks every weighted layer of the network as it is used:
+ * its verified spectral norm against the Theorem 4 cap rho_i and, when
+ * asked, the exact LMI of Theorem 1 (lmi.h; dense layers within the size
+ * limit).  The network has the indices when the allocation exists and every
+ * layer passes one of the two; its Lipschitz bound is then gamma = k_hi.
+ * Independently, the product of the layers' norms (times each pooling
+ * layer's Lipschitz constant) is a second bound; the smaller certified one
+ * is used for radii: an input classified with margin M keeps its class for
+ * every L2 perturbation smaller than M / (sqrt(2) gamma), in the network's
+ * pixel units (x / 255 - 0.5).
+ *
+ * What it does not do: print, train, or change the network (power
+ * iterations run on copies of its vectors).  Results are plain structs owned
+ * by the caller.
+ */
+#ifndef SECTORLAB_CERTIFY_H
+#define SECTORLAB_CERTIFY_H
+
+#include <stdbool.h>
+
+#include "sectorlab/data.h"
+#include "sectorlab/nn.h"
+#include "sectorlab/sector.h"
+#include "sectorlab/status.h"
+
+/* A layer passes Theorem 4 when its norm is at most rho_i (1 + this): the
+ * cap is enforced in float, so the norm lands on rho_i to rounding. */
+#define CERTIFY_REL_TOL 1e-5
+
+struct certify_options {
+	double nu, delta;
+	enum sector_objective objective;
+	bool lmi;            /* also run the exact LMI on dense layers */
+};
+
+enum certify_lmi {
+	CERTIFY_LMI_NOT_RUN,     /* not asked for */
+	CERTIFY_LMI_CERTIFIED,   /* the exact LMI certifies (nu_i, delta_i) */
+	CERTIFY_LMI_REFUTED,     /* it does not (nu_i > the largest certified nu) */
+	CERTIFY_LMI_TOO_LARGE,   /* beyond LMI_MAX_ORDER */
+	CERTIFY_LMI_CONV,        /* convolution operator: not attempted */
+	CERTIFY_LMI_FAILED,      /* the solver failed; see lmi_message */
+};
+
+struct certify_layer {
+	int index;               /* position in the network's layer table */
+	char name[16];           /* "fc1", "conv1", "pool1" */
+	enum sector_layer_kind kind;
+	/* Weighted layers: */
+	double sigma_power;      /* power iteration from the layer's vectors, converged */
+	int power_iters;         /* steps it took */
+	double sigma;            /* verified ||W_eff||_2: exact (SVD) or converged */
+	bool sigma_exact;        /* true when sigma came from LAPACK's SVD */
+	double s;                /* ||W_eff||_i (0 for wide or conv layers: safe) */
+	double nu, delta;        /* allocated indices */
+	double rho;              /* Theorem 4 cap at (nu, delta) with s = 0 */
+	bool within;             /* sigma <= rho (1 + CERTIFY_REL_TOL) */
+	enum certify_lmi lmi;
+	double lmi_nu_max;       /* largest nu the exact LMI certifies at delta */
+	char lmi_message[512];
+	bool certified;          /* within, or certified by the exact LMI */
+	/* Pooling layers: */
+	double k;                /* Lipschitz constant */
+};
+
+struct certificate {
+	double nu, delta;
+	double sector_lo, sector_hi;  /* the network's sector, when it is one */
+	bool allocated;               /* Theorem 3 allocation exists */
+	char reason[1024];            /* why not, when !allocated or !sector_certified */
+	struct sector_allocation alloc;
+	int nlayers;                  /* weighted and pooling layers (flatten skipped) */
+	struct certify_layer layer[NN_MAX_LAYERS];
+	bool sector_certified;        /* the network has indices (nu, delta) */
+	double gamma_sector;          /* k_hi when sector_certified, else 0 */
+	double gamma_product;         /* product of norms and pooling constants */
+	double gamma;                 /* the smaller certified bound */
+};
+
+/*
+ * Certify net for opts.  SL_OK whenever the certificate could be computed,
+ * whether or not it certifies (see sector_certified); errors only for bad
+ * options or a failed computation.
+ */
+sl_status certify_network(struct nn_net *net, const struct certify_options *opts,
+			  struct certificate *out, struct sl_error *err);
+
+/*
+ * Certified L2 radius of each of the first n examples of ds (all when n <= 0
+ * or n > ds->n) for Lipschitz bound gamma: margin / (sqrt(2) gamma) when the
+ * network classifies it correctly, else 0 (and correct[i] = false).  radius
+ * and correct have room for n entries; *count receives n.
+ */
+sl_status certify_radii(struct nn_net *net, const struct sl_dataset *ds, int n, double gamma,
+			double *radius, bool *correct, int *count, struct sl_error *err);
+
+/* Share of the n examples that are correct with radius > r. */
+double certify_accuracy_at(const double *radius, const bool *correct, int n, double r);
+
+#endif

@@ -1,0 +1,271 @@
+/* certify: network certificates and certified radii (see certify.h). */
+#include "sectorlab/certify.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sectorlab/linalg.h"
+#include "sectorlab/lmi.h"
+#include "sectorlab/spectral.h"
+
+/* Power iteration from the layer's persistent vectors, on copies, to a
+ * relative change below 1e-7: the estimate and the steps it took. */
+static sl_status power_estimate(const struct nn_layer *l, const float *w, double *sigma,
+				int *iters, struct sl_error *err)
+{
+	float *u = malloc(sizeof(float) * (size_t)l->usize);
+	float *v = malloc(sizeof(float) * (size_t)l->vsize);
+	float *col = l->kind == NN_CONV ? malloc(sizeof(float) * conv_col_size(&l->geom)) : NULL;
+	sl_status st = SL_OK;
+	if (!u || !v || (l->kind == NN_CONV && !col)) {
+		st = status_set(err, SL_ERR_NOMEM, "%s: power-iteration vectors", l->name);
+		goto out;
+	}
+	memcpy(u, l->u, sizeof(float) * (size_t)l->usize);
+	memcpy(v, l->v, sizeof(float) * (size_t)l->vsize);
+	if (l->kind == NN_CONV)
+		*sigma = spectral_conv_power_converge(&l->geom, w, u, v, col, 1e-7, 3000, iters);
+	else
+		*sigma = spectral_power_converge(w, l->wrows, l->wcols, u, v, 1e-7, 3000, iters);
+out:
+	free(u);
+	free(v);
+	free(col);
+	return st;
+}
+
+/* ||W||_i of a dense weight: its smallest singular value when it has at
+ * least as many rows as columns, else 0 (W^T W is singular). */
+static sl_status infimum_norm(const struct nn_layer *l, const float *w, double *s,
+			      struct sl_error *err)
+{
+	*s = 0;
+	if (l->kind != NN_DENSE || l->wrows < l->wcols)
+		return SL_OK;
+	double *sv = malloc(sizeof(double) * (size_t)l->wcols);
+	if (!sv)
+		return status_set(err, SL_ERR_NOMEM, "%s: singular values", l->name);
+	sl_status st = linalg_singular_values(w, l->wrows, l->wcols, sv, err);
+	if (st == SL_OK)
+		*s = sv[l->wcols - 1];
+	free(sv);
+	return st;
+}
+
+static void run_lmi(const struct nn_layer *l, const float *w, struct certify_layer *c,
+		    const struct sector_act *act)
+{
+	struct sl_error err;
+	if (l->kind != NN_DENSE) {
+		c->lmi = CERTIFY_LMI_CONV;
+		snprintf(c->lmi_message, sizeof c->lmi_message,
+			 "convolution operator: the exact LMI is not attempted");
+		return;
+	}
+	if (lmi_fits(l->wrows, l->wcols, &err) != SL_OK) {
+		c->lmi = CERTIFY_LMI_TOO_LARGE;
+		snprintf(c->lmi_message, sizeof c->lmi_message, "%s", err.msg);
+		return;
+	}
+	size_t n = nn_layer_wsize(l);
+	double *wd = malloc(sizeof(double) * n);
+	if (!wd) {
+		c->lmi = CERTIFY_LMI_FAILED;
+		snprintf(c->lmi_message, sizeof c->lmi_message, "out of memory");
+		return;
+	}
+	for (size_t k = 0; k < n; k++)
+		wd[k] = w[k];
+	struct lmi_layer ll = {.w = wd, .rows = l->wrows, .cols = l->wcols, .m = act->m,
+			       .p = act->p};
+	struct lmi_verdict v;
+	if (lmi_check(&ll, c->nu, c->delta, &v, &err) != SL_OK) {
+		c->lmi = CERTIFY_LMI_FAILED;
+		snprintf(c->lmi_message, sizeof c->lmi_message, "%s", err.msg);
+	} else {
+		c->lmi = v.feasible ? CERTIFY_LMI_CERTIFIED : CERTIFY_LMI_REFUTED;
+		c->lmi_nu_max = v.nu_max;
+	}
+	free(wd);
+}
+
+/* The sector layer of an nn layer (flatten has none: returns false). */
+static bool sector_of(const struct nn_layer *l, struct sector_layer *out, double *pool_k,
+		      struct sl_error *err, sl_status *st)
+{
+	*st = SL_OK;
+	if (l->kind == NN_FLATTEN)
+		return false;
+	if (l->kind == NN_MAXPOOL) {
+		/* Windows of k with stride s overlap ceil(k / s) times per axis. */
+		int per_axis = (l->geom.k + l->geom.stride - 1) / l->geom.stride;
+		*pool_k = sector_pool_lipschitz(per_axis * per_axis);
+		*st = sector_layer_pool(*pool_k, out, err);
+		return true;
+	}
+	enum sector_act_kind act =
+		l->act == NN_ACT_LEAKY_RELU ? SECTOR_ACT_LEAKY : SECTOR_ACT_IDENTITY;
+	*st = sector_layer_weighted(l->kind == NN_CONV ? SECTOR_LAYER_CONV : SECTOR_LAYER_DENSE,
+				    act, l->slope, 0.0, out, err);
+	return true;
+}
+
+sl_status certify_network(struct nn_net *net, const struct certify_options *opts,
+			  struct certificate *out, struct sl_error *err)
+{
+	memset(out, 0, sizeof *out);
+	out->nu = opts->nu;
+	out->delta = opts->delta;
+	sl_status st = sector_slopes(opts->nu, opts->delta, &out->sector_lo, &out->sector_hi, err);
+	if (st != SL_OK)
+		return st;
+
+	struct sector_layer sl[NN_MAX_LAYERS];
+	int map[NN_MAX_LAYERS]; /* certificate layer -> network layer */
+	int n = 0;
+	for (int i = 0; i < net->nlayers; i++) {
+		double k = 0;
+		if (!sector_of(&net->layers[i], &sl[n], &k, err, &st)) {
+			if (st != SL_OK)
+				return st;
+			continue;
+		}
+		if (st != SL_OK)
+			return st;
+		map[n] = i;
+		out->layer[n].k = k;
+		n++;
+	}
+	out->nlayers = n;
+
+	struct sl_error aerr;
+	status_clear(&aerr);
+	out->allocated = sector_allocate(opts->nu, opts->delta, sl, n, opts->objective,
+					 &out->alloc, &aerr) == SL_OK;
+	if (!out->allocated)
+		snprintf(out->reason, sizeof out->reason, "%s", aerr.msg);
+
+	float *w = NULL;
+	size_t wcap = 0;
+	bool all = out->allocated;
+	out->gamma_product = 1;
+	for (int j = 0; j < n; j++) {
+		struct nn_layer *l = &net->layers[map[j]];
+		struct certify_layer *c = &out->layer[j];
+		c->index = map[j];
+		snprintf(c->name, sizeof c->name, "%s", l->name);
+		c->kind = sl[j].kind;
+		if (out->allocated) {
+			c->nu = out->alloc.layer[j].nu;
+			c->delta = out->alloc.layer[j].delta;
+			c->rho = out->alloc.layer[j].rho;
+		}
+		if (sl[j].kind == SECTOR_LAYER_POOL) {
+			out->gamma_product *= c->k;
+			c->certified = true;
+			continue;
+		}
+		size_t need = nn_layer_wsize(l);
+		if (need > wcap) {
+			float *nw = realloc(w, sizeof(float) * need);
+			if (!nw) {
+				st = status_set(err, SL_ERR_NOMEM, "%s: weight copy", l->name);
+				goto out;
+			}
+			w = nw;
+			wcap = need;
+		}
+		nn_layer_weight_in_use(l, w); /* (wrows, wcols) */
+		if ((st = power_estimate(l, w, &c->sigma_power, &c->power_iters, err)) != SL_OK ||
+		    (st = nn_layer_norm(net, map[j], &c->sigma, &c->sigma_exact, err)) != SL_OK ||
+		    (st = infimum_norm(l, w, &c->s, err)) != SL_OK)
+			goto out;
+		/* Leaky ReLU with slope <= 1 and the identity are 1-Lipschitz. */
+		out->gamma_product *= c->sigma;
+		c->within = out->allocated && c->sigma <= c->rho * (1 + CERTIFY_REL_TOL);
+		if (opts->lmi && out->allocated)
+			run_lmi(l, w, c, &sl[j].sector);
+		c->certified = c->within || c->lmi == CERTIFY_LMI_CERTIFIED;
+		if (!c->certified && all) {
+			all = false;
+			snprintf(out->reason, sizeof out->reason,
+				 "%s: ||W||_2 = %.6g exceeds its Theorem 4 cap %.6g at (nu_i, "
+				 "delta_i) = (%.6g, %.6g)%s",
+				 c->name, c->sigma, c->rho, c->nu, c->delta,
+				 c->lmi == CERTIFY_LMI_REFUTED ? " and the exact LMI refutes it"
+				 : c->lmi == CERTIFY_LMI_NOT_RUN ? " (the exact LMI was not run)"
+								 : "");
+		}
+	}
+	out->sector_certified = all;
+	out->gamma_sector = all ? out->sector_hi : 0;
+	out->gamma = all && out->gamma_sector < out->gamma_product ? out->gamma_sector
+								   : out->gamma_product;
+out:
+	free(w);
+	return st;
+}
+
+sl_status certify_radii(struct nn_net *net, const struct sl_dataset *ds, int n, double gamma,
+			double *radius, bool *correct, int *count, struct sl_error *err)
+{
+	if (!(gamma > 0) || !isfinite(gamma))
+		return status_set(err, SL_ERR_ARG, "certified radius: gamma %g must be positive",
+				  gamma);
+	if (data_dim(ds) != (size_t)net->in_dim)
+		return status_set(err, SL_ERR_ARG, "%s: images have %zu values, network takes %d",
+				  ds->source, data_dim(ds), net->in_dim);
+	if (n <= 0 || (uint32_t)n > ds->n)
+		n = (int)ds->n;
+	int bmax = net->max_batch, classes = net->out_dim;
+	float *x = malloc(sizeof(float) * (size_t)bmax * net->in_dim);
+	int *y = malloc(sizeof(int) * (size_t)bmax);
+	uint32_t *idx = malloc(sizeof(uint32_t) * (size_t)bmax);
+	sl_status st = SL_OK;
+	if (!x || !y || !idx) {
+		st = status_set(err, SL_ERR_NOMEM, "certified radii: batch buffers");
+		goto out;
+	}
+	for (int start = 0; start < n; start += bmax) {
+		int b = n - start < bmax ? n - start : bmax;
+		for (int r = 0; r < b; r++)
+			idx[r] = (uint32_t)(start + r);
+		data_batch(ds, idx, (size_t)b, x, y);
+		const float *z = nn_forward(net, x, b); /* (b, classes) */
+		for (int r = 0; r < b; r++) {
+			const float *zr = z + (size_t)r * classes;
+			double best = -INFINITY, second = -INFINITY;
+			int arg = 0;
+			for (int c = 0; c < classes; c++) {
+				if (zr[c] > best) {
+					second = best;
+					best = zr[c];
+					arg = c;
+				} else if (zr[c] > second) {
+					second = zr[c];
+				}
+			}
+			bool ok = arg == y[r] && best > second;
+			correct[start + r] = ok;
+			radius[start + r] = ok ? (best - second) / (sqrt(2.0) * gamma) : 0;
+		}
+	}
+	*count = n;
+out:
+	free(x);
+	free(y);
+	free(idx);
+	return st;
+}
+
+double certify_accuracy_at(const double *radius, const bool *correct, int n, double r)
+{
+	if (n <= 0)
+		return 0;
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		k += correct[i] && radius[i] > r;
+	return (double)k / n;
+}

@@ -1,0 +1,336 @@
+/* cmd_certify: `sectorlab certify`, the robustness certificate of a trained model. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sectorlab/certify.h"
+#include "sectorlab/cmd.h"
+#include "sectorlab/lmi.h"
+
+static const double radii[] = {0.1, 0.25, 0.5, 1.0};
+#define NRADII ((int)(sizeof radii / sizeof radii[0]))
+
+static void usage(FILE *f)
+{
+	fputs("usage: sectorlab certify --model FILE [options]\n"
+	      "\n"
+	      "Certify a trained network: allocate per-layer sector indices for the\n"
+	      "network's (nu, delta) (Theorem 3), check every layer's spectral norm\n"
+	      "against its Theorem 4 cap (and, with --lmi, the exact LMI of Theorem 1),\n"
+	      "bound the network's Lipschitz constant, and report the certified L2\n"
+	      "radius of each test image (margin / (sqrt(2) gamma), pixels scaled to\n"
+	      "x/255 - 0.5) and the certified accuracy at radii 0.1, 0.25, 0.5 and 1.\n"
+	      "\n"
+	      "  --model FILE       a checkpoint written by sectorlab train (safetensors)\n"
+	      "  --nu X --delta Y   network indices (default: the checkpoint's, else\n"
+	      "                     the paper's -2, 0.4)\n"
+	      "  --objective OBJ    allocation objective: product (default) or min\n"
+	      "  --lmi              also solve the exact per-layer LMI (dense layers)\n"
+	      "  --n N              use the first N test images (default all)\n"
+	      "  --dataset NAME     mnist, fashion or cifar10 (default: the checkpoint's)\n"
+	      "  --data-dir DIR     where the data is (default: $SECTORLAB_DATA, else data/)\n"
+	      "  --json             one JSON object on stdout\n"
+	      "  -h, --help         this help\n"
+	      "\n"
+	      "Exit status: 0 when the certificate was computed (certified or not), 1 on\n"
+	      "a failure, 2 on bad usage.\n",
+	      f);
+}
+
+struct certify_opts {
+	const char *model, *dataset, *data_dir, *objective;
+	double nu, delta;
+	int have_nu, have_delta, lmi, json;
+	long n;
+};
+
+static int parse(int argc, char **argv, struct certify_opts *o)
+{
+	enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJ, O_LMI, O_N, O_DATASET, O_DATADIR, O_JSON };
+	static const struct option longopts[] = {
+		{"model", required_argument, 0, O_MODEL},
+		{"nu", required_argument, 0, O_NU},
+		{"delta", required_argument, 0, O_DELTA},
+		{"objective", required_argument, 0, O_OBJ},
+		{"lmi", no_argument, 0, O_LMI},
+		{"n", required_argument, 0, O_N},
+		{"dataset", required_argument, 0, O_DATASET},
+		{"data-dir", required_argument, 0, O_DATADIR},
+		{"json", no_argument, 0, O_JSON},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	int c, bad = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_MODEL: o->model = optarg; break;
+		case O_NU: bad |= cmd_parse_double("--nu", optarg, &o->nu); o->have_nu = 1; break;
+		case O_DELTA:
+			bad |= cmd_parse_double("--delta", optarg, &o->delta);
+			o->have_delta = 1;
+			break;
+		case O_OBJ: o->objective = optarg; break;
+		case O_LMI: o->lmi = 1; break;
+		case O_N: bad |= cmd_parse_long("--n", optarg, 1, 100000000L, &o->n); break;
+		case O_DATASET: o->dataset = optarg; break;
+		case O_DATADIR: o->data_dir = optarg; break;
+		case O_JSON: o->json = 1; break;
+		case 'h': usage(stdout); return 1;
+		default: bad = 1; break;
+		}
+	}
+	if (!bad && optind < argc) {
+		fprintf(stderr, "sectorlab certify: unexpected argument '%s'\n", argv[optind]);
+		bad = 1;
+	}
+	if (!bad && o->objective && strcmp(o->objective, "product") != 0 &&
+	    strcmp(o->objective, "min") != 0) {
+		fprintf(stderr, "sectorlab certify: --objective takes product or min, got '%s'\n",
+			o->objective);
+		bad = 1;
+	}
+	if (!bad && !o->model) {
+		fprintf(stderr, "sectorlab certify: --model FILE is required\n");
+		bad = 1;
+	}
+	if (bad) {
+		fputs("Try 'sectorlab certify --help'.\n", stderr);
+		return 2;
+	}
+	return 0;
+}
+
+/* (nu, delta): the flags, else the checkpoint's metadata, else the paper's. */
+static int indices(const struct certify_opts *o, const struct checkpoint_info *info, double *nu,
+		   double *delta)
+{
+	*nu = -2, *delta = 0.4;
+	const char *mnu = checkpoint_info_get(info, "nu");
+	const char *mdelta = checkpoint_info_get(info, "delta");
+	if (mnu && *mnu && cmd_parse_double("checkpoint metadata nu", mnu, nu) != 0)
+		return 1;
+	if (mdelta && *mdelta &&
+	    cmd_parse_double("checkpoint metadata delta", mdelta, delta) != 0)
+		return 1;
+	if (o->have_nu)
+		*nu = o->nu;
+	if (o->have_delta)
+		*delta = o->delta;
+	return 0;
+}
+
+static const char *lmi_name(enum certify_lmi v)
+{
+	switch (v) {
+	case CERTIFY_LMI_NOT_RUN: return "not run";
+	case CERTIFY_LMI_CERTIFIED: return "certified";
+	case CERTIFY_LMI_REFUTED: return "not certified";
+	case CERTIFY_LMI_TOO_LARGE: return "too large";
+	case CERTIFY_LMI_CONV: return "conv: not attempted";
+	case CERTIFY_LMI_FAILED: return "solver failed";
+	}
+	return "?";
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", (unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static double median_radius(const double *r, const bool *ok, int n)
+{
+	double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+	int k = 0;
+	if (!v)
+		return NAN;
+	for (int i = 0; i < n; i++)
+		v[k++] = ok[i] ? r[i] : 0;
+	/* Insertion sort is plenty for a report of at most a test set. */
+	for (int i = 1; i < k; i++) {
+		double x = v[i];
+		int j = i - 1;
+		while (j >= 0 && v[j] > x) {
+			v[j + 1] = v[j];
+			j--;
+		}
+		v[j + 1] = x;
+	}
+	double m = k ? (k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2])) : 0;
+	free(v);
+	return m;
+}
+
+static void print_table(const struct certify_opts *o, const struct cmd_model *m,
+			const struct certificate *c, int n, double clean, const double *cert_acc,
+			double med)
+{
+	printf("certificate for %s (%s, %s) at (nu, delta) = (%g, %g): sector [%.6f, %.6f]\n",
+	       o->model, m->model_name, m->mode, c->nu, c->delta, c->sector_lo, c->sector_hi);
+	printf("\nlayer     kind   sigma(power, steps)   sigma(%s)      s      nu_i    delta_i"
+	       "      rho_i  within  exact LMI\n", "verified");
+	for (int i = 0; i < c->nlayers; i++) {
+		const struct certify_layer *l = &c->layer[i];
+		if (l->kind == SECTOR_LAYER_POOL) {
+			printf("%-9s pool   %d-Lipschitz%*s", l->name, (int)l->k, 50, "");
+			if (c->allocated)
+				printf("%9.4f %10.4f", c->alloc.layer[i].nu, c->alloc.layer[i].delta);
+			printf("\n");
+			continue;
+		}
+		printf("%-9s %-5s  %10.6f (%4d)   %10.6f%s %8.4f", l->name,
+		       sector_layer_kind_name(l->kind), l->sigma_power, l->power_iters, l->sigma,
+		       l->sigma_exact ? " svd" : " pow", l->s);
+		if (c->allocated)
+			printf("  %9.4f %10.4f %10.6f  %-6s  %s", l->nu, l->delta, l->rho,
+			       l->within ? "yes" : "NO", lmi_name(l->lmi));
+		printf("\n");
+		if (l->lmi == CERTIFY_LMI_CERTIFIED || l->lmi == CERTIFY_LMI_REFUTED)
+			printf("%9s largest nu certified by the exact LMI at delta_i: %.6f\n", "",
+			       l->lmi_nu_max);
+		else if (l->lmi == CERTIFY_LMI_TOO_LARGE || l->lmi == CERTIFY_LMI_FAILED)
+			printf("%9s %s\n", "", l->lmi_message);
+	}
+	printf("\nsector (%g, %g): %s\n", c->nu, c->delta,
+	       c->sector_certified ? "CERTIFIED (Theorem 3 with every layer inside its cap)"
+				   : "not certified");
+	if (!c->sector_certified)
+		printf("  why: %s\n", c->reason);
+	if (c->sector_certified)
+		printf("Lipschitz bound: sector %.6f, product of norms %.6f; using %.6f\n",
+		       c->gamma_sector, c->gamma_product, c->gamma);
+	else
+		printf("Lipschitz bound: product of norms %.6f (the sector gives none)\n",
+		       c->gamma_product);
+	printf("\n%d %s test images, clean accuracy %.2f%%, median certified radius %.4f\n", n,
+	       m->dataset, 100 * clean, med);
+	printf("certified accuracy (L2, pixels x/255 - 0.5):");
+	for (int k = 0; k < NRADII; k++)
+		printf("  r=%g: %.2f%%", radii[k], 100 * cert_acc[k]);
+	printf("\n");
+}
+
+static void print_json(const struct certify_opts *o, const struct cmd_model *m,
+		       const struct certificate *c, int n, double clean, const double *cert_acc,
+		       double med)
+{
+	printf("{\"model\":");
+	json_str(o->model);
+	printf(",\"model_name\":");
+	json_str(m->model_name);
+	printf(",\"mode\":");
+	json_str(m->mode);
+	printf(",\"dataset\":\"%s\",\"nu\":%.10g,\"delta\":%.10g,\"sector\":[%.10g,%.10g],"
+	       "\"allocated\":%s,\"sector_certified\":%s,\"reason\":",
+	       m->dataset, c->nu, c->delta, c->sector_lo, c->sector_hi,
+	       c->allocated ? "true" : "false", c->sector_certified ? "true" : "false");
+	json_str(c->sector_certified ? "" : c->reason);
+	printf(",\"gamma_sector\":");
+	if (c->sector_certified)
+		printf("%.10g", c->gamma_sector);
+	else
+		printf("null");
+	printf(",\"gamma_product\":%.10g,\"gamma\":%.10g,\"layers\":[", c->gamma_product,
+	       c->gamma);
+	for (int i = 0; i < c->nlayers; i++) {
+		const struct certify_layer *l = &c->layer[i];
+		printf("%s{\"name\":\"%s\",\"kind\":\"%s\"", i ? "," : "", l->name,
+		       sector_layer_kind_name(l->kind));
+		if (c->allocated)
+			printf(",\"nu\":%.10g,\"delta\":%.10g", c->alloc.layer[i].nu,
+			       c->alloc.layer[i].delta);
+		if (l->kind == SECTOR_LAYER_POOL) {
+			printf(",\"k\":%.10g}", l->k);
+			continue;
+		}
+		printf(",\"sigma_power\":%.10g,\"power_iterations\":%d,\"sigma\":%.10g,"
+		       "\"sigma_exact\":%s,\"s\":%.10g,\"rho\":",
+		       l->sigma_power, l->power_iters, l->sigma, l->sigma_exact ? "true" : "false",
+		       l->s);
+		if (c->allocated)
+			printf("%.10g", l->rho);
+		else
+			printf("null");
+		printf(",\"within\":%s,\"lmi\":\"%s\",\"lmi_nu_max\":",
+		       l->within ? "true" : "false", lmi_name(l->lmi));
+		if (l->lmi == CERTIFY_LMI_CERTIFIED || l->lmi == CERTIFY_LMI_REFUTED)
+			printf("%.10g", l->lmi_nu_max);
+		else
+			printf("null");
+		printf(",\"certified\":%s}", l->certified ? "true" : "false");
+	}
+	printf("],\"n\":%d,\"clean_accuracy\":%.6f,\"median_radius\":%.6g,"
+	       "\"certified_accuracy\":{", n, clean, med);
+	for (int k = 0; k < NRADII; k++)
+		printf("%s\"%g\":%.6f", k ? "," : "", radii[k], cert_acc[k]);
+	printf("}}\n");
+}
+
+int cmd_certify(int argc, char **argv)
+{
+	struct certify_opts o = {0};
+	int rc = parse(argc, argv, &o);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	struct cmd_model m;
+	double *radius = NULL;
+	bool *correct = NULL;
+	rc = cmd_load_model("certify", o.model, 256, o.dataset, o.data_dir, &m);
+	if (rc)
+		goto out;
+	rc = 1;
+	struct certify_options co = {
+		.objective = o.objective && strcmp(o.objective, "min") == 0 ? SECTOR_OBJ_MIN
+									    : SECTOR_OBJ_PRODUCT,
+		.lmi = o.lmi,
+	};
+	if (indices(&o, &m.info, &co.nu, &co.delta) != 0) {
+		rc = 2;
+		goto out;
+	}
+	struct sl_error err;
+	status_clear(&err);
+	struct certificate c;
+	sl_status st = certify_network(m.net, &co, &c, &err);
+	if (st != SL_OK) {
+		fprintf(stderr, "sectorlab certify: %s\n", err.msg);
+		rc = st == SL_ERR_RANGE || st == SL_ERR_INFEASIBLE || st == SL_ERR_ARG ? 2 : 1;
+		goto out;
+	}
+	int n = o.n > 0 && o.n < (long)m.test.n ? (int)o.n : (int)m.test.n;
+	radius = malloc(sizeof(double) * (size_t)n);
+	correct = malloc(sizeof(bool) * (size_t)n);
+	if (!radius || !correct) {
+		fprintf(stderr, "sectorlab certify: out of memory\n");
+		goto out;
+	}
+	if (certify_radii(m.net, &m.test, n, c.gamma, radius, correct, &n, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab certify: %s\n", err.msg);
+		goto out;
+	}
+	double cert_acc[NRADII], clean = certify_accuracy_at(radius, correct, n, -1);
+	for (int k = 0; k < NRADII; k++)
+		cert_acc[k] = certify_accuracy_at(radius, correct, n, radii[k]);
+	double med = median_radius(radius, correct, n);
+	if (o.json)
+		print_json(&o, &m, &c, n, clean, cert_acc, med);
+	else
+		print_table(&o, &m, &c, n, clean, cert_acc, med);
+	rc = 0;
+out:
+	free(radius);
+	free(correct);
+	cmd_model_free(&m);
+	return rc;
+}
