@@ -40,7 +40,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 .SECONDARY:
 
-.PHONY: all run test sanitize bench lint deps data install clean help fuzz fuzz-build
+.PHONY: all run test sanitize tsan bench lint deps data install clean help fuzz fuzz-build
 
 all: $(PROG)
 
@@ -50,6 +50,8 @@ help:
 	@echo "make run       build and open the lab on the embedded MNIST sample"
 	@echo "make test      build and run the test suite (WERROR=1 for -Werror)"
 	@echo "make sanitize  the test suite under AddressSanitizer + UBSan"
+	@echo "make tsan      the threaded tests under ThreadSanitizer"
+	@echo "make fuzz      fuzz every reader of outside bytes (FUZZ_SECONDS each)"
 	@echo "make bench     speed benchmarks"
 	@echo "make lint      check the core stays free of curses"
 	@echo "make data      download full MNIST and CIFAR-10 into data/mnist/, data/cifar-10-batches-bin/"
@@ -78,6 +80,16 @@ test: $(PROG) $(TEST_BIN)
 sanitize:
 	$(MAKE) BUILD=build/sanitize CC=clang CFLAGS="$(SAN_FLAGS)" \
 		EXTRA_LDFLAGS="-fsanitize=address,undefined" test
+
+# ThreadSanitizer over the code that shares memory between threads: the
+# training worker with its snapshots and cancel flag (test_train) and the
+# network's thread team (test_nn).
+TSAN_TESTS := test_train test_nn
+tsan:
+	$(MAKE) BUILD=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" \
+		EXTRA_LDFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+		sh tests/run.sh $(TSAN_TESTS:%=build/tsan/tests/%)
 
 bench: $(PROG) $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do ./$$b || exit 1; done

@@ -248,8 +248,15 @@ enum grad_state { GRAD_OK, GRAD_ZERO, GRAD_NONFINITE };
 
 /* On x86-64, step_row also exists compiled for AVX2, chosen at load time
  * when the CPU has it (GCC's and clang's function multi-versioning): twice
- * the lanes of the SSE2 baseline the build targets.  Elsewhere: one build. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+ * the lanes of the SSE2 baseline the build targets.  Elsewhere: one build.
+ * Not under ThreadSanitizer: the loader runs the version chooser before the
+ * sanitizer's runtime is up, and its instrumented entry crashes. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SECTORLAB_TSAN 1
+#endif
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(SECTORLAB_TSAN)
 #define STEP_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define STEP_CLONES

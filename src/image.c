@@ -2,9 +2,11 @@
 #include "sectorlab/image.h"
 
 #include <png.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sectorlab/data.h"
 #include "sectorlab/io.h"
@@ -150,6 +152,7 @@ sl_status image_write_png(const char *path, const struct image *img,
 /* What the reader hands back; filled only on success. */
 struct png_read {
 	struct image img;
+	double file_bytes; /* size of the file, to judge what its header claims */
 	const char *key;
 	char *value;
 	size_t cap;
@@ -190,6 +193,12 @@ static int read_stream(FILE *f, struct png_read *r, struct png_failure *fail)
 	}
 	png_init_io(png, f);
 	png_set_sig_bytes(png, 8);
+	/* Outside bytes: bound what libpng may allocate for one chunk (a text or
+	 * profile chunk can claim gigabytes), how many ancillary chunks it keeps
+	 * and the image size, before it reads anything. */
+	png_set_chunk_malloc_max(png, 1u << 20);
+	png_set_chunk_cache_max(png, 128);
+	png_set_user_limits(png, 1u << 14, 1u << 14);
 	png_read_info(png, info);
 	png_uint_32 w, h;
 	int depth, color;
@@ -210,6 +219,10 @@ static int read_stream(FILE *f, struct png_read *r, struct png_failure *fail)
 	if ((channels != 1 && channels != 3) ||
 	    png_get_rowbytes(png, info) != (size_t)w * channels)
 		png_error(png, "unsupported pixel layout");
+	/* Deflate cannot compress by more than 1032:1, so a header claiming more
+	 * pixels than the file could hold is a lie: refuse it before allocating. */
+	if ((double)w * h * channels > 1032.0 * r->file_bytes + 65536.0)
+		png_error(png, "header claims more pixels than the file can hold");
 	px = malloc((size_t)w * h * channels);
 	rows = malloc(sizeof(png_bytep) * h);
 	if (!px || !rows)
@@ -228,6 +241,35 @@ static int read_stream(FILE *f, struct png_read *r, struct png_failure *fail)
 	return 0;
 }
 
+/*
+ * Walk the chunk headers after the signature: every chunk must fit in what is
+ * left of the file.  libpng would otherwise trust a chunk's claimed length
+ * (a 300-byte file may claim a 2 GB text chunk) and try to allocate it.
+ * Leaves f just after the signature.
+ */
+static int chunks_fit(FILE *f, double file_bytes, char *why, size_t cap)
+{
+	double pos = 8;
+	unsigned char hdr[8];
+	while (pos < file_bytes) {
+		if (fseek(f, (long)pos, SEEK_SET) != 0 || fread(hdr, 1, 8, f) != 8) {
+			snprintf(why, cap, "truncated chunk header at byte %.0f", pos);
+			return -1;
+		}
+		double len = (double)((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+				      (uint32_t)hdr[2] << 8 | hdr[3]);
+		if (pos + 12 + len > file_bytes) {
+			snprintf(why, cap, "chunk '%.4s' at byte %.0f claims %.0f bytes, past the "
+				 "end of the file", (const char *)hdr + 4, pos, len);
+			return -1;
+		}
+		pos += 12 + len;
+		if (memcmp(hdr + 4, "IEND", 4) == 0)
+			break;
+	}
+	return fseek(f, 8, SEEK_SET);
+}
+
 sl_status image_read_png(const char *path, struct image *out, const char *key, char *value,
 			 size_t cap, struct sl_error *err)
 {
@@ -243,7 +285,13 @@ sl_status image_read_png(const char *path, struct image *out, const char *key, c
 		return status_set(err, SL_ERR_FORMAT, "%s: not a PNG file", path);
 	}
 	struct png_read r = {.key = key, .value = value, .cap = cap};
+	struct stat st;
+	r.file_bytes = fstat(fileno(f), &st) == 0 && st.st_size > 0 ? (double)st.st_size : 0;
 	struct png_failure fail = {""};
+	if (chunks_fit(f, r.file_bytes, fail.msg, sizeof fail.msg) != 0) {
+		fclose(f);
+		return status_set(err, SL_ERR_FORMAT, "%s: %s", path, fail.msg);
+	}
 	int rc = read_stream(f, &r, &fail);
 	fclose(f);
 	if (rc != 0)

@@ -157,12 +157,43 @@ static void test_bad_files(void **state)
 	free(nowhere);
 }
 
+/*
+ * Found by fuzzing (make fuzz): a 314-byte file whose tEXt chunk claims
+ * 1.9 GB made libpng try to allocate it.  Chunk lengths are now checked
+ * against the file before libpng sees them.  The same goes for a header
+ * claiming far more pixels than the file's bytes could inflate to.
+ */
+static void test_lying_headers(void **state)
+{
+	const char *dir = *state;
+	static const unsigned char sig_ihdr[] = {
+		0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a,
+		0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 28, 0, 0, 0, 28, 8, 0, 0, 0, 0,
+		0x56, 0x2c, 0xa6, 0x5b, /* CRC of the IHDR above */
+	};
+	unsigned char buf[sizeof sig_ihdr + 20];
+	memcpy(buf, sig_ihdr, sizeof sig_ihdr);
+	static const unsigned char text[] = {0x72, 0x75, 0x61, 0x7e, 't', 'E', 'X', 't',
+					     'k', 0, 'v', 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	memcpy(buf + sizeof sig_ihdr, text, sizeof text);
+	char *path = tu_path(dir, "liar.png");
+	assert_int_equal(tu_write_file(path, buf, sizeof buf), 0);
+	struct image img;
+	struct sl_error err;
+	assert_int_equal(image_read_png(path, &img, "recipe", (char[8]){0}, 8, &err),
+			 SL_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "past the end of the file"));
+	assert_null(img.px);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_png_round_trip, make_dir, remove_dir),
 		cmocka_unit_test(test_scaled_conversions),
 		cmocka_unit_test_setup_teardown(test_bad_files, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_lying_headers, make_dir, remove_dir),
 	};
 	return cmocka_run_group_tests_name("image", tests, NULL, NULL);
 }
