@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sectorlab/attack.h"
 #include "sectorlab/checkpoint.h"
@@ -41,7 +42,8 @@ static void usage(FILE *f)
 	      "  --epochs N         epochs (default 10)\n"
 	      "  --batch N          batch size (default 128)\n"
 	      "  --seed S           random seed (default 1)\n"
-	      "  --threads N        BLAS threads (default: one per processor)\n"
+	      "  --threads N        threads (default: one per processor); results repeat\n"
+	      "                     exactly for the same seed and thread count\n"
 	      "  --holdout N        hold out the first N training images (default 5000 when\n"
 	      "                     the training set has more than 50,000 images, else 0)\n"
 	      "  --eps X            FGSM strength of the final check (default 0.1 on MNIST,\n"
@@ -339,8 +341,8 @@ int cmd_train(int argc, char **argv)
 	if ((rc = configure(&o, &cfg, &kind)) != 0)
 		return rc;
 	double eps = !isnan(o.eps) ? o.eps : kind == DATA_CIFAR10 ? 8.0 / 255 : 0.1;
-	if (o.threads > 0)
-		nn_set_threads((int)o.threads);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	nn_set_threads(o.threads > 0 ? (int)o.threads : cpus > 64 ? 64 : cpus > 0 ? (int)cpus : 1);
 
 	struct sl_error err;
 	status_clear(&err);
@@ -449,7 +451,7 @@ int cmd_train(int argc, char **argv)
 	double seconds = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
 
 	/* The exported network: power iterations run to convergence first. */
-	int settle = trainer_settle_caps(t, 200);
+	int settle = trainer_settle_caps(t, TRAIN_SETTLE_ITERS);
 	if (trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
 	    layer_norms(t, sigma, &err) != SL_OK) {
 		rc = fail(&err);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sectorlab/parallel.h"
+
 struct conv_dft {
 	struct conv_geom g;
 	int max_batch;
@@ -21,7 +23,23 @@ struct conv_dft {
 	float *y_hat;      /* (r, max_batch*Cout) output spectra; then their gradient */
 	float *dx_hat;     /* (r, max_batch*Cin)  input-spectrum gradient */
 	float *dg_hat;     /* (r, Cout*Cin)       kernel-spectrum gradient */
-	int batch;         /* batch of the last forward pass */
+};
+
+/* One product split among the team (parallel_sgemm), in CBLAS terms. */
+static void gemm(struct parallel *team, bool split_rows, enum CBLAS_TRANSPOSE ta,
+		 enum CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha, const float *a, int lda,
+		 const float *b, int ldb, float beta, float *c, int ldc)
+{
+	parallel_sgemm(team, split_rows, ta == CblasTrans, tb == CblasTrans, m, n, k, alpha, a, lda,
+		       b, ldb, beta, c, ldc);
+}
+
+/* The per-frequency products of a pass, frequencies [begin, end) per thread. */
+struct bins_job {
+	struct conv_dft *p;
+	const float *dy;   /* backward: the output-spectrum gradient */
+	int batch;
+	bool want_dx, want_gw;
 };
 
 /* The padded size along one axis: the circular correlation must never wrap
@@ -163,22 +181,15 @@ size_t conv_dft_bytes(const struct conv_dft *p)
 	return n * sizeof(float);
 }
 
-void conv_dft_forward(struct conv_dft *p, const float *w, float alpha, const float *b,
-		      const float *x, float *y, int batch)
+/* Per frequency, (B, Cout): Yr = Xr Gr^T - Xi Gi^T, Yi = Xr Gi^T + Xi Gr^T. */
+static void forward_bins(void *ctx, int tid, int begin, int end)
 {
-	const struct conv_geom *g = &p->g;
-	const int r = p->r, cin = g->cin, cout = g->cout, cc = cin * cout;
-	const int hw = g->h * g->w, howo = g->ho * g->wo, kk = g->k * g->k;
+	(void)tid;
+	const struct bins_job *j = ctx;
+	const struct conv_dft *p = j->p;
+	const int cin = p->g.cin, cout = p->g.cout, cc = cin * cout, batch = j->batch;
 	const int pin = batch * cin, pout = batch * cout;
-	p->batch = batch;
-	/* g_hat (r, Cout*Cin) = dw (r, k*k) w^T (k*k, Cout*Cin) */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r, cc, kk, 1.0f, p->dw, kk, w, kk,
-		    0.0f, p->g_hat, cc);
-	/* x_hat (r, B*Cin) = din (r, H*W) x^T (H*W, B*Cin) */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r, pin, hw, 1.0f, p->din, hw, x, hw,
-		    0.0f, p->x_hat, pin);
-	/* Per frequency, (B, Cout): Yr = Xr Gr^T - Xi Gi^T, Yi = Xr Gi^T + Xi Gr^T. */
-	for (int f = 0; f < p->nf; f++) {
+	for (int f = begin; f < end; f++) {
 		const float *xr = p->x_hat + (size_t)(2 * f) * pin, *xi = xr + pin;
 		const float *gr = p->g_hat + (size_t)(2 * f) * cc, *gi = gr + cc;
 		float *yr = p->y_hat + (size_t)(2 * f) * pout, *yi = yr + pout;
@@ -191,33 +202,46 @@ void conv_dft_forward(struct conv_dft *p, const float *w, float alpha, const flo
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, cout, cin, 1.0f, xi, cin,
 			    gr, cin, 1.0f, yi, cout);
 	}
-	if (b)
-		for (int n = 0; n < pout; n++) {
-			float v = b[n % cout], *row = y + (size_t)n * howo;
-			for (int j = 0; j < howo; j++)
-				row[j] = v;
-		}
-	/* y (B*Cout, Ho*Wo) = alpha y_hat^T (B*Cout, r) e (r, Ho*Wo) [+ y] */
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, pout, howo, r, alpha, p->y_hat, pout,
-		    p->e, howo, b ? 1.0f : 0.0f, y, howo);
 }
 
-void conv_dft_backward(struct conv_dft *p, float alpha, const float *dy, float *gw, float *dx,
-		       int batch)
+void conv_dft_forward(struct conv_dft *p, struct parallel *team, const float *w, float alpha,
+		      const float *b, const float *x, float *y, int batch)
 {
 	const struct conv_geom *g = &p->g;
 	const int r = p->r, cin = g->cin, cout = g->cout, cc = cin * cout;
 	const int hw = g->h * g->w, howo = g->ho * g->wo, kk = g->k * g->k;
 	const int pin = batch * cin, pout = batch * cout;
-	/* The transpose of the inverse: dy_hat (r, B*Cout) = e (r, Ho*Wo) dy^T. */
-	float *dyh = p->y_hat;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r, pout, howo, 1.0f, p->e, howo, dy,
-		    howo, 0.0f, dyh, pout);
-	for (int f = 0; f < p->nf; f++) {
-		const float *dyr = dyh + (size_t)(2 * f) * pout, *dyi = dyr + pout;
+	/* g_hat (r, Cout*Cin) = dw (r, k*k) w^T (k*k, Cout*Cin) */
+	gemm(team, false, CblasNoTrans, CblasTrans, r, cc, kk, 1.0f, p->dw, kk, w, kk, 0.0f,
+	     p->g_hat, cc);
+	/* x_hat (r, B*Cin) = din (r, H*W) x^T (H*W, B*Cin) */
+	gemm(team, false, CblasNoTrans, CblasTrans, r, pin, hw, 1.0f, p->din, hw, x, hw, 0.0f,
+	     p->x_hat, pin);
+	struct bins_job j = {.p = p, .batch = batch};
+	parallel_for(team, p->nf, forward_bins, &j);
+	if (b)
+		for (int n = 0; n < pout; n++) {
+			float v = b[n % cout], *row = y + (size_t)n * howo;
+			for (int k = 0; k < howo; k++)
+				row[k] = v;
+		}
+	/* y (B*Cout, Ho*Wo) = alpha y_hat^T (B*Cout, r) e (r, Ho*Wo) [+ y] */
+	gemm(team, true, CblasTrans, CblasNoTrans, pout, howo, r, alpha, p->y_hat, pout, p->e,
+	     howo, b ? 1.0f : 0.0f, y, howo);
+}
+
+static void backward_bins(void *ctx, int tid, int begin, int end)
+{
+	(void)tid;
+	const struct bins_job *j = ctx;
+	const struct conv_dft *p = j->p;
+	const int cin = p->g.cin, cout = p->g.cout, cc = cin * cout, batch = j->batch;
+	const int pin = batch * cin, pout = batch * cout;
+	for (int f = begin; f < end; f++) {
+		const float *dyr = j->dy + (size_t)(2 * f) * pout, *dyi = dyr + pout;
 		const float *gr = p->g_hat + (size_t)(2 * f) * cc, *gi = gr + cc;
 		const float *xr = p->x_hat + (size_t)(2 * f) * pin, *xi = xr + pin;
-		if (dx) {
+		if (j->want_dx) {
 			/* (B, Cin): dXr = dYr Gr + dYi Gi, dXi = dYi Gr - dYr Gi */
 			float *dxr = p->dx_hat + (size_t)(2 * f) * pin, *dxi = dxr + pin;
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, cin, cout, 1.0f,
@@ -229,7 +253,7 @@ void conv_dft_backward(struct conv_dft *p, float alpha, const float *dy, float *
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, cin, cout, -1.0f,
 				    dyr, cout, gi, cin, 1.0f, dxi, cin);
 		}
-		if (gw) {
+		if (j->want_gw) {
 			/* (Cout, Cin): dGr = dYr^T Xr + dYi^T Xi, dGi = dYi^T Xr - dYr^T Xi */
 			float *dgr = p->dg_hat + (size_t)(2 * f) * cc, *dgi = dgr + cc;
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cout, cin, batch, 1.0f,
@@ -242,12 +266,29 @@ void conv_dft_backward(struct conv_dft *p, float alpha, const float *dy, float *
 				    dyr, cout, xi, cin, 1.0f, dgi, cin);
 		}
 	}
+}
+
+void conv_dft_backward(struct conv_dft *p, struct parallel *team, float alpha, const float *dy,
+		       float *gw, float *dx, int batch)
+{
+	const struct conv_geom *g = &p->g;
+	const int r = p->r, cin = g->cin, cout = g->cout, cc = cin * cout;
+	const int hw = g->h * g->w, howo = g->ho * g->wo, kk = g->k * g->k;
+	const int pin = batch * cin, pout = batch * cout;
+	/* The transpose of the inverse: dy_hat (r, B*Cout) = e (r, Ho*Wo) dy^T,
+	 * written over y_hat (not needed any more). */
+	float *dyh = p->y_hat;
+	gemm(team, false, CblasNoTrans, CblasTrans, r, pout, howo, 1.0f, p->e, howo, dy, howo,
+	     0.0f, dyh, pout);
+	struct bins_job j = {.p = p, .dy = dyh, .batch = batch, .want_dx = dx != NULL,
+			     .want_gw = gw != NULL};
+	parallel_for(team, p->nf, backward_bins, &j);
 	/* dx (B*Cin, H*W) = alpha dx_hat^T (B*Cin, r) din (r, H*W) */
 	if (dx)
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, pin, hw, r, alpha, p->dx_hat,
-			    pin, p->din, hw, 0.0f, dx, hw);
+		gemm(team, true, CblasTrans, CblasNoTrans, pin, hw, r, alpha, p->dx_hat, pin, p->din,
+		     hw, 0.0f, dx, hw);
 	/* gw (Cout*Cin, k*k) = alpha dg_hat^T (Cout*Cin, r) dw (r, k*k) */
 	if (gw)
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cc, kk, r, alpha, p->dg_hat, cc,
-			    p->dw, kk, 0.0f, gw, kk);
+		gemm(team, true, CblasTrans, CblasNoTrans, cc, kk, r, alpha, p->dg_hat, cc, p->dw,
+		     kk, 0.0f, gw, kk);
 }

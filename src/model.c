@@ -28,7 +28,7 @@ static const struct nn_layer_spec mlp[] = {
 	}
 
 static const struct nn_layer_spec alexnet[] = ALEXNET(96, 256, 384, 192);
-static const struct nn_layer_spec alexnet_lite[] = ALEXNET(32, 64, 128, 64);
+static const struct nn_layer_spec alexnet_lite[] = ALEXNET(64, 128, 256, 128);
 
 static const struct {
 	const char *name;

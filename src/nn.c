@@ -148,7 +148,7 @@ sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int
 		return status_set(err, SL_ERR_NOMEM, "network");
 	sl_status st = SL_OK;
 	struct nn_shape shape = input;
-	size_t nparams = 0, col = 1, work = 1, part = 1;
+	size_t nparams = 0, col = 1, work = 1, part = 1, keys = 1;
 	for (int i = 0; i < nlayers; i++) {
 		st = layer_shape(&net->layers[i], &specs[i], i, shape, err);
 		if (st != SL_OK)
@@ -169,6 +169,8 @@ sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int
 			col = conv_col_size(&l->geom);
 		if (l->kind == NN_CONV && nn_layer_wsize(l) + (size_t)l->wrows > part)
 			part = nn_layer_wsize(l) + (size_t)l->wrows;
+		if (l->kind == NN_MAXPOOL && (size_t)l->in > keys)
+			keys = (size_t)l->in;
 		shape = l->out_shape;
 	}
 	int counts[NN_FLATTEN + 1] = {0};
@@ -183,6 +185,7 @@ sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int
 	net->threads = default_threads;
 	net->col_stride = round_up(col);
 	net->part_stride = round_up(part);
+	net->keys_stride = round_up(keys);
 
 	/* One block for every buffer: dx, probs, col, work, then per layer u, v,
 	 * a, da, arg.  Sizes first, then pointers, in the same order. */
@@ -200,6 +203,9 @@ sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int
 		NN_TAKE(net->probs, mb * net->out_dim);
 		NN_TAKE(net->col, net->col_stride * (size_t)net->threads);
 		NN_TAKE(net->part, net->part_stride * (size_t)(net->threads - 1));
+		float *keys_block = NULL; /* int32 and float have one size */
+		NN_TAKE(keys_block, net->keys_stride * (size_t)net->threads);
+		net->keys = (int32_t *)keys_block;
 		NN_TAKE(net->work, work);
 		for (int i = 0; i < nlayers; i++) {
 			struct nn_layer *l = &net->layers[i];
@@ -218,6 +224,8 @@ sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int
 			}
 			NN_TAKE(l->a, mb * l->out);
 			NN_TAKE(l->da, mb * l->out);
+			if (l->kind == NN_DENSE)
+				NN_TAKE(l->z, mb * l->out);
 			if (l->kind == NN_MAXPOOL) {
 				float *arg = NULL;
 				NN_TAKE(arg, mb * l->out); /* int32 and float have one size */
@@ -340,12 +348,78 @@ void nn_set_cap(struct nn_net *net, int i, float rho)
 	l->scale = l->rho > 0 && l->sigma_hat > l->rho ? l->rho / l->sigma_hat : 1.0f;
 }
 
-/* One power step on the layer's operator with the vectors u, v given. */
+/*
+ * The convolution of one image and its transposes, as spectral and conv do
+ * them, but with the products split among the network's team: the power
+ * iteration and the cap's gradient touch one image, and would otherwise
+ * leave the other threads idle.
+ */
+static void conv_one(struct nn_net *net, const struct nn_layer *l, const float *x, float *y)
+{
+	/* y (Cout, Ho*Wo) = w (Cout, Cin*k*k) im2col(x) */
+	const int n = l->geom.ho * l->geom.wo, kk = l->wcols;
+	conv_im2col(&l->geom, x, net->col);
+	parallel_sgemm(net->team, true, false, false, l->wrows, n, kk, 1.0f, l->w, kk, net->col, n,
+		       0.0f, y, n);
+}
+
+static void conv_one_transpose(struct nn_net *net, const struct nn_layer *l, const float *y,
+			       float *x)
+{
+	/* col (Cin*k*k, Ho*Wo) = w^T y, then x (Cin, H, W) = col2im(col) */
+	const int n = l->geom.ho * l->geom.wo, kk = l->wcols;
+	parallel_sgemm(net->team, true, true, false, kk, n, l->wrows, 1.0f, l->w, kk, y, n, 0.0f,
+		       net->col, n);
+	memset(x, 0, sizeof(float) * (size_t)l->in);
+	conv_col2im_add(&l->geom, net->col, x);
+}
+
+static void conv_one_weight_grad(struct nn_net *net, struct nn_layer *l, float alpha,
+				 const float *dy, const float *x)
+{
+	/* gw (Cout, Cin*k*k) += alpha dy (Cout, Ho*Wo) im2col(x)^T */
+	const int n = l->geom.ho * l->geom.wo, kk = l->wcols;
+	conv_im2col(&l->geom, x, net->col);
+	parallel_sgemm(net->team, true, false, true, l->wrows, kk, n, alpha, dy, n, net->col, n,
+		       1.0f, l->gw, kk);
+}
+
+/* Normalise x (n) in place; returns its norm before. */
+static float normalise(float *x, int n)
+{
+	float nrm = cblas_snrm2(n, x, 1);
+	if (nrm > 0)
+		cblas_sscal(n, 1.0f / nrm, x, 1);
+	return nrm;
+}
+
+/* Below this many weights a dense layer's vector products stay on one
+ * thread: waking the team would cost more than it saves. */
+#define NN_TEAM_MIN_WEIGHTS (1 << 18)
+
+static struct parallel *team_for(const struct nn_net *net, const struct nn_layer *l)
+{
+	return l->kind == NN_CONV || nn_layer_wsize(l) >= NN_TEAM_MIN_WEIGHTS ? net->team : NULL;
+}
+
+/* One power step on the layer's operator with the vectors u, v given:
+ * v <- A^T u / |A^T u|, u <- A v / |A v|, return |A v| (spectral.h). */
 static float power_step(struct nn_net *net, const struct nn_layer *l, float *u, float *v)
 {
+	if (l->kind == NN_CONV) {
+		conv_one_transpose(net, l, u, v);
+	} else if (!team_for(net, l)) {
+		return spectral_power_step(l->w, l->wrows, l->wcols, u, v);
+	} else {
+		parallel_sgemv(net->team, true, l->wrows, l->wcols, l->w, l->wcols, u, v);
+	}
+	if (normalise(v, l->vsize) == 0)
+		return 0;
 	if (l->kind == NN_CONV)
-		return spectral_conv_power_step(&l->geom, l->w, u, v, net->col);
-	return spectral_power_step(l->w, l->wrows, l->wcols, u, v);
+		conv_one(net, l, v, u);
+	else
+		parallel_sgemv(net->team, false, l->wrows, l->wcols, l->w, l->wcols, v, u);
+	return normalise(u, l->usize);
 }
 
 /* sigma = u . A v for the layer's current vectors. */
@@ -353,7 +427,7 @@ static float rayleigh_sigma(struct nn_net *net, const struct nn_layer *l)
 {
 	float *av = net->work; /* (usize) */
 	if (l->kind == NN_CONV)
-		conv_apply(&l->geom, l->w, 1.0f, NULL, l->v, av, net->col);
+		conv_one(net, l, l->v, av);
 	else
 		cblas_sgemv(CblasRowMajor, CblasNoTrans, l->wrows, l->wcols, 1.0f, l->w, l->wcols,
 			    l->v, 1, 0.0f, av, 1);
@@ -404,9 +478,22 @@ float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max
 sl_status nn_layer_norm(struct nn_net *net, int i, double *out, bool *exact,
 			struct sl_error *err)
 {
-	const struct nn_layer *l = &net->layers[i];
+	struct nn_layer *l = &net->layers[i];
 	if (!nn_layer_weighted(l))
 		return status_set(err, SL_ERR_ARG, "%s has no weight", l->name);
+	if (!(l->rho > 0)) {
+		/* Uncapped: training does not use the vectors, so they carry the
+		 * converged state from one call to the next (warm starts), and
+		 * sigma_hat follows the norm for screens and logs. */
+		float prev = 0, sigma = 0;
+		for (int k = 0; k < 3000; k++) {
+			sigma = power_step(net, l, l->u, l->v);
+			if (sigma == 0 || fabsf(sigma - prev) <= 2e-7f * sigma)
+				break;
+			prev = sigma;
+		}
+		l->sigma_hat = sigma;
+	}
 	bool dense_small = l->kind == NN_DENSE && nn_layer_wsize(l) <= (1u << 20);
 	if (exact)
 		*exact = dense_small;
@@ -416,9 +503,11 @@ sl_status nn_layer_norm(struct nn_net *net, int i, double *out, bool *exact,
 		if (st != SL_OK)
 			return st;
 		*out = s * l->scale;
-		return SL_OK;
+	} else if (l->rho > 0) {
+		*out = (double)nn_layer_norm_converged(net, i, 2e-7, 3000) * l->scale;
+	} else {
+		*out = l->sigma_hat;
 	}
-	*out = (double)nn_layer_norm_converged(net, i, 1e-7, 3000) * l->scale;
 	return SL_OK;
 }
 
@@ -513,7 +602,7 @@ static void conv_forward(struct nn_net *net, struct nn_layer *l, const float *in
 {
 	l->dft_used = l->dft && dft_pays(&l->geom, batch);
 	if (l->dft_used) {
-		conv_dft_forward(l->dft, l->w, l->scale, l->b, in, l->a, batch);
+		conv_dft_forward(l->dft, net->team, l->w, l->scale, l->b, in, l->a, batch);
 		if (l->act == NN_ACT_LEAKY_RELU)
 			leaky_relu(l->a, (size_t)batch * l->out, l->slope);
 		return;
@@ -523,52 +612,88 @@ static void conv_forward(struct nn_net *net, struct nn_layer *l, const float *in
 }
 
 /*
- * A float's place in the order max pooling uses, as an integer: -0 and +0
- * tie, every NaN beats every number.  Comparing integers lets the window
- * scan run without branches (a data-dependent branch per pixel mispredicts
- * often).
+ * Max pooling compares integer keys: a float's place in the order pooling
+ * uses (-0 and +0 tie, every NaN beats every number), computed once per
+ * input value with integer operations the compiler vectorizes.  The window
+ * scans are then branch-free integer compares (a data-dependent branch per
+ * pixel mispredicts often).
  */
-static inline int32_t order_key(float v)
+static void order_keys(const float *restrict x, int32_t *restrict key, int n)
 {
-	uint32_t bits;
-	memcpy(&bits, &v, sizeof bits);
-	int32_t mag = (int32_t)(bits & 0x7fffffffu);
-	int32_t key = bits >> 31 ? -mag : mag;
-	return mag > 0x7f800000 ? INT32_MAX : key;
+	int k = 0;
+	for (; k + NN_BLOCK <= n; k += NN_BLOCK)
+		for (int j = 0; j < NN_BLOCK; j++) {
+			uint32_t bits;
+			memcpy(&bits, &x[k + j], sizeof bits);
+			int32_t mag = (int32_t)(bits & 0x7fffffffu);
+			int32_t neg = -(int32_t)(bits >> 31); /* all ones when negative */
+			int32_t signed_mag = (mag ^ neg) - neg;
+			int32_t nan = -(int32_t)(mag > 0x7f800000);
+			key[k + j] = (signed_mag & ~nan) | (INT32_MAX & nan);
+		}
+	for (; k < n; k++) {
+		uint32_t bits;
+		memcpy(&bits, &x[k], sizeof bits);
+		int32_t mag = (int32_t)(bits & 0x7fffffffu);
+		key[k] = mag > 0x7f800000 ? INT32_MAX : bits >> 31 ? -mag : mag;
+	}
 }
+
+/* The later candidate wins only when strictly greater: the first maximum in
+ * scan order, as in PyTorch. */
+#define NN_POOL_TAKE(at)                                \
+	do {                                            \
+		int32_t k_ = key[at];                   \
+		int gt_ = k_ > top;                     \
+		top = gt_ ? k_ : top;                   \
+		best = gt_ ? (at) : best;               \
+	} while (0)
 
 /* Max over each window; windows never lie wholly in the padding (pad <= k/2).
  * Ties go to the first in scan order and a NaN wins, as in PyTorch. */
 static void pool_forward_part(void *ctx, int tid, int begin, int end)
 {
-	(void)tid;
 	const struct layer_job *j = ctx;
 	const struct nn_layer *l = j->l;
 	const struct conv_geom *g = &l->geom;
-	const int H = g->h, W = g->w;
+	const int H = g->h, W = g->w, k = g->k, s = g->stride;
+	int32_t *key = j->net->keys + (size_t)tid * j->net->keys_stride; /* (in) */
 	for (int n = begin; n < end; n++) {
 		const float *x = j->in + (size_t)n * l->in;
 		float *y = l->a + (size_t)n * l->out;
 		int32_t *arg = l->arg + (size_t)n * l->out;
+		order_keys(x, key, l->in);
 		for (int c = 0; c < g->cin; c++) {
 			const int base = c * H * W;
 			for (int oy = 0; oy < g->ho; oy++) {
-				int y0 = oy * g->stride - g->pad, y1 = y0 + g->k;
+				int y0 = oy * s - g->pad, y1 = y0 + k;
+				bool rows_inside = y0 >= 0 && y1 <= H;
 				y0 = y0 < 0 ? 0 : y0;
 				y1 = y1 > H ? H : y1;
 				for (int ox = 0; ox < g->wo; ox++) {
-					int x0 = ox * g->stride - g->pad, x1 = x0 + g->k;
-					x0 = x0 < 0 ? 0 : x0;
-					x1 = x1 > W ? W : x1;
-					int32_t best = base + y0 * W + x0, top = INT32_MIN;
-					for (int iy = y0; iy < y1; iy++)
-						for (int ix = x0; ix < x1; ix++) {
-							int32_t at = base + iy * W + ix;
-							int32_t key = order_key(x[at]);
-							int gt = key > top;
-							top = gt ? key : top;
-							best = gt ? at : best;
-						}
+					int x0 = ox * s - g->pad, x1 = x0 + k;
+					int32_t top = INT32_MIN, best;
+					if (k == 3 && rows_inside && x0 >= 0 && x1 <= W) {
+						/* The paper's 3x3 window, unrolled. */
+						int32_t at = base + y0 * W + x0;
+						best = at;
+						NN_POOL_TAKE(at);
+						NN_POOL_TAKE(at + 1);
+						NN_POOL_TAKE(at + 2);
+						NN_POOL_TAKE(at + W);
+						NN_POOL_TAKE(at + W + 1);
+						NN_POOL_TAKE(at + W + 2);
+						NN_POOL_TAKE(at + 2 * W);
+						NN_POOL_TAKE(at + 2 * W + 1);
+						NN_POOL_TAKE(at + 2 * W + 2);
+					} else {
+						x0 = x0 < 0 ? 0 : x0;
+						x1 = x1 > W ? W : x1;
+						best = base + y0 * W + x0;
+						for (int iy = y0; iy < y1; iy++)
+							for (int ix = x0; ix < x1; ix++)
+								NN_POOL_TAKE(base + iy * W + ix);
+					}
 					*y++ = x[best];
 					*arg++ = best;
 				}
@@ -594,6 +719,8 @@ const float *nn_forward(struct nn_net *net, const float *x, int batch)
 		switch (l->kind) {
 		case NN_DENSE:
 			dense_forward(l, in, batch);
+			if (l->scale < 1.0f) /* for cap_gradient */
+				memcpy(l->z, l->a, sizeof(float) * (size_t)batch * l->out);
 			activate(l, batch);
 			break;
 		case NN_CONV:
@@ -672,44 +799,38 @@ static float sum_floats(const float *x, int n)
 	return s;
 }
 
-/* a . b in float partial sums over blocks (vector code), gathered in double
- * every 4096 terms; the order is fixed, so the result is reproducible. */
-static double dot_floats(const float *a, const float *b, size_t n)
-{
-	double total = 0;
-	size_t k = 0;
-	while (k < n) {
-		size_t end = n - k > 4096 ? k + 4096 : n;
-		float acc[NN_BLOCK] = {0};
-		for (; k + NN_BLOCK <= end; k += NN_BLOCK)
-			for (int j = 0; j < NN_BLOCK; j++)
-				acc[j] += a[k + j] * b[k + j];
-		for (; k < end; k++)
-			acc[0] += a[k] * b[k];
-		for (int j = 0; j < NN_BLOCK; j++)
-			total += acc[j];
-	}
-	return total;
-}
-
 /*
  * The cap's share of the weight gradient.  gw holds scale * G, with G the
  * gradient w.r.t. W_eff = rho W / sigma, sigma = u . A(W) v; then
  *     dL/dW = scale (G - (<G, W> / sigma) d sigma / dW)
  *           = gw - (<gw, W> / sigma) d sigma / dW,
  * where d sigma / dW is u v^T (dense) or the kernel gradient of <u, w * v>.
+ * For a dense layer gw = scale dz^T x and z = b + scale x W^T, so
+ * <gw, W> = <dz, z - b> = <dz, z> - <gb, b>: sums over the batch's outputs
+ * instead of every weight (128 x 50 terms against 50 x 784 in the MNIST
+ * network's first layer).  The bias gradient gb must be computed first.
  */
-static void cap_gradient(struct nn_net *net, struct nn_layer *l)
+static void cap_gradient(struct nn_net *net, struct nn_layer *l, int batch)
 {
 	if (!(l->scale < 1.0f) || !(l->sigma_hat > 0))
 		return;
-	double dot = dot_floats(l->gw, l->w, nn_layer_wsize(l));
+	/* dsdot: single-precision inputs, double accumulation */
+	struct parallel *team = team_for(net, l);
+	double dot;
+	if (l->kind == NN_DENSE)
+		dot = cblas_dsdot(batch * l->out, l->da, 1, l->z, 1) -
+		      cblas_dsdot(l->out, l->gb, 1, l->b, 1);
+	else
+		dot = parallel_dsdot(team, (int)nn_layer_wsize(l), l->gw, l->w);
 	float coeff = (float)(-dot / l->sigma_hat);
 	if (l->kind == NN_CONV)
-		conv_weight_grad_add(&l->geom, coeff, l->u, l->v, l->gw, net->col);
-	else
+		conv_one_weight_grad(net, l, coeff, l->u, l->v);
+	else if (!team)
 		cblas_sger(CblasRowMajor, l->wrows, l->wcols, coeff, l->u, 1, l->v, 1, l->gw,
 			   l->wcols);
+	else /* gw (out, in) += coeff u (out, 1) v^T (1, in) */
+		parallel_sgemm(team, true, false, false, l->wrows, l->wcols, 1, coeff, l->u, 1,
+			       l->v, l->wcols, 1.0f, l->gw, l->wcols);
 }
 
 /* gb[o] = sum over examples and positions of dz; dz (batch, wrows, per_channel) */
@@ -741,7 +862,7 @@ static void dense_backward(struct nn_net *net, struct nn_layer *l, const float *
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out, l->in, batch,
 			    l->scale, l->da, l->out, in, l->in, 0.0f, l->gw, l->in);
 		bias_gradient(l, batch, 1);
-		cap_gradient(net, l);
+		cap_gradient(net, l, batch);
 	}
 	if (dst)
 		/* dst (batch, in) = scale dz (batch, out) W (out, in) */
@@ -784,7 +905,8 @@ static void conv_backward_part(void *ctx, int tid, int begin, int end)
 
 /* The DFT path: the activation's derivative and the bias gradient here, the
  * rest in conv_dft_backward. */
-static void conv_backward_dft(struct nn_layer *l, int batch, bool want_params, float *dst)
+static void conv_backward_dft(struct nn_net *net, struct nn_layer *l, int batch,
+			      bool want_params, float *dst)
 {
 	if (l->act == NN_ACT_LEAKY_RELU)
 		leaky_relu_backward(l->da, l->a, (size_t)batch * l->out, l->slope);
@@ -796,14 +918,15 @@ static void conv_backward_dft(struct nn_layer *l, int batch, bool want_params, f
 				l->gb[o] += sum_floats(l->da + (size_t)n * l->out + (size_t)o * plane,
 						       plane);
 	}
-	conv_dft_backward(l->dft, l->scale, l->da, want_params ? l->gw : NULL, dst, batch);
+	conv_dft_backward(l->dft, net->team, l->scale, l->da, want_params ? l->gw : NULL, dst,
+			  batch);
 }
 
 static void conv_backward(struct nn_net *net, struct nn_layer *l, const float *in, int batch,
 			  bool want_params, float *dst)
 {
 	if (l->dft_used) {
-		conv_backward_dft(l, batch, want_params, dst);
+		conv_backward_dft(net, l, batch, want_params, dst);
 	} else {
 		struct layer_job j = {.net = net, .l = l, .in = in, .dst = dst,
 				      .want_params = want_params};
@@ -817,7 +940,7 @@ static void conv_backward(struct nn_net *net, struct nn_layer *l, const float *i
 		cblas_saxpy((int)wsz, 1.0f, pw, 1, l->gw, 1);
 		cblas_saxpy(l->wrows, 1.0f, pw + wsz, 1, l->gb, 1);
 	}
-	cap_gradient(net, l);
+	cap_gradient(net, l, batch);
 }
 
 static void pool_backward_part(void *ctx, int tid, int begin, int end)
@@ -880,7 +1003,7 @@ double nn_l2_penalty(struct nn_net *net, double lambda, bool add_grad)
 		if (!nn_layer_weighted(l))
 			continue;
 		size_t wsz = nn_layer_wsize(l);
-		total += lambda * dot_floats(l->w, l->w, wsz);
+		total += lambda * cblas_dsdot((int)wsz, l->w, 1, l->w, 1);
 		if (add_grad)
 			cblas_saxpy((int)wsz, (float)(2 * lambda), l->w, 1, l->gw, 1);
 	}

@@ -1,6 +1,7 @@
 /* parallel: a fixed team of worker threads (see parallel.h). */
 #include "sectorlab/parallel.h"
 
+#include <cblas.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -139,4 +140,94 @@ void parallel_for(struct parallel *p, int n, parallel_fn fn, void *ctx)
 	while (p->pending > 0)
 		pthread_cond_wait(&p->done, &p->lock);
 	pthread_mutex_unlock(&p->lock);
+}
+
+struct gemm_job {
+	bool split_rows, trans_a, trans_b;
+	int m, n, k;
+	float alpha;
+	const float *a;
+	int lda;
+	const float *b;
+	int ldb;
+	float beta;
+	float *c;
+	int ldc;
+};
+
+static void gemm_part(void *ctx, int tid, int begin, int end)
+{
+	(void)tid;
+	const struct gemm_job *j = ctx;
+	if (begin >= end)
+		return;
+	enum CBLAS_TRANSPOSE ta = j->trans_a ? CblasTrans : CblasNoTrans;
+	enum CBLAS_TRANSPOSE tb = j->trans_b ? CblasTrans : CblasNoTrans;
+	if (j->split_rows) {
+		const float *a = j->trans_a ? j->a + begin : j->a + (size_t)begin * j->lda;
+		cblas_sgemm(CblasRowMajor, ta, tb, end - begin, j->n, j->k, j->alpha, a, j->lda, j->b,
+			    j->ldb, j->beta, j->c + (size_t)begin * j->ldc, j->ldc);
+	} else {
+		const float *b = j->trans_b ? j->b + (size_t)begin * j->ldb : j->b + begin;
+		cblas_sgemm(CblasRowMajor, ta, tb, j->m, end - begin, j->k, j->alpha, j->a, j->lda, b,
+			    j->ldb, j->beta, j->c + begin, j->ldc);
+	}
+}
+
+void parallel_sgemm(struct parallel *p, bool split_rows, bool trans_a, bool trans_b, int m,
+		    int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+		    float beta, float *c, int ldc)
+{
+	struct gemm_job j = {split_rows, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
+			     beta, c, ldc};
+	parallel_for(p, split_rows ? m : n, gemm_part, &j);
+}
+
+struct dot_job {
+	const float *x, *y;
+	double part[64];
+};
+
+static void dot_part(void *ctx, int tid, int begin, int end)
+{
+	struct dot_job *j = ctx;
+	j->part[tid] = begin < end ? cblas_dsdot(end - begin, j->x + begin, 1, j->y + begin, 1) : 0;
+}
+
+double parallel_dsdot(struct parallel *p, int n, const float *x, const float *y)
+{
+	struct dot_job j = {.x = x, .y = y};
+	parallel_for(p, n, dot_part, &j);
+	double s = 0;
+	for (int t = 0; t < parallel_threads(p); t++)
+		s += j.part[t];
+	return s;
+}
+
+struct gemv_job {
+	bool trans;
+	int m, n, lda;
+	const float *a, *x;
+	float *y;
+};
+
+static void gemv_part(void *ctx, int tid, int begin, int end)
+{
+	(void)tid;
+	const struct gemv_job *j = ctx;
+	if (begin >= end)
+		return;
+	if (j->trans) /* y[begin, end) = A[:, begin, end)^T x */
+		cblas_sgemv(CblasRowMajor, CblasTrans, j->m, end - begin, 1.0f, j->a + begin, j->lda,
+			    j->x, 1, 0.0f, j->y + begin, 1);
+	else /* y[begin, end) = A[begin, end), :] x */
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, end - begin, j->n, 1.0f,
+			    j->a + (size_t)begin * j->lda, j->lda, j->x, 1, 0.0f, j->y + begin, 1);
+}
+
+void parallel_sgemv(struct parallel *p, bool trans, int m, int n, const float *a, int lda,
+		    const float *x, float *y)
+{
+	struct gemv_job j = {trans, m, n, lda, a, x, y};
+	parallel_for(p, trans ? n : m, gemv_part, &j);
 }

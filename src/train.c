@@ -223,7 +223,7 @@ sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct s
 	if (info->epoch_done) {
 		/* The network handed to evaluation at an epoch's end has its caps
 		 * set from converged norms, not from the lagging estimate. */
-		trainer_settle_caps(t, 100);
+		trainer_settle_caps(t, TRAIN_SETTLE_ITERS);
 		t->last_epoch_loss = t->epoch_loss_sum / (double)t->epoch_seen;
 		t->last_epoch_accuracy = (double)t->epoch_correct / (double)t->epoch_seen;
 		t->epoch++;
@@ -245,7 +245,10 @@ int trainer_settle_caps(struct trainer *t, int max_iters)
 				continue;
 			float prev = l->sigma_hat;
 			float s = nn_update_layer_cap(net, t->weighted[j], 1);
-			settled = settled && fabsf(s - prev) <= 1e-6f * s;
+			/* About two float ulps: once the steps are this small the
+			 * estimate is within ~1e-5 of its limit even when the top
+			 * singular values crowd (convolutions), as measured. */
+			settled = settled && fabsf(s - prev) <= 2e-7f * s;
 		}
 		k++;
 		if (settled)

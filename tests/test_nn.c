@@ -313,7 +313,15 @@ static void test_conv_matches_loops(void **state)
 				base += ref[i] * dy[i];
 			assert_close(gw[k], plus - base, 1e-3 * (1 + fabs(plus - base)));
 		}
-		free(w), free(b), free(x), free(y), free(xt), free(dy), free(col), free(gw), free(ref);
+		free(w);
+		free(b);
+		free(x);
+		free(y);
+		free(xt);
+		free(dy);
+		free(col);
+		free(gw);
+		free(ref);
 	}
 }
 
@@ -330,6 +338,8 @@ static void test_conv_dft_matches_direct(void **state)
 	struct sl_rng rng;
 	rng_seed(&rng, 21);
 	const int batch = 3;
+	struct parallel *team; /* every other case split among two threads */
+	assert_int_equal(parallel_new(2, &team, NULL), SL_OK);
 	for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
 		const int *c = cases[t];
 		struct conv_geom g;
@@ -353,8 +363,8 @@ static void test_conv_dft_matches_direct(void **state)
 			conv_apply_transpose(&g, w, 0.7f, dy + n * nout, dx1 + n * nin, col);
 			conv_weight_grad_add(&g, 0.7f, dy + n * nout, x + n * nin, gw1, col);
 		}
-		conv_dft_forward(p, w, 0.7f, b, x, y2, batch);
-		conv_dft_backward(p, 0.7f, dy, gw2, dx2, batch);
+		conv_dft_forward(p, t % 2 ? team : NULL, w, 0.7f, b, x, y2, batch);
+		conv_dft_backward(p, t % 2 ? team : NULL, 0.7f, dy, gw2, dx2, batch);
 		double worst = 0;
 		for (size_t i = 0; i < nout * batch; i++) {
 			assert_close(y2[i], y1[i], 1e-4 * (1 + fabs(y1[i])));
@@ -369,9 +379,19 @@ static void test_conv_dft_matches_direct(void **state)
 			      c[0], c[1], c[2], g.cout, g.ho, g.wo, c[4], c[5], worst,
 			      conv_dft_flops(&g, batch), conv_direct_flops(&g, batch));
 		conv_dft_free(p);
-		free(w), free(b), free(x), free(dy), free(y1), free(y2), free(dx1), free(dx2);
-		free(gw1), free(gw2), free(col);
+		free(w);
+		free(b);
+		free(x);
+		free(dy);
+		free(y1);
+		free(y2);
+		free(dx1);
+		free(dx2);
+		free(gw1);
+		free(gw2);
+		free(col);
 	}
+	parallel_free(team);
 }
 
 /* The network's forward pass against loops, layer by layer: conv, pooling
@@ -625,6 +645,51 @@ static void test_names_and_shapes(void **state)
 	nn_free(alex);
 }
 
+/* Two threads split each batch (conv, pooling) and sum their partial
+ * gradients in thread order: the results match one thread to rounding and
+ * repeat exactly. */
+static void test_threads_agree(void **state)
+{
+	(void)state;
+	struct nn_net *one, *two, *again;
+	nn_set_threads(1);
+	assert_int_equal(nn_build(conv_in, conv_specs, 6, 5, &one, NULL), SL_OK);
+	nn_set_threads(2);
+	assert_int_equal(nn_build(conv_in, conv_specs, 6, 5, &two, NULL), SL_OK);
+	assert_int_equal(nn_build(conv_in, conv_specs, 6, 5, &again, NULL), SL_OK);
+	nn_set_threads(1);
+	assert_int_equal(two->threads, 2);
+	struct sl_rng rng;
+	rng_seed(&rng, 4);
+	nn_init_glorot(one, &rng);
+	memcpy(two->params, one->params, sizeof(float) * one->nparams);
+	memcpy(again->params, one->params, sizeof(float) * one->nparams);
+	float x[5 * 84];
+	int y[5] = {0, 1, 2, 1, 0};
+	for (int k = 0; k < 5 * 84; k++)
+		x[k] = rng_uniform(&rng) - 0.5f;
+	struct nn_net *nets[3] = {one, two, again};
+	for (int i = 0; i < 3; i++) {
+		nn_forward(nets[i], x, 5);
+		nn_backward(nets[i], y, true, true);
+	}
+	for (size_t k = 0; k < one->nparams; k++)
+		assert_close(two->grads[k], one->grads[k], 1e-6 * (1 + fabs(one->grads[k])));
+	for (int k = 0; k < 5 * 84; k++)
+		assert_close(two->dx[k], one->dx[k], 1e-7);
+	assert_memory_equal(two->grads, again->grads, sizeof(float) * one->nparams);
+	/* A batch smaller than the team leaves a thread without images. */
+	nn_forward(two, x, 1);
+	nn_backward(two, y, true, false);
+	nn_forward(one, x, 1);
+	nn_backward(one, y, true, false);
+	for (size_t k = 0; k < one->nparams; k++)
+		assert_close(two->grads[k], one->grads[k], 1e-6 * (1 + fabs(one->grads[k])));
+	nn_free(one);
+	nn_free(two);
+	nn_free(again);
+}
+
 static void test_bad_shapes(void **state)
 {
 	(void)state;
@@ -674,6 +739,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conv_cap_holds_exactly, setup_conv, teardown),
 		cmocka_unit_test_setup_teardown(test_l2_penalty, setup_conv, teardown),
 		cmocka_unit_test_setup_teardown(test_names_and_shapes, setup_conv, teardown),
+		cmocka_unit_test(test_threads_agree),
 		cmocka_unit_test(test_bad_shapes),
 	};
 	return cmocka_run_group_tests_name("nn", tests, NULL, NULL);

@@ -119,7 +119,13 @@ static void test_conv_power_iteration_matches_svd(void **state)
 			      c[0], c[1], c[2], g.cout, g.ho, g.wo, c[4], c[5], c[6], exact, est, iters);
 		assert_true(est <= exact * (1 + 1e-5));
 		assert_close(est, exact, 1e-4 * exact);
-		free(w), free(a), free(y), free(x), free(col), free(u), free(v);
+		free(w);
+		free(a);
+		free(y);
+		free(x);
+		free(col);
+		free(u);
+		free(v);
 	}
 	/* The size guard. */
 	struct conv_geom g;

@@ -25,7 +25,10 @@
  * Results equal the direct convolution up to float rounding.
  *
  * A plan owns its transform matrices and the spectra of the last forward
- * pass (needed by the backward pass).  Not thread-safe.
+ * pass (needed by the backward pass).  Every product can be split among a
+ * team of threads (parallel.h; NULL: the caller's thread), each thread
+ * computing whole blocks, so the results do not depend on the team.  One
+ * thread drives a plan at a time.
  */
 #ifndef SECTORLAB_CONV_DFT_H
 #define SECTORLAB_CONV_DFT_H
@@ -34,6 +37,7 @@
 #include <stddef.h>
 
 #include "sectorlab/conv.h"
+#include "sectorlab/parallel.h"
 #include "sectorlab/status.h"
 
 struct conv_dft;
@@ -56,8 +60,8 @@ size_t conv_dft_bytes(const struct conv_dft *p);
  * non-NULL) for x (batch, Cin, H, W) and w (Cout, Cin, k, k).  Keeps the
  * spectra for conv_dft_backward.
  */
-void conv_dft_forward(struct conv_dft *p, const float *w, float alpha, const float *b,
-		      const float *x, float *y, int batch);
+void conv_dft_forward(struct conv_dft *p, struct parallel *team, const float *w, float alpha,
+		      const float *b, const float *x, float *y, int batch);
 
 /*
  * The transpose of the last forward pass (same batch, same kernel: its
@@ -65,7 +69,7 @@ void conv_dft_forward(struct conv_dft *p, const float *w, float alpha, const flo
  * when gw is non-NULL, gw (Cout, Cin, k, k) = alpha * the kernel gradient
  * (overwritten); when dx is non-NULL, dx (batch, Cin, H, W) = alpha * w^T dy.
  */
-void conv_dft_backward(struct conv_dft *p, float alpha, const float *dy, float *gw, float *dx,
-		       int batch);
+void conv_dft_backward(struct conv_dft *p, struct parallel *team, float alpha, const float *dy,
+		       float *gw, float *dx, int batch);
 
 #endif

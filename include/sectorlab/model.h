@@ -10,8 +10,9 @@
  *                 input, no local response normalisation.  Pooling has no
  *                 padding (PyTorch's MaxPool2d(3, 2)): 32 -> 15 -> 7.
  *   alexnet-lite  the same shape, narrower so an epoch on CIFAR-10 takes
- *                 about a minute on two cores: conv 3->32, conv 32->64,
- *                 FC 3136->128, 128->64, 64->10.
+ *                 about a minute on two cores: conv 3->64, conv 64->128,
+ *                 FC 6272->256, 256->128, 128->10 (about a quarter of
+ *                 AlexNet's multiply-adds).
  *
  * Each model also carries the training recipe the paper used for it (the
  * optimizer and learning rate) and, where the authors' code hard-codes them,

@@ -93,6 +93,8 @@ struct nn_layer {
 	 * input's (and owns nothing unless it is the first layer). */
 	float *a;              /* output (after the activation) */
 	float *da;             /* gradient w.r.t. the output, then the pre-activation */
+	float *z;              /* dense: the pre-activation, kept when capped (for the
+				  gradient through sigma) */
 	int32_t *arg;          /* max pooling: (max_batch, out) where each max came from,
 				  as an index into the example's input */
 };
@@ -120,6 +122,9 @@ struct nn_net {
 				  conv_col_size each */
 	float *part;           /* (threads - 1, part_stride) partial kernel and bias
 				  gradients of the extra threads */
+	size_t keys_stride;    /* int32s per thread in keys */
+	int32_t *keys;         /* (threads, keys_stride) max pooling's order keys of
+				  one example's input */
 	float *work;           /* power-iteration scratch: the largest usize + vsize */
 	float *block;          /* the one allocation every buffer above lives in */
 };
@@ -183,8 +188,11 @@ float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max
 /*
  * A verified ||W_eff||_2 of weighted layer i (the weight in use): exact, by
  * LAPACK's SVD, for dense weights of up to 2^20 entries (*exact = true);
- * otherwise power iteration run to convergence (relative change below 1e-7,
- * at most 3000 steps) from the layer's vectors, on copies.  exact may be NULL.
+ * otherwise power iteration run to convergence (relative change below 2e-7,
+ * at most 3000 steps) from the layer's vectors: on copies for a capped
+ * layer, on the vectors themselves (and sigma_hat) for an uncapped one,
+ * which training leaves alone, so the next call starts warm.  exact may be
+ * NULL.
  */
 sl_status nn_layer_norm(struct nn_net *net, int i, double *out, bool *exact,
 			struct sl_error *err);

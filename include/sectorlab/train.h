@@ -100,9 +100,11 @@ long trainer_steps_per_epoch(const struct trainer *t);
 
 /*
  * Run the capped layers' power iterations to convergence (relative change
- * below 1e-6, at most max_iters steps) so the caps hold against the true
- * norms, as before an evaluation or export.  Returns the steps taken.
+ * below 2e-7, at most max_iters steps) so the caps hold against the true
+ * norms, as before an evaluation or export; trainer_step does this at the end
+ * of every epoch with TRAIN_SETTLE_ITERS.  Returns the steps taken.
  */
+#define TRAIN_SETTLE_ITERS 1000
 int trainer_settle_caps(struct trainer *t, int max_iters);
 
 /* Accuracy and mean loss of the current network on the first n examples of ds
