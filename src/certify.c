@@ -184,7 +184,7 @@ sl_status certify_network(struct nn_net *net, const struct certify_options *opts
 			goto out;
 		/* Leaky ReLU with slope <= 1 and the identity are 1-Lipschitz. */
 		out->gamma_product *= c->sigma;
-		c->within = out->allocated && c->sigma <= c->rho * (1 + CERTIFY_REL_TOL);
+		c->within = out->allocated && c->sigma <= c->rho;
 		if (opts->lmi && out->allocated)
 			run_lmi(l, w, c, &sl[j].sector);
 		c->certified = c->within || c->lmi == CERTIFY_LMI_CERTIFIED;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "sectorlab/attack.h"
+#include "sectorlab/certify.h"
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/cmd.h"
 #include "sectorlab/data.h"
@@ -29,8 +30,14 @@ static void usage(FILE *f)
 	      "  --data-dir DIR     where the data is (default: $SECTORLAB_DATA, else data/,\n"
 	      "                     which holds an embedded 10,000-image MNIST sample)\n"
 	      "  --mode MODE        vanilla (default), l2 (weight penalty) or spnorm (caps)\n"
-	      "  --rho A,B,...      spnorm caps, one per weighted layer (mlp default: the\n"
-	      "                     authors' 1.8,1.8,0.9204, which no theorem certifies)\n"
+	      "  --nu X --delta Y   spnorm: network sector indices; each weighted layer is\n"
+	      "                     capped at its Theorem 4 bound from the Theorem 3\n"
+	      "                     allocation (default -2, 0.4: certified caps)\n"
+	      "  --objective OBJ    allocation objective: product (default) or min\n"
+	      "  --rho A,B,...      spnorm caps given by hand, one per weighted layer\n"
+	      "                     (not certified)\n"
+	      "  --caps authors     spnorm with the caps the authors' code hard-codes (mlp:\n"
+	      "                     1.8,1.8,0.9204), which no theorem certifies\n"
 	      "  --l2 W             l2 mode: the penalty W * sum ||W_i||_F^2 (default 0.005)\n"
 	      "  --optimizer NAME   adam or sgd (default: adam for mlp, sgd for the AlexNets)\n"
 	      "  --lr X             learning rate (default 0.001 for adam, 0.01 for sgd)\n"
@@ -61,14 +68,24 @@ struct train_opts {
 	int nrho;
 	long epochs, batch, seed, holdout, threads, lr_step;
 	double lr, eps, l2, momentum, lr_gamma;
+	double nu, delta;       /* network indices whose allocation gives the caps */
+	const char *caps;       /* "authors" for the authors' hard-coded caps */
+	const char *objective;  /* allocation objective */
 	int json;
+};
+
+/* Where the spnorm caps came from, for the screen, the log and the checkpoint. */
+struct caps_source {
+	bool allocated;         /* from the Theorem 3 allocation at (nu, delta) */
+	double nu, delta;
+	char what[128];         /* "allocated for (nu, delta) = (-2, 0.4): certified" */
 };
 
 static int parse(int argc, char **argv, struct train_opts *o)
 {
 	enum { O_DATASET = 256, O_DATADIR, O_MODEL, O_MODE, O_RHO, O_EPOCHS, O_BATCH, O_LR,
 	       O_SEED, O_HOLDOUT, O_EPS, O_OUT, O_LOG, O_JSON, O_L2, O_OPTIM, O_MOMENTUM,
-	       O_SCHEDULE, O_LR_STEP, O_LR_GAMMA, O_THREADS };
+	       O_SCHEDULE, O_LR_STEP, O_LR_GAMMA, O_THREADS, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE };
 	static const struct option longopts[] = {
 		{"dataset", required_argument, 0, O_DATASET},
 		{"data-dir", required_argument, 0, O_DATADIR},
@@ -86,6 +103,10 @@ static int parse(int argc, char **argv, struct train_opts *o)
 		{"batch", required_argument, 0, O_BATCH},
 		{"seed", required_argument, 0, O_SEED},
 		{"threads", required_argument, 0, O_THREADS},
+		{"nu", required_argument, 0, O_NU},
+		{"delta", required_argument, 0, O_DELTA},
+		{"caps", required_argument, 0, O_CAPS},
+		{"objective", required_argument, 0, O_OBJECTIVE},
 		{"holdout", required_argument, 0, O_HOLDOUT},
 		{"eps", required_argument, 0, O_EPS},
 		{"out", required_argument, 0, O_OUT},
@@ -117,6 +138,10 @@ static int parse(int argc, char **argv, struct train_opts *o)
 		case O_BATCH: bad |= cmd_parse_long("--batch", optarg, 1, 65536, &o->batch); break;
 		case O_SEED: bad |= cmd_parse_long("--seed", optarg, 0, 0x7fffffffL, &o->seed); break;
 		case O_THREADS: bad |= cmd_parse_long("--threads", optarg, 1, 256, &o->threads); break;
+		case O_NU: bad |= cmd_parse_double("--nu", optarg, &o->nu); break;
+		case O_DELTA: bad |= cmd_parse_double("--delta", optarg, &o->delta); break;
+		case O_CAPS: o->caps = optarg; break;
+		case O_OBJECTIVE: o->objective = optarg; break;
 		case O_HOLDOUT:
 			bad |= cmd_parse_long("--holdout", optarg, 0, 100000000L, &o->holdout);
 			break;
@@ -175,8 +200,43 @@ static sl_status layer_norms(struct trainer *t, double *sigma, struct sl_error *
 }
 
 /* Turn the options into a training configuration; returns 0 or an exit code. */
+/*
+ * spnorm caps from the allocation at (nu, delta): each weighted layer's
+ * Theorem 4 bound, trained at rho_i (1 - CERTIFY_CAP_MARGIN) so that float
+ * rounding never takes a layer over the cap its certificate checks.
+ */
+static int allocate_caps(const struct train_opts *o, enum model_id model,
+			 struct train_config *cfg, struct caps_source *src)
+{
+	struct sl_error err;
+	status_clear(&err);
+	struct sector_layer layers[SECTOR_MAX_LAYERS];
+	int n = sector_model_layers(model_name(model), layers, SECTOR_MAX_LAYERS, &err);
+	enum sector_objective obj = SECTOR_OBJ_PRODUCT;
+	if (o->objective && strcmp(o->objective, "min") == 0)
+		obj = SECTOR_OBJ_MIN;
+	else if (o->objective && strcmp(o->objective, "product") != 0)
+		return usage_error("--objective takes product or min");
+	struct sector_allocation a;
+	if (n < 0 || sector_allocate(src->nu, src->delta, layers, n, obj, &a, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab train: no certified caps for (nu, delta) = (%g, %g): %s\n",
+			src->nu, src->delta, err.msg);
+		return 1;
+	}
+	cfg->nrho = 0;
+	for (int i = 0; i < n; i++)
+		if (a.layer[i].has_rho)
+			cfg->rho[cfg->nrho++] = a.layer[i].rho * (1 - CERTIFY_CAP_MARGIN);
+	cfg->rho_certified = true;
+	src->allocated = true;
+	snprintf(src->what, sizeof src->what,
+		 "allocated for (nu, delta) = (%g, %g) by Theorems 3 and 4: certified", src->nu,
+		 src->delta);
+	return 0;
+}
+
 static int configure(const struct train_opts *o, struct train_config *cfg,
-		     enum data_kind *kind)
+		     enum data_kind *kind, struct caps_source *src)
 {
 	struct sl_error err;
 	status_clear(&err);
@@ -224,24 +284,39 @@ static int configure(const struct train_opts *o, struct train_config *cfg,
 	cfg->epochs = (int)o->epochs;
 	cfg->batch = (int)o->batch;
 	cfg->seed = (uint64_t)o->seed;
+	bool indices = !isnan(o->nu) || !isnan(o->delta);
+	if (cfg->mode != TRAIN_SPNORM && (o->nrho > 0 || o->caps || indices || o->objective))
+		return usage_error("--rho, --caps, --nu, --delta and --objective need --mode spnorm");
 	if (cfg->mode == TRAIN_SPNORM) {
+		if ((o->nrho > 0) + (o->caps != NULL) + indices > 1)
+			return usage_error("give the caps one way: --nu/--delta, --rho or --caps");
+		src->nu = isnan(o->nu) ? -2 : o->nu;
+		src->delta = isnan(o->delta) ? 0.4 : o->delta;
 		if (o->nrho > 0) {
 			cfg->nrho = o->nrho;
 			memcpy(cfg->rho, o->rho, sizeof(double) * (size_t)o->nrho);
-		} else {
+			cfg->rho_certified = false;
+			snprintf(src->what, sizeof src->what, "given with --rho: not certified");
+		} else if (o->caps) {
+			if (strcmp(o->caps, "authors") != 0)
+				return usage_error("--caps takes 'authors'");
 			cfg->nrho = model_authors_caps(model, cfg->rho);
 			if (cfg->nrho == 0) {
 				char msg[160];
 				snprintf(msg, sizeof msg,
-					 "spnorm on %s needs --rho with %d caps (conv1, conv2, "
-					 "fc1, fc2, fc3)",
-					 model_name(model), model_weighted_count(model));
+					 "the authors' code hard-codes no caps for %s; use --rho or "
+					 "--nu/--delta",
+					 model_name(model));
 				return usage_error(msg);
 			}
+			cfg->rho_certified = false;
+			snprintf(src->what, sizeof src->what,
+				 "the authors' hard-coded caps: not certified");
+		} else {
+			int rc = allocate_caps(o, model, cfg, src);
+			if (rc)
+				return rc;
 		}
-		cfg->rho_certified = false;
-	} else if (o->nrho > 0) {
-		return usage_error("--rho needs --mode spnorm");
 	}
 	return 0;
 }
@@ -286,9 +361,14 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 	printf("}\n");
 }
 
-static sl_status save(const struct trainer *t, enum data_kind kind, double test_acc,
-		      const char *path, struct sl_error *err)
+static sl_status save(const struct trainer *t, const struct caps_source *caps,
+		      enum data_kind kind, double test_acc, const char *path, struct sl_error *err)
 {
+	char nu_text[32] = "", delta_text[32] = "";
+	if (caps->allocated) {
+		snprintf(nu_text, sizeof nu_text, "%.17g", caps->nu);
+		snprintf(delta_text, sizeof delta_text, "%.17g", caps->delta);
+	}
 	const struct train_config *cfg = &t->cfg;
 	char rho_text[512] = "", seed_text[32], epochs_text[32], acc_text[32], lr_text[32];
 	char l2_text[32] = "", mom_text[32] = "", slope_text[32];
@@ -310,8 +390,9 @@ static sl_status save(const struct trainer *t, enum data_kind kind, double test_
 		{"mode", train_mode_name(cfg->mode)},
 		{"rho", rho_text},
 		{"rho_certified", cfg->rho_certified ? "true" : "false"},
-		{"nu", ""}, /* the caps come from --rho or the authors, not an allocation */
-		{"delta", ""},
+		{"nu", nu_text}, /* empty unless the caps come from an allocation */
+		{"delta", delta_text},
+		{"caps", t->cfg.mode == TRAIN_SPNORM ? caps->what : ""},
 		{"l2", l2_text},
 		{"optimizer", optim_kind_name(cfg->optim.kind)},
 		{"lr", lr_text},
@@ -332,13 +413,14 @@ int cmd_train(int argc, char **argv)
 	/* NAN marks a number not given (the parser accepts finite values only). */
 	struct train_opts o = {.model = "mlp", .mode = "vanilla", .epochs = 10, .batch = 128,
 			       .seed = 1, .holdout = -1, .lr = NAN, .eps = NAN, .l2 = NAN,
-			       .momentum = NAN};
+			       .momentum = NAN, .nu = NAN, .delta = NAN};
 	int rc = parse(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	struct train_config cfg;
 	enum data_kind kind;
-	if ((rc = configure(&o, &cfg, &kind)) != 0)
+	struct caps_source caps = {0};
+	if ((rc = configure(&o, &cfg, &kind, &caps)) != 0)
 		return rc;
 	double eps = !isnan(o.eps) ? o.eps : kind == DATA_CIFAR10 ? 8.0 / 255 : 0.1;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -373,8 +455,8 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "caps:");
 		for (int j = 0; j < cfg.nrho; j++)
 			fprintf(stderr, " %s %g", t->net->layers[t->weighted[j]].name, cfg.rho[j]);
-		fprintf(stderr, " (%s)\n", o.nrho > 0 ? "given with --rho, not certified"
-						      : "the authors' caps, not certified");
+		fprintf(stderr, " (%s%s)\n", caps.what,
+			caps.allocated ? "; trained 1e-5 below each cap" : "");
 	}
 	int nw = t->nweighted;
 	if (o.log) {
@@ -389,7 +471,7 @@ int cmd_train(int argc, char **argv)
 			const char *name = t->net->layers[t->weighted[j]].name;
 			fprintf(log.mem, ",sigma_%s,rho_%s", name, name);
 		}
-		fputc('\n', log.mem);
+		fprintf(log.mem, ",caps_certified\n");
 	}
 
 	struct timespec t0, t1;
@@ -439,7 +521,8 @@ int cmd_train(int argc, char **argv)
 			for (int j = 0; j < nw; j++)
 				fprintf(log.mem, ",%.6f,%g", sigma[j],
 					t->net->layers[t->weighted[j]].rho);
-			fputc('\n', log.mem);
+			fprintf(log.mem, ",%s\n",
+				cfg.mode != TRAIN_SPNORM ? "" : cfg.rho_certified ? "true" : "false");
 			fflush(log.mem);
 			if (io_write_file(o.log, log.text, log.len, &err) != SL_OK) {
 				rc = fail(&err);
@@ -471,7 +554,7 @@ int cmd_train(int argc, char **argv)
 			eps, 100 * ar.robust_accuracy, 100 * ar.attack_success_rate,
 			ar.clean_correct);
 	if (o.out) {
-		if (save(t, kind, test_acc, o.out, &err) != SL_OK) {
+		if (save(t, &caps, kind, test_acc, o.out, &err) != SL_OK) {
 			rc = fail(&err);
 			goto out;
 		}

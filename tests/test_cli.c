@@ -57,7 +57,7 @@ static void test_bad_usage(void **state)
 		{"train --dataset imagenet", "imagenet"},
 		{"train --model resnet", "unknown model 'resnet'"},
 		{"train --rho 1,x", "--rho expects a number"},
-		{"train --rho 1,2,3", "--rho needs --mode spnorm"},
+		{"train --rho 1,2,3", "need --mode spnorm"},
 		{"train --eps -0.1", "--eps must be >= 0"},
 		{"train --lr 0", "learning rate"},
 		{"train extra", "unexpected argument"},
@@ -69,7 +69,9 @@ static void test_bad_usage(void **state)
 		{"train --l2 0.01", "--l2 needs --mode l2"},
 		{"train --mode l2 --l2 x", "--l2 expects a number"},
 		{"train --threads 0", "--threads must be between"},
-		{"train --model alexnet-lite --mode spnorm", "needs --rho with 5 caps"},
+		{"train --model alexnet-lite --mode spnorm --caps authors", "hard-codes no caps"},
+		{"train --mode spnorm --caps authors --rho 1,2,3", "one way"},
+		{"train --mode spnorm --nu 1 --delta 4", "no certified caps"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int rc = run(cases[i].args, out, sizeof out);
@@ -126,7 +128,7 @@ static void test_train_run_writes_files(void **state)
 	/* stdout is one JSON object with the promised fields. */
 	assert_true(out[0] == '{');
 	const char *keys[] = {"\"test_accuracy\":0.", "\"epochs\":1", "\"seconds\":",
-			      "\"mode\":\"spnorm\"", "\"rho_certified\":false", "\"fgsm\":"};
+			      "\"mode\":\"spnorm\"", "\"rho_certified\":true", "\"fgsm\":"};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		if (!strstr(out, keys[i]))
 			fail_msg("missing %s in %s", keys[i], out);

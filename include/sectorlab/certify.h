@@ -27,9 +27,11 @@
 #include "sectorlab/sector.h"
 #include "sectorlab/status.h"
 
-/* A layer passes Theorem 4 when its norm is at most rho_i (1 + this): the
- * cap is enforced in float, so the norm lands on rho_i to rounding. */
-#define CERTIFY_REL_TOL 1e-5
+/* A layer passes Theorem 4 when its verified norm is at most rho_i: no
+ * tolerance.  Caps are enforced in float, so training aims this far below
+ * each certified cap (sectorlab train and the lab do) and rounding never
+ * takes a layer over it. */
+#define CERTIFY_CAP_MARGIN 1e-5
 
 struct certify_options {
 	double nu, delta;
@@ -58,7 +60,7 @@ struct certify_layer {
 	double s;                /* ||W_eff||_i (0 for wide or conv layers: safe) */
 	double nu, delta;        /* allocated indices */
 	double rho;              /* Theorem 4 cap at (nu, delta) with s = 0 */
-	bool within;             /* sigma <= rho (1 + CERTIFY_REL_TOL) */
+	bool within;             /* sigma <= rho */
 	enum certify_lmi lmi;
 	double lmi_nu_max;       /* largest nu the exact LMI certifies at delta */
 	char lmi_message[512];
