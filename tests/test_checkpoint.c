@@ -12,34 +12,6 @@
 #include "sectorlab/model.h"
 #include "testutil.h"
 
-static int make_dir(void **state)
-{
-	*state = tu_tmpdir();
-	return *state ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-	tu_rmrf(*state);
-	free(*state);
-	return 0;
-}
-
-static char *slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)len + 1);
-	*n = fread(buf, 1, (size_t)len, f);
-	buf[*n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 static void random_params(struct nn_net *net, uint64_t seed)
 {
 	struct sl_rng rng;
@@ -72,7 +44,7 @@ static void test_layout(void **state)
 	assert_int_equal(checkpoint_save(net, meta, 2, path, NULL), SL_OK);
 
 	size_t n;
-	char *buf = slurp(path, &n);
+	char *buf = tu_read_file(path, &n);
 	assert_true(n > 8);
 	uint64_t hlen;
 	memcpy(&hlen, buf, 8);
@@ -410,7 +382,7 @@ static void test_inconsistent_cap(void **state)
 	struct checkpoint_meta meta[] = {{"rho", "0.2"}};
 	assert_int_equal(checkpoint_save(net, meta, 1, path, NULL), SL_OK);
 	size_t n;
-	char *buf = slurp(path, &n);
+	char *buf = tu_read_file(path, &n);
 	uint64_t hlen;
 	memcpy(&hlen, buf, 8);
 	float *w = (float *)(void *)(buf + 8 + hlen); /* fc1.weight comes first */
@@ -444,7 +416,7 @@ static void test_fuzz(void **state)
 	struct checkpoint_meta meta[] = {{"rho", "0,0.5,0,0"}};
 	assert_int_equal(checkpoint_save(net, meta, 1, path, NULL), SL_OK);
 	size_t n;
-	unsigned char *orig = (unsigned char *)slurp(path, &n);
+	unsigned char *orig = (unsigned char *)tu_read_file(path, &n);
 	unsigned char *buf = malloc(n);
 	struct sl_rng rng;
 	rng_seed(&rng, 77);
@@ -581,14 +553,14 @@ static void test_torch_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_layout, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_round_trip, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_load_model, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_malformed, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_malformed_bytes, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_inconsistent_cap, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_fuzz, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_torch_round_trip, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_layout, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_round_trip, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_load_model, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_malformed, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_malformed_bytes, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_inconsistent_cap, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_fuzz, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_torch_round_trip, tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("checkpoint", tests, NULL, NULL);
 }

@@ -9,19 +9,6 @@
 #include "sectorlab/image.h"
 #include "testutil.h"
 
-static int make_dir(void **state)
-{
-	*state = tu_tmpdir();
-	return *state ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-	tu_rmrf(*state);
-	free(*state);
-	return 0;
-}
-
 static void test_stem(void **state)
 {
 	(void)state;
@@ -181,9 +168,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stem),
-		cmocka_unit_test_setup_teardown(test_example_pngs, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_grid, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_reclassify, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_example_pngs, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_grid, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_reclassify, tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("export", tests, NULL, NULL);
 }

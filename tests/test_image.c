@@ -10,19 +10,6 @@
 #include "sectorlab/image.h"
 #include "testutil.h"
 
-static int make_dir(void **state)
-{
-	*state = tu_tmpdir();
-	return *state ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-	tu_rmrf(*state);
-	free(*state);
-	return 0;
-}
-
 static void round_trip(const char *dir, int channels)
 {
 	struct image img;
@@ -190,10 +177,10 @@ static void test_lying_headers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_png_round_trip, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_png_round_trip, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test(test_scaled_conversions),
-		cmocka_unit_test_setup_teardown(test_bad_files, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_lying_headers, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_bad_files, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_lying_headers, tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("image", tests, NULL, NULL);
 }

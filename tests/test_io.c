@@ -8,34 +8,6 @@
 #include "sectorlab/io.h"
 #include "testutil.h"
 
-static int make_dir(void **state)
-{
-	*state = tu_tmpdir();
-	return *state ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-	tu_rmrf(*state);
-	free(*state);
-	return 0;
-}
-
-static char *slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)len + 1);
-	*n = fread(buf, 1, (size_t)len, f);
-	buf[*n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 static int count_entries(const char *dir)
 {
 	char cmd[512];
@@ -56,7 +28,7 @@ static void test_atomic_write_and_replace(void **state)
 	assert_int_equal(io_write_file(path, "first", 5, NULL), SL_OK);
 	assert_int_equal(io_write_file(path, "second!", 7, NULL), SL_OK);
 	size_t n;
-	char *text = slurp(path, &n);
+	char *text = tu_read_file(path, &n);
 	assert_int_equal(n, 7);
 	assert_string_equal(text, "second!");
 	assert_int_equal(count_entries(*state), 1); /* no temporary left behind */
@@ -73,7 +45,7 @@ static void test_abort_keeps_old_file(void **state)
 	fputs("half-written", a.f);
 	io_atomic_abort(&a);
 	size_t n;
-	char *text = slurp(path, &n);
+	char *text = tu_read_file(path, &n);
 	assert_string_equal(text, "old");
 	assert_int_equal(count_entries(*state), 1);
 	free(text);
@@ -92,9 +64,9 @@ static void test_unwritable_directory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_atomic_write_and_replace, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_abort_keeps_old_file, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_unwritable_directory, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_atomic_write_and_replace, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_abort_keeps_old_file, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_unwritable_directory, tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("io", tests, NULL, NULL);
 }

@@ -10,19 +10,6 @@
 #include "sectorlab/npy.h"
 #include "testutil.h"
 
-static int make_dir(void **state)
-{
-	*state = tu_tmpdir();
-	return *state ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-	tu_rmrf(*state);
-	free(*state);
-	return 0;
-}
-
 static void test_header_bytes(void **state)
 {
 	(void)state;
@@ -211,10 +198,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_header_bytes),
-		cmocka_unit_test_setup_teardown(test_file_round_trip, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_file_round_trip, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test(test_corrupt_npy),
-		cmocka_unit_test_setup_teardown(test_npz_round_trip, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_numpy_reads_them, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_npz_round_trip, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_numpy_reads_them, tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("npy", tests, NULL, NULL);
 }

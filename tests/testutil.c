@@ -78,3 +78,33 @@ char *tu_path(const char *dir, const char *name)
 		snprintf(p, n, "%s/%s", dir, name);
 	return p;
 }
+
+int tu_setup_tmpdir(void **state)
+{
+	*state = tu_tmpdir();
+	return *state ? 0 : -1;
+}
+
+int tu_teardown_tmpdir(void **state)
+{
+	tu_rmrf(*state);
+	free(*state);
+	return 0;
+}
+
+char *tu_read_file(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	long len = -1;
+	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0)
+		buf = malloc((size_t)len + 1);
+	if (buf) {
+		*n = fread(buf, 1, (size_t)len, f);
+		buf[*n] = '\0';
+	}
+	fclose(f);
+	return buf;
+}

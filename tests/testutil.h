@@ -33,6 +33,13 @@ const char *tu_sample_data(void);
 char *tu_tmpdir(void);
 /* Remove a directory tree created by tu_tmpdir. */
 void tu_rmrf(const char *path);
+/* cmocka setup / teardown: *state becomes a fresh temporary directory
+ * (a char *), removed with everything in it afterwards. */
+int tu_setup_tmpdir(void **state);
+int tu_teardown_tmpdir(void **state);
+/* The whole file, NUL-terminated, in a new buffer (its length in *n); NULL
+ * if it cannot be read. */
+char *tu_read_file(const char *path, size_t *n);
 /* Write n bytes to path (plain file); returns 0 on success. */
 int tu_write_file(const char *path, const void *data, size_t n);
 /* Write n bytes gzip-compressed to path; returns 0 on success. */
