@@ -8,33 +8,6 @@
 
 #include "sectorlab/linalg.h"
 #include "sectorlab/lmi.h"
-#include "sectorlab/spectral.h"
-
-/* Power iteration from the layer's persistent vectors, on copies, to a
- * relative change below 1e-7: the estimate and the steps it took. */
-static sl_status power_estimate(const struct nn_layer *l, const float *w, double *sigma,
-				int *iters, struct sl_error *err)
-{
-	float *u = malloc(sizeof(float) * (size_t)l->usize);
-	float *v = malloc(sizeof(float) * (size_t)l->vsize);
-	float *col = l->kind == NN_CONV ? malloc(sizeof(float) * conv_col_size(&l->geom)) : NULL;
-	sl_status st = SL_OK;
-	if (!u || !v || (l->kind == NN_CONV && !col)) {
-		st = status_set(err, SL_ERR_NOMEM, "%s: power-iteration vectors", l->name);
-		goto out;
-	}
-	memcpy(u, l->u, sizeof(float) * (size_t)l->usize);
-	memcpy(v, l->v, sizeof(float) * (size_t)l->vsize);
-	if (l->kind == NN_CONV)
-		*sigma = spectral_conv_power_converge(&l->geom, w, u, v, col, 1e-7, 3000, iters);
-	else
-		*sigma = spectral_power_converge(w, l->wrows, l->wcols, u, v, 1e-7, 3000, iters);
-out:
-	free(u);
-	free(v);
-	free(col);
-	return st;
-}
 
 /* ||W||_i of a dense weight: its smallest singular value when it has at
  * least as many rows as columns, else 0 (W^T W is singular). */
@@ -178,9 +151,17 @@ sl_status certify_network(struct nn_net *net, const struct certify_options *opts
 			wcap = need;
 		}
 		nn_layer_weight_in_use(l, w); /* (wrows, wcols) */
-		if ((st = power_estimate(l, w, &c->sigma_power, &c->power_iters, err)) != SL_OK ||
-		    (st = nn_layer_norm(net, map[j], &c->sigma, &c->sigma_exact, err)) != SL_OK ||
-		    (st = infimum_norm(l, w, &c->s, err)) != SL_OK)
+		/* The estimate training relies on, run to convergence on copies of
+		 * the layer's vectors; the verified norm is the SVD where that is
+		 * affordable, else this same converged estimate (not run twice). */
+		c->sigma_power = (double)nn_layer_norm_converged(net, map[j], 2e-7, 3000,
+								 &c->power_iters) * l->scale;
+		c->sigma = c->sigma_power;
+		c->sigma_exact = false;
+		if (nn_layer_norm_is_exact(l) &&
+		    (st = nn_layer_norm(net, map[j], &c->sigma, &c->sigma_exact, err)) != SL_OK)
+			goto out;
+		if ((st = infimum_norm(l, w, &c->s, err)) != SL_OK)
 			goto out;
 		/* Leaky ReLU with slope <= 1 and the identity are 1-Lipschitz. */
 		out->gamma_product *= c->sigma;

@@ -183,7 +183,9 @@ static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 	for (int i = 0; i < c->nlayers; i++) {
 		const struct certify_layer *l = &c->layer[i];
 		if (l->kind == SECTOR_LAYER_POOL) {
-			printf("%-9s pool   %d-Lipschitz%*s", l->name, (int)l->k, 50, "");
+			/* Pad to where the weighted rows' nu_i column starts. */
+			int used = printf("%-9s pool   %g-Lipschitz", l->name, l->k);
+			printf("%*s", used < 62 ? 62 - used : 1, "");
 			if (c->allocated)
 				printf("%9.4f %10.4f", c->alloc.layer[i].nu, c->alloc.layer[i].delta);
 			printf("\n");

@@ -457,22 +457,42 @@ void nn_update_caps(struct nn_net *net, int iters)
 			nn_update_layer_cap(net, i, iters);
 }
 
-float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max_iters)
+/* Power steps on u, v until the estimate changes by at most rel_tol
+ * (relative); the estimate, and the steps taken in *iters (may be NULL). */
+static float converge(struct nn_net *net, const struct nn_layer *l, float *u, float *v,
+		      double rel_tol, int max_iters, int *iters)
+{
+	float prev = 0, sigma = 0;
+	int k = 0;
+	while (k < max_iters) {
+		sigma = power_step(net, l, u, v);
+		k++;
+		if (sigma == 0 || fabs((double)sigma - prev) <= rel_tol * sigma)
+			break;
+		prev = sigma;
+	}
+	if (iters)
+		*iters = k;
+	return sigma;
+}
+
+float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max_iters,
+			      int *iters)
 {
 	const struct nn_layer *l = &net->layers[i];
+	if (iters)
+		*iters = 0;
 	if (!nn_layer_weighted(l))
 		return 0;
 	float *u = net->work, *v = net->work + l->usize; /* (usize), (vsize) */
 	memcpy(u, l->u, sizeof(float) * (size_t)l->usize);
 	memcpy(v, l->v, sizeof(float) * (size_t)l->vsize);
-	float prev = 0, sigma = 0;
-	for (int k = 0; k < max_iters; k++) {
-		sigma = power_step(net, l, u, v);
-		if (sigma == 0 || fabs((double)sigma - prev) <= rel_tol * sigma)
-			break;
-		prev = sigma;
-	}
-	return sigma;
+	return converge(net, l, u, v, rel_tol, max_iters, iters);
+}
+
+bool nn_layer_norm_is_exact(const struct nn_layer *l)
+{
+	return l->kind == NN_DENSE && nn_layer_wsize(l) <= (1u << 20);
 }
 
 sl_status nn_layer_norm(struct nn_net *net, int i, double *out, bool *exact,
@@ -485,16 +505,9 @@ sl_status nn_layer_norm(struct nn_net *net, int i, double *out, bool *exact,
 		/* Uncapped: training does not use the vectors, so they carry the
 		 * converged state from one call to the next (warm starts), and
 		 * sigma_hat follows the norm for screens and logs. */
-		float prev = 0, sigma = 0;
-		for (int k = 0; k < 3000; k++) {
-			sigma = power_step(net, l, l->u, l->v);
-			if (sigma == 0 || fabsf(sigma - prev) <= 2e-7f * sigma)
-				break;
-			prev = sigma;
-		}
-		l->sigma_hat = sigma;
+		l->sigma_hat = converge(net, l, l->u, l->v, 2e-7, 3000, NULL);
 	}
-	bool dense_small = l->kind == NN_DENSE && nn_layer_wsize(l) <= (1u << 20);
+	bool dense_small = nn_layer_norm_is_exact(l);
 	if (exact)
 		*exact = dense_small;
 	if (dense_small) {
@@ -504,7 +517,7 @@ sl_status nn_layer_norm(struct nn_net *net, int i, double *out, bool *exact,
 			return st;
 		*out = s * l->scale;
 	} else if (l->rho > 0) {
-		*out = (double)nn_layer_norm_converged(net, i, 2e-7, 3000) * l->scale;
+		*out = (double)nn_layer_norm_converged(net, i, 2e-7, 3000, NULL) * l->scale;
 	} else {
 		*out = l->sigma_hat;
 	}

@@ -13,9 +13,10 @@
  * every L2 perturbation smaller than M / (sqrt(2) gamma), in the network's
  * pixel units (x / 255 - 0.5).
  *
- * What it does not do: print, train, or change the network (power
- * iterations run on copies of its vectors).  Results are plain structs owned
- * by the caller.
+ * What it does not do: print, train, or change the network's weights or
+ * caps (the power iterations of capped layers run on copies of their
+ * vectors; an uncapped layer's vectors are advanced, as nn_layer_norm
+ * does).  Results are plain structs owned by the caller.
  */
 #ifndef SECTORLAB_CERTIFY_H
 #define SECTORLAB_CERTIFY_H

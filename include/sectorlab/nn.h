@@ -181,9 +181,14 @@ void nn_update_caps(struct nn_net *net, int iters);
  * Run layer i's power iteration to convergence (relative change below
  * rel_tol, at most max_iters steps) on copies of its vectors, leaving the
  * layer untouched: a verification of sigma_hat.  Returns the estimate of the
- * raw ||W||_2 (multiply by scale for the weight in use).
+ * raw ||W||_2 (multiply by scale for the weight in use); the steps taken go
+ * to *iters when iters is not NULL.
  */
-float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max_iters);
+float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max_iters,
+			      int *iters);
+
+/* Does nn_layer_norm compute this layer's norm exactly (LAPACK's SVD)? */
+bool nn_layer_norm_is_exact(const struct nn_layer *l);
 
 /*
  * A verified ||W_eff||_2 of weighted layer i (the weight in use): exact, by
