@@ -243,7 +243,7 @@ static int configure(const struct train_opts *o, struct train_config *cfg,
 	enum model_id model;
 	if (model_parse(o->model, &model, &err) != SL_OK)
 		return usage_error(err.msg);
-	const char *dataset = o->dataset ? o->dataset : model == MODEL_MLP ? "mnist" : "cifar10";
+	const char *dataset = o->dataset ? o->dataset : model_default_dataset(model);
 	if (data_kind_parse(dataset, kind, &err) != SL_OK)
 		return usage_error(err.msg);
 	*cfg = train_config_for(model);

@@ -8,6 +8,7 @@
 
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/cmd.h"
+#include "sectorlab/model.h"
 
 int cmd_parse_double(const char *opt, const char *text, double *out)
 {
@@ -87,11 +88,6 @@ const char *cmd_data_dir(const char *flag_value)
 	return "data";
 }
 
-static const char *default_dataset(const char *model_name)
-{
-	return model_name && strncmp(model_name, "alexnet", 7) == 0 ? "cifar10" : "mnist";
-}
-
 int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
 		   const char *dataset_flag, const char *data_dir, struct cmd_model *out)
 {
@@ -112,8 +108,9 @@ int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
 	out->mode = mode ? mode : "?";
 	const char *dataset = dataset_flag ? dataset_flag
 					   : checkpoint_info_get(&out->info, "dataset");
+	enum model_id id;
 	if (!dataset)
-		dataset = default_dataset(name);
+		dataset = model_parse(name, &id, NULL) == SL_OK ? model_default_dataset(id) : "mnist";
 	enum data_kind kind;
 	if (data_kind_parse(dataset, &kind, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);

@@ -101,3 +101,8 @@ int model_authors_caps(enum model_id id, double *rho)
 	rho[0] = 1.8, rho[1] = 1.8, rho[2] = 0.9204;
 	return 3;
 }
+
+const char *model_default_dataset(enum model_id id)
+{
+	return id == MODEL_MLP ? "mnist" : "cifar10";
+}

@@ -32,6 +32,9 @@ enum model_id { MODEL_MLP, MODEL_ALEXNET, MODEL_ALEXNET_LITE };
 sl_status model_parse(const char *name, enum model_id *out, struct sl_error *err);
 const char *model_name(enum model_id id);
 
+/* The dataset the model is trained on by default: "mnist" or "cifar10". */
+const char *model_default_dataset(enum model_id id);
+
 /* Input shape the model expects (MNIST: 1 x 28 x 28; CIFAR-10: 3 x 32 x 32). */
 void model_input_shape(enum model_id id, int *c, int *h, int *w);
 
