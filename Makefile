@@ -51,7 +51,7 @@ help:
 	@echo "make test      build and run the test suite (WERROR=1 for -Werror)"
 	@echo "make sanitize  the test suite under AddressSanitizer + UBSan"
 	@echo "make tsan      the threaded tests under ThreadSanitizer"
-	@echo "make fuzz      fuzz every reader of outside bytes (FUZZ_SECONDS each)"
+	@echo "make fuzz      fuzz every reader of outside bytes (FUZZ_SECONDS each, or FUZZ_RUNS executions; FUZZ_TARGETS picks)"
 	@echo "make bench     speed benchmarks"
 	@echo "make lint      check the core stays free of curses"
 	@echo "make data      download full MNIST and CIFAR-10 into data/mnist/, data/cifar-10-batches-bin/"
@@ -105,18 +105,23 @@ bench: $(PROG) $(BENCH_BIN)
 # Seeds live in tests/fuzz/seed/<target>/; what the fuzzer finds stays in
 # build/fuzz/corpus/.  A crash leaves its input in build/fuzz/ for a regression test.
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?=
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_LIMIT   := $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_SECONDS))
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
 FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 
 fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang CFLAGS="$(FUZZ_FLAGS)" fuzz-build
-	@for src in $(FUZZ_SRC); do t=$$(basename $$src .c); n=$${t#fuzz_}; \
+	@for n in $(FUZZ_TARGETS); do t=fuzz_$$n; opts=; \
+		[ $$n = args ] && opts=-close_fd_mask=2; \
 		mkdir -p build/fuzz/corpus/$$n; \
-		echo "== $$t for $(FUZZ_SECONDS) s"; \
+		echo "== $$t ($(FUZZ_LIMIT))"; \
 		(cd build/fuzz && ./$$t corpus/$$n ../../tests/fuzz/seed/$$n \
-			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-			-print_final_stats=1 2>&1 | grep -E '^(stat::number_of_executed_units|stat::peak_rss|#[0-9]+ *DONE|==[0-9]+==ERROR|SUMMARY)' ) || exit 1; \
+			$(FUZZ_LIMIT) -timeout=10 -rss_limit_mb=2048 \
+			$$opts -print_final_stats=1 2>&1 | tee fuzz_$$n.log | \
+			grep -E '^(stat::number_of_executed_units|stat::peak_rss|#[0-9]+.DONE|Done|==[0-9]+==ERROR|SUMMARY)' ) || exit 1; \
 	done
 
 fuzz-build: $(FUZZ_BIN)

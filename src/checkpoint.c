@@ -244,11 +244,12 @@ sl_status checkpoint_save(const struct nn_net *net, const struct checkpoint_meta
 	int ok = fwrite(&len, 8, 1, a.f) == 1 && fwrite(hdr, 1, hlen, a.f) == hlen;
 	for (int i = 0; ok && i < nt; i++)
 		ok = write_scaled(a.f, t[i].data, ref_count(&t[i]), t[i].scale);
-	free(hdr);
 	if (!ok) {
-		io_atomic_abort(&a);
-		return status_set(err, SL_ERR_IO, "writing %s failed", path);
+		st = io_atomic_fail(&a, err);
+		free(hdr);
+		return st;
 	}
+	free(hdr);
 	return io_atomic_commit(&a, err);
 }
 

@@ -15,6 +15,7 @@
 #include "sectorlab/export.h"
 #include "sectorlab/io.h"
 #include "sectorlab/npy.h"
+#include "sectorlab/interrupt.h"
 #include "sectorlab/plot.h"
 
 #define MAX_EPS 64
@@ -306,6 +307,8 @@ static sl_status write_pngs(struct collect *c, int e, float eps, struct sl_error
 		goto out;
 	}
 	for (int i = 0; i < k && st == SL_OK; i++) {
+		if ((st = interrupt_check(err)) != SL_OK) /* between files, never inside one */
+			break;
 		ex[i] = (struct export_example){i, c->png_y[i], c->png_pc[i], c->png_pa[i],
 						c->png_x0 + (size_t)i * c->dim,
 						c->png_adv + (size_t)i * c->dim};
@@ -346,6 +349,8 @@ static sl_status on_batch(void *ctx, const struct attack_progress *p, struct sl_
 	struct collect *c = ctx;
 	const struct attack_view *v = p->view;
 	int b = v->batch;
+	if (interrupt_check(err) != SL_OK)
+		return err->code;
 	if (c->adv) {
 		memcpy(c->adv + (size_t)p->start * c->dim, v->adv, sizeof(float) * (size_t)b * c->dim);
 		memcpy(c->pred_adv + p->start, v->pred_adv, sizeof(int) * (size_t)b);
@@ -706,6 +711,14 @@ int cmd_attack(int argc, char **argv)
 	struct cmd_model m;
 	struct attack_result *res = NULL;
 	struct collect c = {0};
+	struct interrupt_guard guard;
+	bool caught = false;
+	const char *outputs[] = {o.npy, o.csv, o.plot};
+	for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
+		if (outputs[i] && io_probe(outputs[i], &err) != SL_OK) {
+			fprintf(stderr, "sectorlab attack: %s\n", err.msg);
+			return 1;
+		}
 	rc = cmd_load_model("attack", o.model, (int)o.batch, o.dataset, o.data_dir, &m);
 	if (rc)
 		goto out;
@@ -767,8 +780,20 @@ int cmd_attack(int argc, char **argv)
 	if (!o.json)
 		fprintf(stderr, "attacking %s (%s, %s) on the first %d %s test images\n", o.model,
 			model_name, mode, n, dataset);
-	if (attack_sweep(net, test, n, &recipe, eps, o.neps, on_batch, &c, res, &err) != SL_OK) {
-		fprintf(stderr, "sectorlab attack: %s\n", err.msg);
+	/* Ctrl-C or SIGTERM stops between batches and between exported files:
+	 * every file under its final name is whole, and the archive, CSV and
+	 * plot, written at the end, are not written at all. */
+	interrupt_catch(&guard);
+	caught = true;
+	if (attack_sweep(net, test, n, &recipe, eps, o.neps, on_batch, &c, res, &err) != SL_OK ||
+	    interrupt_check(&err) != SL_OK) {
+		if (err.code == SL_ERR_CANCELLED) {
+			fprintf(stderr, "sectorlab attack: %s; the files written so far are complete, "
+					"the rest were not written\n", err.msg);
+			rc = interrupt_exit_code(interrupt_pending());
+		} else {
+			fprintf(stderr, "sectorlab attack: %s\n", err.msg);
+		}
 		goto out;
 	}
 	if (c.npz) {
@@ -805,6 +830,8 @@ int cmd_attack(int argc, char **argv)
 	}
 	rc = 0;
 out:
+	if (caught)
+		interrupt_release(&guard);
 	npz_abort(c.npz);
 	free(c.adv);
 	free(c.pred_adv);

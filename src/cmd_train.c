@@ -12,6 +12,7 @@
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/cmd.h"
 #include "sectorlab/data.h"
+#include "sectorlab/interrupt.h"
 #include "sectorlab/io.h"
 #include "sectorlab/train.h"
 
@@ -55,7 +56,9 @@ static void usage(FILE *f)
 	      "                     the training set has more than 50,000 images, else 0)\n"
 	      "  --eps X            FGSM strength of the final check (default 0.1 on MNIST,\n"
 	      "                     8/255 on CIFAR-10; 0 skips)\n"
-	      "  --out FILE         save the trained network (safetensors, PyTorch names)\n"
+	      "  --out FILE         save the trained network (safetensors, PyTorch names),\n"
+	      "                     rewritten after every epoch: Ctrl-C or SIGTERM stops\n"
+	      "                     training and leaves the last complete epoch there\n"
 	      "  --log FILE         per-epoch metrics as CSV\n"
 	      "  --json             print one JSON object with the results on stdout\n"
 	      "  -h, --help         this help\n",
@@ -180,6 +183,21 @@ static int fail(const struct sl_error *err)
 {
 	fprintf(stderr, "sectorlab train: %s\n", err->msg);
 	return 1;
+}
+
+/* Say where training stopped and what --out holds; the exit status. */
+static int report_interrupt(const struct trainer *t, const char *out, int saved_epoch)
+{
+	int sig = interrupt_pending();
+	fprintf(stderr, "sectorlab train: stopped by %s at step %ld (%d of %d epochs complete)",
+		interrupt_name(sig), t->step, t->epoch, t->cfg.epochs);
+	if (out && saved_epoch >= 0)
+		fprintf(stderr, "; %s holds epoch %d\n", out, saved_epoch);
+	else if (out)
+		fprintf(stderr, "; no epoch was complete, %s was not written\n", out);
+	else
+		fprintf(stderr, "; nothing saved (no --out)\n");
+	return interrupt_exit_code(sig);
 }
 
 static int usage_error(const char *msg)
@@ -370,13 +388,15 @@ static sl_status save(const struct trainer *t, const struct caps_source *caps,
 		snprintf(delta_text, sizeof delta_text, "%.17g", caps->delta);
 	}
 	const struct train_config *cfg = &t->cfg;
-	char rho_text[512] = "", seed_text[32], epochs_text[32], acc_text[32], lr_text[32];
+	char rho_text[512] = "", seed_text[32], epochs_text[32], planned_text[32], acc_text[32];
+	char lr_text[32];
 	char l2_text[32] = "", mom_text[32] = "", slope_text[32];
 	for (int i = 0, off = 0; i < cfg->nrho && cfg->mode == TRAIN_SPNORM; i++)
 		off += snprintf(rho_text + off, sizeof rho_text - (size_t)off, "%s%.9g",
 				i ? "," : "", cfg->rho[i]);
 	snprintf(seed_text, sizeof seed_text, "%lu", (unsigned long)cfg->seed);
 	snprintf(epochs_text, sizeof epochs_text, "%d", t->epoch);
+	snprintf(planned_text, sizeof planned_text, "%d", cfg->epochs);
 	snprintf(acc_text, sizeof acc_text, "%.6f", test_acc);
 	snprintf(lr_text, sizeof lr_text, "%g", cfg->optim.lr);
 	snprintf(slope_text, sizeof slope_text, "%g", 0.1);
@@ -403,6 +423,7 @@ static sl_status save(const struct trainer *t, const struct caps_source *caps,
 		{"dataset", data_kind_name(kind)},
 		{"pixels", "x/255-0.5"},
 		{"epochs", epochs_text},
+		{"epochs_planned", planned_text},
 		{"test_accuracy", acc_text},
 	};
 	return checkpoint_save(t->net, meta, (int)(sizeof meta / sizeof meta[0]), path, err);
@@ -428,10 +449,14 @@ int cmd_train(int argc, char **argv)
 
 	struct sl_error err;
 	status_clear(&err);
+	if ((o.out && io_probe(o.out, &err) != SL_OK) || (o.log && io_probe(o.log, &err) != SL_OK))
+		return fail(&err);
 	const char *dir = cmd_data_dir(o.data_dir);
 	struct sl_dataset train = {0}, test = {0};
 	struct trainer *t = NULL;
 	struct csv_log log = {0};
+	struct interrupt_guard guard;
+	bool caught = false;
 	rc = 1;
 	if (data_load(kind, dir, true, &train, &err) != SL_OK ||
 	    data_load(kind, dir, false, &test, &err) != SL_OK) {
@@ -445,12 +470,12 @@ int cmd_train(int argc, char **argv)
 	}
 	fprintf(stderr,
 		"training %s (%s) on %u images from %s, testing on %u; %s lr %g%s%s, batch %d, "
-		"seed %lu, %d threads\n",
+		"seed %lu, %d thread%s\n",
 		model_name(cfg.model), train_mode_name(cfg.mode), t->train.n, train.source,
 		test.n, optim_kind_name(cfg.optim.kind), cfg.optim.lr,
 		cfg.optim.schedule == OPTIM_CONSTANT ? "" : " ",
 		cfg.optim.schedule == OPTIM_CONSTANT ? "" : optim_schedule_name(cfg.optim.schedule),
-		cfg.batch, (unsigned long)cfg.seed, nn_threads());
+		cfg.batch, (unsigned long)cfg.seed, nn_threads(), nn_threads() == 1 ? "" : "s");
 	if (cfg.mode == TRAIN_SPNORM) {
 		fprintf(stderr, "caps:");
 		for (int j = 0; j < cfg.nrho; j++)
@@ -478,7 +503,10 @@ int cmd_train(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	double sigma[NN_MAX_LAYERS];
 	double test_acc = 0, test_loss = 0;
-	while (t->epoch < cfg.epochs) {
+	int saved_epoch = -1; /* the epoch --out holds */
+	interrupt_catch(&guard);
+	caught = true;
+	while (t->epoch < cfg.epochs && !interrupt_pending()) {
 		struct train_step_info info;
 		double lr = t->opt->lr;
 		if (trainer_step(t, &info, &err) != SL_OK) {
@@ -529,9 +557,21 @@ int cmd_train(int argc, char **argv)
 				goto out;
 			}
 		}
+		/* Every complete epoch is saved, so an interruption loses at most one. */
+		if (o.out && t->epoch < cfg.epochs) {
+			if (save(t, &caps, kind, test_acc, o.out, &err) != SL_OK) {
+				rc = fail(&err);
+				goto out;
+			}
+			saved_epoch = t->epoch;
+		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double seconds = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	if (interrupt_pending()) {
+		rc = report_interrupt(t, o.out, saved_epoch);
+		goto out;
+	}
 
 	/* The exported network: power iterations run to convergence first. */
 	int settle = trainer_settle_caps(t, TRAIN_SETTLE_ITERS);
@@ -540,9 +580,21 @@ int cmd_train(int argc, char **argv)
 		rc = fail(&err);
 		goto out;
 	}
+	if (o.out) {
+		if (save(t, &caps, kind, test_acc, o.out, &err) != SL_OK) {
+			rc = fail(&err);
+			goto out;
+		}
+		saved_epoch = t->epoch;
+	}
 	struct attack_result ar = {0};
-	if (eps > 0 && attack_eval_fgsm(t->net, &test, 0, (float)eps, &ar, &err) != SL_OK) {
+	if (eps > 0 && !interrupt_pending() &&
+	    attack_eval_fgsm(t->net, &test, 0, (float)eps, &ar, &err) != SL_OK) {
 		rc = fail(&err);
+		goto out;
+	}
+	if (interrupt_pending()) {
+		rc = report_interrupt(t, o.out, saved_epoch);
 		goto out;
 	}
 	fprintf(stderr, "test accuracy %.2f%% (%u images) after %d epochs in %.1fs\n",
@@ -553,17 +605,14 @@ int cmd_train(int argc, char **argv)
 			"accuracy %.2f%%, attack success %.2f%% of %d correctly classified\n",
 			eps, 100 * ar.robust_accuracy, 100 * ar.attack_success_rate,
 			ar.clean_correct);
-	if (o.out) {
-		if (save(t, &caps, kind, test_acc, o.out, &err) != SL_OK) {
-			rc = fail(&err);
-			goto out;
-		}
+	if (o.out)
 		fprintf(stderr, "saved %s\n", o.out);
-	}
 	if (o.json)
 		write_json(t, kind, test_acc, test_loss, seconds, settle, sigma, eps, &ar);
 	rc = 0;
 out:
+	if (caught)
+		interrupt_release(&guard);
 	if (log.mem)
 		fclose(log.mem);
 	free(log.text);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -140,10 +141,15 @@ sl_status image_write_png(const char *path, const struct image *img,
 		return st;
 	}
 	struct png_failure fail = {""};
+	errno = 0;
 	if (write_stream(a.f, img, chunks, ntext, &fail) != 0) {
+		int saved = errno;
 		io_atomic_abort(&a);
 		free(chunks);
-		return status_set(err, SL_ERR_IO, "%s: writing PNG: %s", path, fail.msg);
+		if (saved)
+			return status_set(err, SL_ERR_IO, "writing %s failed: %s (libpng: %s)", path,
+					  strerror(saved), fail.msg);
+		return status_set(err, SL_ERR_IO, "writing %s failed: libpng: %s", path, fail.msg);
 	}
 	free(chunks);
 	return io_atomic_commit(&a, err);

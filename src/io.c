@@ -62,6 +62,16 @@ sl_status io_atomic_commit(struct io_atomic *a, struct sl_error *err)
 	return SL_OK;
 }
 
+sl_status io_atomic_fail(struct io_atomic *a, struct sl_error *err)
+{
+	int saved = errno;
+	sl_status st = status_set(err, SL_ERR_IO, "writing %s failed: %s",
+				  a->final_path ? a->final_path : "a file",
+				  saved ? strerror(saved) : "write error");
+	io_atomic_abort(a);
+	return st;
+}
+
 void io_atomic_abort(struct io_atomic *a)
 {
 	if (a->f)
@@ -71,15 +81,22 @@ void io_atomic_abort(struct io_atomic *a)
 	atomic_reset(a);
 }
 
+sl_status io_probe(const char *path, struct sl_error *err)
+{
+	struct io_atomic a;
+	sl_status st = io_atomic_open(&a, path, err);
+	if (st == SL_OK)
+		io_atomic_abort(&a);
+	return st;
+}
+
 sl_status io_write_file(const char *path, const void *data, size_t n, struct sl_error *err)
 {
 	struct io_atomic a;
 	sl_status st = io_atomic_open(&a, path, err);
 	if (st != SL_OK)
 		return st;
-	if (n && fwrite(data, 1, n, a.f) != n) {
-		io_atomic_abort(&a);
-		return status_set(err, SL_ERR_IO, "writing %s failed", path);
-	}
+	if (n && fwrite(data, 1, n, a.f) != n)
+		return io_atomic_fail(&a, err);
 	return io_atomic_commit(&a, err);
 }

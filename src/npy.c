@@ -315,7 +315,8 @@ void npz_abort(struct npz_writer *z)
 static sl_status put_bytes(struct npz_writer *z, const void *p, size_t n, struct sl_error *err)
 {
 	if (n && fwrite(p, 1, n, z->file.f) != n)
-		return status_set(err, SL_ERR_IO, "%s: write failed", z->path);
+		return status_set(err, SL_ERR_IO, "writing %s failed: %s", z->path,
+				  errno ? strerror(errno) : "write error");
 	z->offset += n;
 	return SL_OK;
 }

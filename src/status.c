@@ -20,9 +20,11 @@ sl_status status_set(struct sl_error *err, sl_status code, const char *fmt, ...)
 	if (!err)
 		return code;
 	err->code = code;
+	/* Allocation failures all read the same way, whatever the caller wrote. */
+	int off = code == SL_ERR_NOMEM ? snprintf(err->msg, sizeof err->msg, "out of memory: ") : 0;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	vsnprintf(err->msg + off, sizeof err->msg - (size_t)off, fmt, ap);
 	va_end(ap);
 	return code;
 }

@@ -12,23 +12,14 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <wchar.h>
 
 #include <curses.h>
 
+#include "sectorlab/interrupt.h"
 #include "sectorlab/ui.h"
-
-/* ---- signals: SIGINT and SIGTERM end the loop, which restores the terminal */
-
-static volatile sig_atomic_t quit_signal;
-
-static void on_signal(int sig)
-{
-	quit_signal = sig;
-}
 
 /* ---- colours and glyphs ---------------------------------------------------- */
 
@@ -563,20 +554,15 @@ int ui_lab_run(struct job *job, const struct ui_context *ctx)
 	job_snapshot(job, &ui.snap);
 	ui.eps = ui.snap.eps;
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	struct sigaction old_int, old_term;
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
+	/* SIGINT and SIGTERM end the loop, which restores the terminal. */
+	struct interrupt_guard guard;
+	interrupt_catch(&guard);
 
 	setlocale(LC_ALL, "");
 	ui.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
 	if (!initscr()) {
 		fprintf(stderr, "sectorlab: cannot initialise the terminal\n");
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
+		interrupt_release(&guard);
 		return 1;
 	}
 	cbreak();
@@ -586,7 +572,7 @@ int ui_lab_run(struct job *job, const struct ui_context *ctx)
 	timeout(50);
 	setup_colours(&ui);
 
-	while (!quit_signal) {
+	while (!interrupt_pending()) {
 		int ch = getch();
 		if (ch != ERR && ch != KEY_RESIZE && !handle_key(&ui, ch))
 			break;
@@ -595,8 +581,8 @@ int ui_lab_run(struct job *job, const struct ui_context *ctx)
 		refresh();
 	}
 	endwin();
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
+	interrupt_release(&guard);
 	/* A signal ends the lab as it would end a shell command: 128 + signal. */
-	return quit_signal ? 128 + quit_signal : 0;
+	int sig = interrupt_pending();
+	return sig ? interrupt_exit_code(sig) : 0;
 }

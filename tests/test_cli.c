@@ -1,33 +1,15 @@
 /* Tests for the command line: help, bad usage, bad data, and a real run. */
-#include <libgen.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "sectorlab/checkpoint.h"
 #include "testutil.h"
 
-static char prog[1024];
-
-/* Run `prog args` through the shell; return the exit code and the output in
- * out (at most cap bytes): stdout only, or stdout and stderr combined. */
-static int run_with(const char *args, bool with_stderr, char *out, size_t cap)
-{
-	char cmd[4096];
-	snprintf(cmd, sizeof cmd, "%s %s %s", prog, args, with_stderr ? "2>&1" : "2>/dev/null");
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t n = fread(out, 1, cap - 1, p);
-	out[n] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int run(const char *args, char *out, size_t cap)
 {
-	return run_with(args, true, out, cap);
+	return tu_run(args, true, out, cap);
 }
 
 static char out[1 << 16];
@@ -124,7 +106,7 @@ static void test_train_run_writes_files(void **state)
 	snprintf(args, sizeof args,
 		 "train --epochs 1 --mode spnorm --json --out %s/m.safetensors --log %s/run.csv",
 		 dir, dir);
-	assert_int_equal(run_with(args, false, out, sizeof out), 0);
+	assert_int_equal(tu_run(args, false, out, sizeof out), 0);
 	/* stdout is one JSON object with the promised fields. */
 	assert_true(out[0] == '{');
 	const char *keys[] = {"\"test_accuracy\":0.", "\"epochs\":1", "\"seconds\":",
@@ -184,7 +166,7 @@ static void test_train_alexnet_lite(void **state)
 		 "--l2 0.001 --schedule step --lr-step 1 --lr-gamma 0.5 --eps 0.01 --json "
 		 "--out %s/lite.safetensors --log %s/run.csv",
 		 dir, dir, dir);
-	assert_int_equal(run_with(args, false, out, sizeof out), 0);
+	assert_int_equal(tu_run(args, false, out, sizeof out), 0);
 	const char *keys[] = {"\"model\":\"alexnet-lite\"", "\"dataset\":\"cifar10\"",
 			      "\"mode\":\"l2\"", "\"l2\":0.001", "\"optimizer\":\"sgd\"",
 			      "\"schedule\":\"step\"", "\"name\":\"conv1\"",
@@ -223,10 +205,7 @@ static void test_train_alexnet_lite(void **state)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	/* The program sits one level above this test binary (build/sectorlab). */
-	char self[1024];
-	snprintf(self, sizeof self, "%s", argv[0]);
-	snprintf(prog, sizeof prog, "%s/../sectorlab", dirname(self));
+	tu_find_program(argv[0]);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_bad_usage),

@@ -1,18 +1,15 @@
 /* Tests for `sectorlab attack`: help, every bad argument, a model that does
  * not match the data, and a real run that writes every kind of file with
  * the recipe inside. */
-#include <libgen.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "sectorlab/image.h"
 #include "sectorlab/npy.h"
 #include "testutil.h"
 
-static char prog[1024];
 static char *dir;   /* temporary, for the whole group */
 static char *model; /* a network trained for one epoch on the embedded sample */
 static char out[1 << 16];
@@ -21,14 +18,7 @@ static char out[1 << 16];
  * stdout and stderr). */
 static int run_with(const char *args, bool with_stderr)
 {
-	char cmd[8192];
-	snprintf(cmd, sizeof cmd, "%s %s %s", prog, args, with_stderr ? "2>&1" : "2>/dev/null");
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t n = fread(out, 1, sizeof out - 1, p);
-	out[n] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return tu_run(args, with_stderr, out, sizeof out);
 }
 
 static int setup(void **state)
@@ -252,10 +242,7 @@ static void test_table_and_presets(void **state)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	/* The program sits one level above this test binary (build/sectorlab). */
-	char self[1024];
-	snprintf(self, sizeof self, "%s", argv[0]);
-	snprintf(prog, sizeof prog, "%s/../sectorlab", dirname(self));
+	tu_find_program(argv[0]);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_bad_arguments),

@@ -4,11 +4,18 @@
 #endif
 #include "testutil.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -102,9 +109,107 @@ char *tu_read_file(const char *path, size_t *n)
 	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0)
 		buf = malloc((size_t)len + 1);
 	if (buf) {
-		*n = fread(buf, 1, (size_t)len, f);
-		buf[*n] = '\0';
+		size_t got = fread(buf, 1, (size_t)len, f);
+		buf[got] = '\0';
+		if (n)
+			*n = got;
 	}
 	fclose(f);
 	return buf;
+}
+
+/* ---- running the program ---- */
+
+static char program[1024];
+
+void tu_find_program(const char *argv0)
+{
+	char self[1024];
+	snprintf(self, sizeof self, "%s", argv0);
+	snprintf(program, sizeof program, "%s/../sectorlab", dirname(self));
+}
+
+const char *tu_program(void)
+{
+	return program;
+}
+
+int tu_run(const char *args, bool with_stderr, char *out, size_t cap)
+{
+	size_t len = strlen(program) + strlen(args) + 32;
+	char *cmd = malloc(len);
+	assert_non_null(cmd);
+	snprintf(cmd, len, "%s %s %s", program, args, with_stderr ? "2>&1" : "2>/dev/null");
+	FILE *p = popen(cmd, "r");
+	free(cmd);
+	assert_non_null(p);
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* In the child: point fd at outdir/name, or leave it. */
+static void redirect(int fd, const char *outdir, const char *name)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", outdir, name);
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (f >= 0) {
+		dup2(f, fd);
+		close(f);
+	}
+}
+
+pid_t tu_spawn(const char *const *args, const char *outdir, int limit_resource,
+	       unsigned long limit_bytes)
+{
+	const char *argv[64] = {program};
+	int n = 1;
+	for (; args[n - 1] && n < 63; n++)
+		argv[n] = args[n - 1];
+	argv[n] = NULL;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail_msg("cannot fork");
+	if (pid == 0) {
+		redirect(1, outdir, "stdout.txt");
+		redirect(2, outdir, "stderr.txt");
+		if (limit_resource >= 0) {
+			struct rlimit rl = {limit_bytes, limit_bytes};
+			signal(SIGXFSZ, SIG_IGN); /* stays ignored across exec */
+			if (setrlimit(limit_resource, &rl) != 0)
+				_exit(126);
+		}
+		execv(program, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int tu_wait(pid_t pid, int seconds)
+{
+	time_t start = time(NULL);
+	int st;
+	while (waitpid(pid, &st, WNOHANG) != pid) {
+		if (time(NULL) - start > seconds) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			fail_msg("%s did not end within %d s", program, seconds);
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void tu_assert_no_temp_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));)
+		if (strstr(e->d_name, ".tmp."))
+			fail_msg("temporary file left behind: %s/%s", dir, e->d_name);
+	closedir(d);
 }

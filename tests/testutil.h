@@ -9,8 +9,10 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 
@@ -37,7 +39,8 @@ void tu_rmrf(const char *path);
  * (a char *), removed with everything in it afterwards. */
 int tu_setup_tmpdir(void **state);
 int tu_teardown_tmpdir(void **state);
-/* The whole file, NUL-terminated, in a new buffer (its length in *n); NULL
+/* The whole file, NUL-terminated, in a new buffer (its length in *n unless n
+ * is NULL); NULL
  * if it cannot be read. */
 char *tu_read_file(const char *path, size_t *n);
 /* Write n bytes to path (plain file); returns 0 on success. */
@@ -46,6 +49,33 @@ int tu_write_file(const char *path, const void *data, size_t n);
 int tu_write_gz(const char *path, const void *data, size_t n);
 /* Join dir and name into a newly allocated path. */
 char *tu_path(const char *dir, const char *name);
+
+/* ---- running the program: tests of the command line ----
+ * The program sits one level above the test binaries (build/sectorlab);
+ * main calls tu_find_program(argv[0]) once. */
+void tu_find_program(const char *argv0);
+const char *tu_program(void);
+
+/* Run `sectorlab args` through the shell; its stdout (and stderr when
+ * with_stderr) lands in out (at most cap - 1 bytes, NUL-terminated).
+ * Returns the exit status, or -1 when it did not exit normally. */
+int tu_run(const char *args, bool with_stderr, char *out, size_t cap);
+
+/* Start sectorlab with args (NULL-terminated, without the program name) in
+ * the background, stdout and stderr going to outdir/stdout.txt and
+ * outdir/stderr.txt.  When limit_resource >= 0 the child runs under
+ * setrlimit(limit_resource, limit_bytes), with SIGXFSZ ignored so that a
+ * write past RLIMIT_FSIZE fails with EFBIG as a full disk fails with
+ * ENOSPC.  Fails the test if the child cannot be started. */
+pid_t tu_spawn(const char *const *args, const char *outdir, int limit_resource,
+	       unsigned long limit_bytes);
+
+/* Wait for a child at most seconds; its exit status, -1 when a signal ended
+ * it.  A child still running then is killed and the test fails. */
+int tu_wait(pid_t pid, int seconds);
+
+/* Fail when dir holds a temporary file of an atomic write (NAME.tmp.PID). */
+void tu_assert_no_temp_files(const char *dir);
 
 /* assert |a - b| <= tol, printing both values when it fails. */
 #define assert_close(a, b, tol)                                                    \

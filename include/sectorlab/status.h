@@ -39,7 +39,9 @@ struct sl_error {
 const char *status_str(sl_status code);
 
 /*
- * Record an error: sets err->code and formats err->msg (printf-style).
+ * Record an error: sets err->code and formats err->msg (printf-style); for
+ * SL_ERR_NOMEM the message starts "out of memory: " and fmt names what was
+ * being allocated.
  * Safe with err == NULL.  Returns code, so callers can write
  *     return status_set(err, SL_ERR_FORMAT, "%s: bad magic %08x", path, m);
  */

@@ -1,0 +1,140 @@
+/*
+ * Tests for failure without losing work: an output that cannot be written
+ * is refused before training starts; a disk that fills up mid-run gives a
+ * clear error and leaves the earlier checkpoint as it was; an allocation
+ * that fails is reported as out of memory.  The full disk is simulated with
+ * RLIMIT_FSIZE (a write past it fails as a write to a full disk does) and
+ * the memory shortage with RLIMIT_AS, each in a child process.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+#define WAIT_SECONDS 300
+
+static char out[1 << 16];
+
+/* Run the program to its end under an optional limit; its exit status and
+ * stderr (in out). */
+static int run_limited(const char *dir, const char *const *args, int resource,
+		       unsigned long bytes)
+{
+	int rc = tu_wait(tu_spawn(args, dir, resource, bytes), WAIT_SECONDS);
+	char *path = tu_path(dir, "stderr.txt");
+	char *text = tu_read_file(path, NULL);
+	snprintf(out, sizeof out, "%s", text ? text : "");
+	free(text);
+	free(path);
+	return rc;
+}
+
+static void expect(int rc, int want, const char *says)
+{
+	if (rc != want || !strstr(out, says))
+		fail_msg("exit status %d (expected %d); stderr lacks '%s':\n%s", rc, want, says,
+			 out);
+}
+
+/* Outputs in a directory that does not exist, or under a regular file, are
+ * refused at once: no epoch is trained first. */
+static void test_unwritable_outputs_refused_at_start(void **state)
+{
+	const char *dir = *state;
+	char *missing = tu_path(dir, "no/such/dir/m.safetensors");
+	char *file = tu_path(dir, "plain"), *under_file = tu_path(dir, "plain/run.csv");
+	assert_int_equal(tu_write_file(file, "x", 1), 0);
+	const char *a1[] = {"train", "--data-dir", tu_sample_data(), "--out", missing, NULL};
+	expect(run_limited(dir, a1, -1, 0), 1, "No such file or directory");
+	assert_non_null(strstr(out, missing));
+	assert_null(strstr(out, "epoch 1/"));
+	const char *a2[] = {"train", "--data-dir", tu_sample_data(), "--log", under_file, NULL};
+	expect(run_limited(dir, a2, -1, 0), 1, "Not a directory");
+	assert_null(strstr(out, "epoch 1/"));
+	const char *a3[] = {"attack", "--model", missing, "--csv", under_file, NULL};
+	expect(run_limited(dir, a3, -1, 0), 1, "Not a directory");
+	free(missing);
+	free(file);
+	free(under_file);
+}
+
+/* A disk that fills up while the checkpoint is written: a clear error, the
+ * earlier checkpoint byte for byte as it was, no temporary file left. */
+static void test_full_disk_keeps_earlier_checkpoint(void **state)
+{
+	const char *dir = *state;
+	char *ckpt = tu_path(dir, "m.safetensors");
+	const char *first[] = {"train", "--data-dir", tu_sample_data(), "--epochs", "1",
+			       "--eps", "0", "--out", ckpt, NULL};
+	expect(run_limited(dir, first, -1, 0), 0, "saved");
+	size_t n0;
+	char *before = tu_read_file(ckpt, &n0);
+	assert_non_null(before);
+	assert_true(n0 > 64 * 1024);
+
+	/* The MLP's checkpoint is about 160 kB: it cannot be written under a
+	 * 64 kB limit, while the progress output still can. */
+	const char *again[] = {"train", "--data-dir", tu_sample_data(), "--epochs", "3",
+			       "--seed", "2", "--eps", "0", "--out", ckpt, NULL};
+	expect(run_limited(dir, again, RLIMIT_FSIZE, 64 * 1024), 1, "File too large");
+	assert_non_null(strstr(out, "writing"));
+	assert_non_null(strstr(out, ckpt));
+	size_t n1;
+	char *after = tu_read_file(ckpt, &n1);
+	assert_non_null(after);
+	assert_int_equal(n1, n0);
+	assert_memory_equal(after, before, n0);
+	tu_assert_no_temp_files(dir);
+	free(before);
+	free(after);
+	free(ckpt);
+}
+
+/* Network buffers larger than the address space allows: reported as out of
+ * memory (with what was being allocated), exit status 1, no crash.  AddressSanitizer
+ * reserves terabytes of address space up front, so the limit cannot be set
+ * under it. */
+static void test_out_of_memory_reported(void **state)
+{
+	if (UNDER_ASAN) {
+		print_message("AddressSanitizer build: RLIMIT_AS cannot be used, skipping\n");
+		skip();
+	}
+	const char *dir = *state;
+	/* Batch 65536 needs about 260 MB of network buffers; one thread keeps
+	 * OpenBLAS from starting helper threads with buffers of their own. */
+	const char *args[] = {"train", "--data-dir", tu_sample_data(), "--batch", "65536",
+			      "--threads", "1", NULL};
+	expect(run_limited(dir, args, RLIMIT_AS, 250ul << 20), 1, "out of memory: ");
+	assert_non_null(strstr(out, "MB"));
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	tu_find_program(argv[0]);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_unwritable_outputs_refused_at_start,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_full_disk_keeps_earlier_checkpoint,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_out_of_memory_reported, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+	};
+	return cmocka_run_group_tests_name("failure", tests, NULL, NULL);
+}

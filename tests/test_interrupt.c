@@ -1,0 +1,250 @@
+/*
+ * Tests for interruption: the program is run as a child, signalled in the
+ * middle of its work, and the files it leaves are checked.  Training must
+ * exit 128 + signal with the last complete epoch saved under --out; an
+ * attack must leave only whole PNGs under their final names and no
+ * temporary files.
+ */
+#define _GNU_SOURCE /* DT_REG and friends for readdir */
+#include <dirent.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sectorlab/checkpoint.h"
+#include "sectorlab/image.h"
+#include "testutil.h"
+
+#define WAIT_SECONDS 120 /* sanitizer builds are slow; a hang still ends */
+
+static pid_t spawn(const char *dir, const char *const *args)
+{
+	return tu_spawn(args, dir, -1, 0);
+}
+
+static void pause_briefly(void)
+{
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+}
+
+static int count_lines(const char *path)
+{
+	size_t n;
+	char *text = tu_read_file(path, &n);
+	int lines = 0;
+	for (size_t i = 0; text && i < n; i++)
+		lines += text[i] == '\n';
+	free(text);
+	return lines;
+}
+
+/* Regular files in dir whose name ends with suffix ("" for all). */
+static int count_files(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int n = 0;
+	size_t ls = strlen(suffix);
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t l = strlen(e->d_name);
+		if (e->d_name[0] != '.' && l >= ls && strcmp(e->d_name + l - ls, suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Wait until ready(path) >= want, then signal the child; returns its exit
+ * status (-1 when it did not exit normally).  A child that never gets there
+ * is killed and the test fails. */
+static int signal_when(pid_t pid, int (*ready)(const char *), const char *path, int want,
+		       int sig)
+{
+	time_t start = time(NULL);
+	int got;
+	while ((got = ready(path)) < want) {
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			fail_msg("the child ended (status %d) before %s reached %d", st, path, want);
+		if (time(NULL) - start > WAIT_SECONDS) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			fail_msg("%s reached only %d of %d in %d s", path, got, want, WAIT_SECONDS);
+		}
+		pause_briefly();
+	}
+	kill(pid, sig);
+	return tu_wait(pid, WAIT_SECONDS);
+}
+
+static int log_lines(const char *path)
+{
+	return count_lines(path);
+}
+
+static int png_files(const char *dir)
+{
+	return count_files(dir, ".png");
+}
+
+/* Train for (practically) ever, stop it with sig after two epochs, and
+ * check that --out holds the last epoch the log recorded. */
+static void check_train_stops(const char *dir, int sig)
+{
+	char *ckpt = tu_path(dir, "m.safetensors"), *log = tu_path(dir, "log.csv");
+	const char *args[] = {"train",    "--data-dir", tu_sample_data(), "--epochs", "100000",
+			      "--threads", "1",          "--eps",          "0",        "--out",
+			      ckpt,       "--log",       log,              NULL};
+	pid_t pid = spawn(dir, args);
+	int rc = signal_when(pid, log_lines, log, 3, sig); /* header and two epochs */
+	char *errpath = tu_path(dir, "stderr.txt");
+	char *said = tu_read_file(errpath, NULL);
+	assert_non_null(said);
+	if (rc != 128 + sig)
+		fail_msg("exit status %d, expected %d; stderr:\n%s", rc, 128 + sig, said);
+	assert_non_null(strstr(said, sig == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM"));
+
+	/* The log and the checkpoint agree on the last complete epoch. */
+	int epochs = count_lines(log) - 1;
+	assert_true(epochs >= 2);
+	struct nn_net *net;
+	struct checkpoint_info info;
+	struct sl_error err;
+	if (checkpoint_load(ckpt, 8, &net, &info, &err) != SL_OK)
+		fail_msg("%s", err.msg);
+	char want[32];
+	snprintf(want, sizeof want, "%d", epochs);
+	assert_string_equal(checkpoint_info_get(&info, "epochs"), want);
+	assert_string_equal(checkpoint_info_get(&info, "epochs_planned"), "100000");
+	char holds[64];
+	snprintf(holds, sizeof holds, "holds epoch %d", epochs);
+	if (!strstr(said, holds))
+		fail_msg("stderr does not say '%s':\n%s", holds, said);
+	checkpoint_info_free(&info);
+	nn_free(net);
+	tu_assert_no_temp_files(dir);
+	free(said);
+	free(errpath);
+	free(ckpt);
+	free(log);
+}
+
+static void test_train_sigint_keeps_last_epoch(void **state)
+{
+	check_train_stops(*state, SIGINT);
+}
+
+static void test_train_sigterm_keeps_last_epoch(void **state)
+{
+	check_train_stops(*state, SIGTERM);
+}
+
+/* Signalled before its first epoch ends, training says nothing was saved
+ * and leaves no file under --out. */
+static void test_train_stopped_before_first_epoch(void **state)
+{
+	const char *dir = *state;
+	char *ckpt = tu_path(dir, "m.safetensors"), *errpath = tu_path(dir, "stderr.txt");
+	/* Batch 1 makes the first epoch thousands of steps long. */
+	const char *args[] = {"train", "--data-dir", tu_sample_data(), "--batch", "1",
+			      "--threads", "1", "--out", ckpt, NULL};
+	pid_t pid = spawn(dir, args);
+	int rc = signal_when(pid, count_lines, errpath, 1, SIGINT); /* "training mlp ..." */
+	char *said = tu_read_file(errpath, NULL);
+	assert_non_null(said);
+	if (rc != 130)
+		fail_msg("exit status %d, expected 130; stderr:\n%s", rc, said);
+	if (strstr(said, "epoch 1/")) {
+		/* The machine was fast enough to finish an epoch: then it is saved. */
+		assert_int_equal(access(ckpt, R_OK), 0);
+	} else {
+		assert_non_null(strstr(said, "no epoch was complete"));
+		assert_int_not_equal(access(ckpt, F_OK), 0);
+	}
+	tu_assert_no_temp_files(dir);
+	free(said);
+	free(errpath);
+	free(ckpt);
+}
+
+/* An attack stopped while exporting leaves whole PNGs and nothing else. */
+static void test_attack_stopped_during_export(void **state)
+{
+	const char *dir = *state;
+	char *ckpt = tu_path(dir, "m.safetensors"), *pngs = tu_path(dir, "pngs");
+	char *npz = tu_path(dir, "adv.npz"), *csv = tu_path(dir, "sweep.csv");
+	const char *train[] = {"train", "--data-dir", tu_sample_data(), "--epochs", "1",
+			       "--eps", "0", "--out", ckpt, NULL};
+	assert_int_equal(tu_wait(spawn(dir, train), WAIT_SECONDS), 0);
+
+	const char *attack[] = {"attack",      "--model", ckpt,  "--data-dir", tu_sample_data(),
+				"--attack",    "pgd",     "--steps", "20",       "--eps",
+				"0.1,0.2,0.3", "--png-dir", pngs,   "--png-count", "500",
+				"--npy",       npz,       "--csv",   csv,        NULL};
+	pid_t pid = spawn(dir, attack);
+	int rc = signal_when(pid, png_files, pngs, 30, SIGTERM);
+	char *errpath = tu_path(dir, "stderr.txt");
+	char *said = tu_read_file(errpath, NULL);
+	assert_non_null(said);
+	if (rc != 143)
+		fail_msg("exit status %d, expected 143; stderr:\n%s", rc, said);
+	assert_non_null(strstr(said, "stopped by SIGTERM"));
+
+	/* Every file is a whole 28x28 PNG; the archive and the CSV, written at
+	 * the end, are absent. */
+	int n = count_files(pngs, "");
+	assert_int_equal(n, count_files(pngs, ".png"));
+	assert_true(n >= 30);
+	DIR *d = opendir(pngs);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *p = tu_path(pngs, e->d_name);
+		struct image img;
+		struct sl_error err;
+		if (image_read_png(p, &img, NULL, NULL, 0, &err) != SL_OK)
+			fail_msg("%s", err.msg);
+		if (!strstr(e->d_name, "grid")) {
+			assert_int_equal(img.w, 28);
+			assert_int_equal(img.h, 28);
+		}
+		image_free(&img);
+		free(p);
+	}
+	closedir(d);
+	tu_assert_no_temp_files(pngs);
+	tu_assert_no_temp_files(dir);
+	assert_int_not_equal(access(npz, F_OK), 0);
+	assert_int_not_equal(access(csv, F_OK), 0);
+	free(said);
+	free(errpath);
+	free(ckpt);
+	free(pngs);
+	free(npz);
+	free(csv);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	tu_find_program(argv[0]);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_train_sigint_keeps_last_epoch,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_train_sigterm_keeps_last_epoch,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_train_stopped_before_first_epoch,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_attack_stopped_during_export,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+	};
+	return cmocka_run_group_tests_name("interrupt", tests, NULL, NULL);
+}
