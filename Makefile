@@ -115,7 +115,7 @@ FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize
 fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang CFLAGS="$(FUZZ_FLAGS)" fuzz-build
 	@for n in $(FUZZ_TARGETS); do t=fuzz_$$n; opts=; \
-		[ $$n = args ] && opts=-close_fd_mask=2; \
+		case $$n in args|config) opts=-close_fd_mask=2;; esac; \
 		mkdir -p build/fuzz/corpus/$$n; \
 		echo "== $$t ($(FUZZ_LIMIT))"; \
 		(cd build/fuzz && ./$$t corpus/$$n ../../tests/fuzz/seed/$$n \

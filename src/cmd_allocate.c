@@ -28,6 +28,8 @@ static void usage(FILE *f)
 	      "  --objective OBJ    product: maximize the product of the rho_i (default);\n"
 	      "                     min: maximize the smallest rho_i\n"
 	      "  --json             one JSON object on stdout instead of the table\n"
+	      "  --config FILE      settings from FILE, one 'option = value' per line\n"
+	      "                     (# starts a comment); options typed here win\n"
 	      "  -h, --help         this help\n"
 	      "\n"
 	      "Exit status: 0 allocation printed, 1 no allocation exists (the reason is\n"
@@ -43,21 +45,23 @@ struct allocate_opts {
 };
 
 /* 0 to go on, 1 after --help (exit 0), 2 on bad usage. */
+/* The options; a settings file (--config) may set any of them but help. */
+enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJECTIVE, O_JSON };
+static const struct option allocate_options[] = {
+	{"model", required_argument, 0, O_MODEL},
+	{"nu", required_argument, 0, O_NU},
+	{"delta", required_argument, 0, O_DELTA},
+	{"objective", required_argument, 0, O_OBJECTIVE},
+	{"json", no_argument, 0, O_JSON},
+	{"help", no_argument, 0, 'h'},
+	{0, 0, 0, 0},
+};
+
 static int parse(int argc, char **argv, struct allocate_opts *o)
 {
-	enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJECTIVE, O_JSON };
-	static const struct option longopts[] = {
-		{"model", required_argument, 0, O_MODEL},
-		{"nu", required_argument, 0, O_NU},
-		{"delta", required_argument, 0, O_DELTA},
-		{"objective", required_argument, 0, O_OBJECTIVE},
-		{"json", no_argument, 0, O_JSON},
-		{"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
-	};
 	int c, bad = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", allocate_options, NULL)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;
 		case O_NU: bad |= cmd_parse_double("--nu", optarg, &o->nu) != 0; break;
@@ -200,7 +204,7 @@ static void print_table(const struct allocate_report *r)
 	printf("feasible: yes (%s)\n", r->reason);
 }
 
-int cmd_allocate(int argc, char **argv)
+static int allocate_run(int argc, char **argv)
 {
 	struct allocate_opts o = {.model = "mlp", .nu = -2, .delta = 0.4};
 	int rc = parse(argc, argv, &o);
@@ -234,4 +238,9 @@ int cmd_allocate(int argc, char **argv)
 	    st != SL_ERR_UNSUPPORTED)
 		fprintf(stderr, "sectorlab allocate: %s\n", err.msg);
 	return r.feasible ? 0 : 1;
+}
+
+int cmd_allocate(int argc, char **argv)
+{
+	return cmd_with_config("allocate", allocate_options, allocate_run, argc, argv);
 }

@@ -70,6 +70,8 @@ static void usage(FILE *f)
 	      "  --csv FILE          one row per eps, the recipe in every row\n"
 	      "  --plot FILE         accuracy against eps as a PNG chart\n"
 	      "  --json              print one JSON object with the results on stdout\n"
+	      "  --config FILE       settings from FILE, one 'option = value' per line\n"
+	      "                      (# starts a comment); options typed here win\n"
 	      "  -h, --help          this help\n",
 	      f);
 }
@@ -93,44 +95,46 @@ static int bad_usage(const char *msg)
 	return 2;
 }
 
+/* The options; a settings file (--config) may set any of them but help. */
+enum { O_MODEL = 256, O_ATTACK, O_NORM, O_EPS, O_STEPS, O_STEP_SIZE, O_STEP_TRAVEL,
+       O_RANDOM_START, O_RESTARTS, O_LABELS, O_NO_CLIP, O_EARLY_STOP, O_TARGET, O_PRESET,
+       O_N, O_BATCH, O_SEED, O_DATASET, O_DATADIR, O_PNG_DIR, O_PNG_COUNT, O_NPY, O_CSV,
+       O_PLOT, O_JSON };
+static const struct option attack_options[] = {
+	{"model", required_argument, 0, O_MODEL},
+	{"attack", required_argument, 0, O_ATTACK},
+	{"norm", required_argument, 0, O_NORM},
+	{"eps", required_argument, 0, O_EPS},
+	{"steps", required_argument, 0, O_STEPS},
+	{"step-size", required_argument, 0, O_STEP_SIZE},
+	{"step-travel", required_argument, 0, O_STEP_TRAVEL},
+	{"random-start", no_argument, 0, O_RANDOM_START},
+	{"restarts", required_argument, 0, O_RESTARTS},
+	{"labels", required_argument, 0, O_LABELS},
+	{"no-clip", no_argument, 0, O_NO_CLIP},
+	{"early-stop", no_argument, 0, O_EARLY_STOP},
+	{"target", required_argument, 0, O_TARGET},
+	{"preset", required_argument, 0, O_PRESET},
+	{"n", required_argument, 0, O_N},
+	{"batch", required_argument, 0, O_BATCH},
+	{"seed", required_argument, 0, O_SEED},
+	{"dataset", required_argument, 0, O_DATASET},
+	{"data-dir", required_argument, 0, O_DATADIR},
+	{"png-dir", required_argument, 0, O_PNG_DIR},
+	{"png-count", required_argument, 0, O_PNG_COUNT},
+	{"npy", required_argument, 0, O_NPY},
+	{"csv", required_argument, 0, O_CSV},
+	{"plot", required_argument, 0, O_PLOT},
+	{"json", no_argument, 0, O_JSON},
+	{"help", no_argument, 0, 'h'},
+	{0, 0, 0, 0},
+};
+
 static int parse(int argc, char **argv, struct attack_opts *o)
 {
-	enum { O_MODEL = 256, O_ATTACK, O_NORM, O_EPS, O_STEPS, O_STEP_SIZE, O_STEP_TRAVEL,
-	       O_RANDOM_START, O_RESTARTS, O_LABELS, O_NO_CLIP, O_EARLY_STOP, O_TARGET, O_PRESET,
-	       O_N, O_BATCH, O_SEED, O_DATASET, O_DATADIR, O_PNG_DIR, O_PNG_COUNT, O_NPY, O_CSV,
-	       O_PLOT, O_JSON };
-	static const struct option longopts[] = {
-		{"model", required_argument, 0, O_MODEL},
-		{"attack", required_argument, 0, O_ATTACK},
-		{"norm", required_argument, 0, O_NORM},
-		{"eps", required_argument, 0, O_EPS},
-		{"steps", required_argument, 0, O_STEPS},
-		{"step-size", required_argument, 0, O_STEP_SIZE},
-		{"step-travel", required_argument, 0, O_STEP_TRAVEL},
-		{"random-start", no_argument, 0, O_RANDOM_START},
-		{"restarts", required_argument, 0, O_RESTARTS},
-		{"labels", required_argument, 0, O_LABELS},
-		{"no-clip", no_argument, 0, O_NO_CLIP},
-		{"early-stop", no_argument, 0, O_EARLY_STOP},
-		{"target", required_argument, 0, O_TARGET},
-		{"preset", required_argument, 0, O_PRESET},
-		{"n", required_argument, 0, O_N},
-		{"batch", required_argument, 0, O_BATCH},
-		{"seed", required_argument, 0, O_SEED},
-		{"dataset", required_argument, 0, O_DATASET},
-		{"data-dir", required_argument, 0, O_DATADIR},
-		{"png-dir", required_argument, 0, O_PNG_DIR},
-		{"png-count", required_argument, 0, O_PNG_COUNT},
-		{"npy", required_argument, 0, O_NPY},
-		{"csv", required_argument, 0, O_CSV},
-		{"plot", required_argument, 0, O_PLOT},
-		{"json", no_argument, 0, O_JSON},
-		{"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
-	};
 	int c, bad = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", attack_options, NULL)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;
 		case O_ATTACK: o->attack = optarg; break;
@@ -694,7 +698,7 @@ static int ensure_dir(const char *dir)
 	return mkdir(dir, 0777);
 }
 
-int cmd_attack(int argc, char **argv)
+static int attack_run(int argc, char **argv)
 {
 	struct attack_opts o = {.n = 0, .batch = 500, .png_count = 10, .seed = 1};
 	int rc = parse(argc, argv, &o);
@@ -843,4 +847,9 @@ out:
 	free(res);
 	cmd_model_free(&m);
 	return rc;
+}
+
+int cmd_attack(int argc, char **argv)
+{
+	return cmd_with_config("attack", attack_options, attack_run, argc, argv);
 }

@@ -32,6 +32,8 @@ static void usage(FILE *f)
 	      "  --dataset NAME     mnist, fashion or cifar10 (default: the checkpoint's)\n"
 	      "  --data-dir DIR     where the data is (default: $SECTORLAB_DATA, else data/)\n"
 	      "  --json             one JSON object on stdout\n"
+	      "  --config FILE      settings from FILE, one 'option = value' per line\n"
+	      "                     (# starts a comment); options typed here win\n"
 	      "  -h, --help         this help\n"
 	      "\n"
 	      "Exit status: 0 when the certificate was computed (certified or not), 1 on\n"
@@ -46,25 +48,27 @@ struct certify_opts {
 	long n;
 };
 
+/* The options; a settings file (--config) may set any of them but help. */
+enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJ, O_LMI, O_N, O_DATASET, O_DATADIR, O_JSON };
+static const struct option certify_options[] = {
+	{"model", required_argument, 0, O_MODEL},
+	{"nu", required_argument, 0, O_NU},
+	{"delta", required_argument, 0, O_DELTA},
+	{"objective", required_argument, 0, O_OBJ},
+	{"lmi", no_argument, 0, O_LMI},
+	{"n", required_argument, 0, O_N},
+	{"dataset", required_argument, 0, O_DATASET},
+	{"data-dir", required_argument, 0, O_DATADIR},
+	{"json", no_argument, 0, O_JSON},
+	{"help", no_argument, 0, 'h'},
+	{0, 0, 0, 0},
+};
+
 static int parse(int argc, char **argv, struct certify_opts *o)
 {
-	enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJ, O_LMI, O_N, O_DATASET, O_DATADIR, O_JSON };
-	static const struct option longopts[] = {
-		{"model", required_argument, 0, O_MODEL},
-		{"nu", required_argument, 0, O_NU},
-		{"delta", required_argument, 0, O_DELTA},
-		{"objective", required_argument, 0, O_OBJ},
-		{"lmi", no_argument, 0, O_LMI},
-		{"n", required_argument, 0, O_N},
-		{"dataset", required_argument, 0, O_DATASET},
-		{"data-dir", required_argument, 0, O_DATADIR},
-		{"json", no_argument, 0, O_JSON},
-		{"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
-	};
 	int c, bad = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", certify_options, NULL)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;
 		case O_NU: bad |= cmd_parse_double("--nu", optarg, &o->nu); o->have_nu = 1; break;
@@ -279,7 +283,7 @@ static void print_json(const struct certify_opts *o, const struct cmd_model *m,
 	printf("}}\n");
 }
 
-int cmd_certify(int argc, char **argv)
+static int certify_run(int argc, char **argv)
 {
 	struct certify_opts o = {0};
 	int rc = parse(argc, argv, &o);
@@ -335,4 +339,9 @@ out:
 	free(correct);
 	cmd_model_free(&m);
 	return rc;
+}
+
+int cmd_certify(int argc, char **argv)
+{
+	return cmd_with_config("certify", certify_options, certify_run, argc, argv);
 }

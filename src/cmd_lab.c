@@ -25,33 +25,37 @@ static void usage(FILE *f)
 	      "  --seed S         random seed (default 1)\n"
 	      "  --eps X          FGSM strength shown (default 0.1)\n"
 	      "  --pace N         training steps per second, 0 for full speed (default 30)\n"
+	      "  --config FILE    settings from FILE, one 'option = value' per line\n"
+	      "                   (# starts a comment); options typed here win\n"
 	      "  -h, --help       this help\n",
 	      f);
 }
 
-int cmd_lab(int argc, char **argv)
+/* The options; a settings file (--config) may set any of them but help. */
+enum { O_DATASET = 256, O_DATADIR, O_MODE, O_RHO, O_EPOCHS, O_SEED, O_EPS, O_PACE,
+       O_HELP_LAB };
+static const struct option lab_options[] = {
+	{"dataset", required_argument, 0, O_DATASET},
+	{"data-dir", required_argument, 0, O_DATADIR},
+	{"mode", required_argument, 0, O_MODE},
+	{"rho", required_argument, 0, O_RHO},
+	{"epochs", required_argument, 0, O_EPOCHS},
+	{"seed", required_argument, 0, O_SEED},
+	{"eps", required_argument, 0, O_EPS},
+	{"pace", required_argument, 0, O_PACE},
+	{"help-lab", no_argument, 0, O_HELP_LAB},
+	{"help", no_argument, 0, 'h'},
+	{0, 0, 0, 0},
+};
+
+static int lab_run(int argc, char **argv)
 {
-	enum { O_DATASET = 256, O_DATADIR, O_MODE, O_RHO, O_EPOCHS, O_SEED, O_EPS, O_PACE,
-	       O_HELP_LAB };
-	static const struct option longopts[] = {
-		{"dataset", required_argument, 0, O_DATASET},
-		{"data-dir", required_argument, 0, O_DATADIR},
-		{"mode", required_argument, 0, O_MODE},
-		{"rho", required_argument, 0, O_RHO},
-		{"epochs", required_argument, 0, O_EPOCHS},
-		{"seed", required_argument, 0, O_SEED},
-		{"eps", required_argument, 0, O_EPS},
-		{"pace", required_argument, 0, O_PACE},
-		{"help-lab", no_argument, 0, O_HELP_LAB},
-		{"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
-	};
 	const char *dataset = "mnist", *data_dir = NULL, *mode = "spnorm";
 	double rho[NN_MAX_LAYERS], eps = 0.1;
 	int nrho = 0, bad = 0, c;
 	long epochs = 30, seed = 1, pace = 30;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lab_options, NULL)) != -1) {
 		switch (c) {
 		case O_DATASET: dataset = optarg; break;
 		case O_DATADIR: data_dir = optarg; break;
@@ -144,4 +148,9 @@ out:
 	data_free(&train);
 	data_free(&test);
 	return rc;
+}
+
+int cmd_lab(int argc, char **argv)
+{
+	return cmd_with_config("lab", lab_options, lab_run, argc, argv);
 }

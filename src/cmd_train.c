@@ -61,6 +61,8 @@ static void usage(FILE *f)
 	      "                     training and leaves the last complete epoch there\n"
 	      "  --log FILE         per-epoch metrics as CSV\n"
 	      "  --json             print one JSON object with the results on stdout\n"
+	      "  --config FILE      settings from FILE, one 'option = value' per line\n"
+	      "                     (# starts a comment); options typed here win\n"
 	      "  -h, --help         this help\n",
 	      f);
 }
@@ -84,43 +86,45 @@ struct caps_source {
 	char what[128];         /* "allocated for (nu, delta) = (-2, 0.4): certified" */
 };
 
+/* The options; a settings file (--config) may set any of them but help. */
+enum { O_DATASET = 256, O_DATADIR, O_MODEL, O_MODE, O_RHO, O_EPOCHS, O_BATCH, O_LR,
+       O_SEED, O_HOLDOUT, O_EPS, O_OUT, O_LOG, O_JSON, O_L2, O_OPTIM, O_MOMENTUM,
+       O_SCHEDULE, O_LR_STEP, O_LR_GAMMA, O_THREADS, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE };
+static const struct option train_options[] = {
+	{"dataset", required_argument, 0, O_DATASET},
+	{"data-dir", required_argument, 0, O_DATADIR},
+	{"model", required_argument, 0, O_MODEL},
+	{"mode", required_argument, 0, O_MODE},
+	{"rho", required_argument, 0, O_RHO},
+	{"l2", required_argument, 0, O_L2},
+	{"optimizer", required_argument, 0, O_OPTIM},
+	{"lr", required_argument, 0, O_LR},
+	{"momentum", required_argument, 0, O_MOMENTUM},
+	{"schedule", required_argument, 0, O_SCHEDULE},
+	{"lr-step", required_argument, 0, O_LR_STEP},
+	{"lr-gamma", required_argument, 0, O_LR_GAMMA},
+	{"epochs", required_argument, 0, O_EPOCHS},
+	{"batch", required_argument, 0, O_BATCH},
+	{"seed", required_argument, 0, O_SEED},
+	{"threads", required_argument, 0, O_THREADS},
+	{"nu", required_argument, 0, O_NU},
+	{"delta", required_argument, 0, O_DELTA},
+	{"caps", required_argument, 0, O_CAPS},
+	{"objective", required_argument, 0, O_OBJECTIVE},
+	{"holdout", required_argument, 0, O_HOLDOUT},
+	{"eps", required_argument, 0, O_EPS},
+	{"out", required_argument, 0, O_OUT},
+	{"log", required_argument, 0, O_LOG},
+	{"json", no_argument, 0, O_JSON},
+	{"help", no_argument, 0, 'h'},
+	{0, 0, 0, 0},
+};
+
 static int parse(int argc, char **argv, struct train_opts *o)
 {
-	enum { O_DATASET = 256, O_DATADIR, O_MODEL, O_MODE, O_RHO, O_EPOCHS, O_BATCH, O_LR,
-	       O_SEED, O_HOLDOUT, O_EPS, O_OUT, O_LOG, O_JSON, O_L2, O_OPTIM, O_MOMENTUM,
-	       O_SCHEDULE, O_LR_STEP, O_LR_GAMMA, O_THREADS, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE };
-	static const struct option longopts[] = {
-		{"dataset", required_argument, 0, O_DATASET},
-		{"data-dir", required_argument, 0, O_DATADIR},
-		{"model", required_argument, 0, O_MODEL},
-		{"mode", required_argument, 0, O_MODE},
-		{"rho", required_argument, 0, O_RHO},
-		{"l2", required_argument, 0, O_L2},
-		{"optimizer", required_argument, 0, O_OPTIM},
-		{"lr", required_argument, 0, O_LR},
-		{"momentum", required_argument, 0, O_MOMENTUM},
-		{"schedule", required_argument, 0, O_SCHEDULE},
-		{"lr-step", required_argument, 0, O_LR_STEP},
-		{"lr-gamma", required_argument, 0, O_LR_GAMMA},
-		{"epochs", required_argument, 0, O_EPOCHS},
-		{"batch", required_argument, 0, O_BATCH},
-		{"seed", required_argument, 0, O_SEED},
-		{"threads", required_argument, 0, O_THREADS},
-		{"nu", required_argument, 0, O_NU},
-		{"delta", required_argument, 0, O_DELTA},
-		{"caps", required_argument, 0, O_CAPS},
-		{"objective", required_argument, 0, O_OBJECTIVE},
-		{"holdout", required_argument, 0, O_HOLDOUT},
-		{"eps", required_argument, 0, O_EPS},
-		{"out", required_argument, 0, O_OUT},
-		{"log", required_argument, 0, O_LOG},
-		{"json", no_argument, 0, O_JSON},
-		{"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
-	};
 	int c, bad = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", train_options, NULL)) != -1) {
 		switch (c) {
 		case O_DATASET: o->dataset = optarg; break;
 		case O_DATADIR: o->data_dir = optarg; break;
@@ -429,7 +433,7 @@ static sl_status save(const struct trainer *t, const struct caps_source *caps,
 	return checkpoint_save(t->net, meta, (int)(sizeof meta / sizeof meta[0]), path, err);
 }
 
-int cmd_train(int argc, char **argv)
+static int train_run(int argc, char **argv)
 {
 	/* NAN marks a number not given (the parser accepts finite values only). */
 	struct train_opts o = {.model = "mlp", .mode = "vanilla", .epochs = 10, .batch = 128,
@@ -597,8 +601,8 @@ int cmd_train(int argc, char **argv)
 		rc = report_interrupt(t, o.out, saved_epoch);
 		goto out;
 	}
-	fprintf(stderr, "test accuracy %.2f%% (%u images) after %d epochs in %.1fs\n",
-		100 * test_acc, test.n, t->epoch, seconds);
+	fprintf(stderr, "test accuracy %.2f%% (%u images) after %d epoch%s in %.1fs\n",
+		100 * test_acc, test.n, t->epoch, t->epoch == 1 ? "" : "s", seconds);
 	if (eps > 0)
 		fprintf(stderr,
 			"FGSM (L-inf, eps %g, true labels, clipped to the pixel box): robust "
@@ -620,4 +624,9 @@ out:
 	data_free(&train);
 	data_free(&test);
 	return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	return cmd_with_config("train", train_options, train_run, argc, argv);
 }

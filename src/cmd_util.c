@@ -140,3 +140,112 @@ void cmd_model_free(struct cmd_model *m)
 	data_free(&m->test);
 	memset(m, 0, sizeof *m);
 }
+
+int cmd_config_args(const char *cmd, const struct config *cfg, const struct option *longopts,
+		    char **out, int cap)
+{
+	int n = 0;
+	for (int i = 0; i < cfg->n; i++) {
+		const struct config_entry *e = &cfg->entry[i];
+		const struct option *o = longopts;
+		while (o->name && strcmp(o->name, e->key) != 0)
+			o++;
+		const char *why = NULL;
+		if (!o->name || strncmp(e->key, "help", 4) == 0 || strcmp(e->key, "config") == 0)
+			why = "is not a setting of";
+		else if (o->has_arg == no_argument && config_bool(e->value) < 0)
+			why = "takes yes or no (true/false, on/off, 1/0) in";
+		if (why) {
+			fprintf(stderr, "sectorlab %s: %s line %d: '%s' %s sectorlab %s (see sectorlab "
+					"%s --help)\n",
+				cmd, cfg->name, e->line, e->key, why, cmd, cmd);
+			goto fail;
+		}
+		if (o->has_arg == no_argument && config_bool(e->value) == 0)
+			continue;
+		if (n == cap) {
+			fprintf(stderr, "sectorlab %s: %s: too many settings\n", cmd, cfg->name);
+			goto fail;
+		}
+		size_t len = strlen(e->key) + strlen(e->value) + 4;
+		if (!(out[n] = malloc(len))) {
+			fprintf(stderr, "sectorlab %s: out of memory\n", cmd);
+			goto fail;
+		}
+		if (o->has_arg == no_argument)
+			snprintf(out[n], len, "--%s", e->key);
+		else
+			snprintf(out[n], len, "--%s=%s", e->key, e->value);
+		n++;
+	}
+	return n;
+fail:
+	while (n > 0)
+		free(out[--n]);
+	return -1;
+}
+
+int cmd_with_config(const char *cmd, const struct option *longopts,
+		    int (*run)(int argc, char **argv), int argc, char **argv)
+{
+	/* Find --config; options after "--" are not options. */
+	const char *path = NULL;
+	int at = -1, width = 0;
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "sectorlab %s: --config needs a FILE\n", cmd);
+				return 2;
+			}
+			path = argv[i + 1], width = 2;
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			path = argv[i] + 9, width = 1;
+		} else {
+			continue;
+		}
+		if (at >= 0) {
+			fprintf(stderr, "sectorlab %s: --config given twice\n", cmd);
+			return 2;
+		}
+		at = i;
+		i += width - 1;
+	}
+	if (!path)
+		return run(argc, argv);
+	struct config cfg;
+	struct sl_error err;
+	if (config_read(path, &cfg, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);
+		return err.code == SL_ERR_IO ? 1 : 2;
+	}
+	/* argv[0], the file's options, then the command line without --config. */
+	int cap = 2 * cfg.n + 1;
+	char **args = calloc((size_t)(argc + cap + 1), sizeof *args);
+	char **owned = calloc((size_t)cap, sizeof *owned);
+	int nown = args && owned ? cmd_config_args(cmd, &cfg, longopts, owned, cap) : -2;
+	config_free(&cfg);
+	if (nown < 0) {
+		if (nown == -2)
+			fprintf(stderr, "sectorlab %s: out of memory\n", cmd);
+		free(args);
+		free(owned);
+		return 2;
+	}
+	int n = 0;
+	args[n++] = argv[0];
+	for (int i = 0; i < nown; i++)
+		args[n++] = owned[i];
+	for (int i = 1; i < argc; i++)
+		if (i < at || i >= at + width)
+			args[n++] = argv[i];
+	args[n] = NULL;
+	int rc = run(n, args);
+	if (rc == 2)
+		fprintf(stderr, "sectorlab %s: (the settings in %s are read as options before "
+				"those typed)\n", cmd, path);
+	for (int i = 0; i < nown; i++)
+		free(owned[i]);
+	free(owned);
+	free(args);
+	return rc;
+}

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sectorlab/checkpoint.h"
 #include "testutil.h"
@@ -202,6 +203,58 @@ static void test_train_alexnet_lite(void **state)
 	free(dir);
 }
 
+/* train --config: the file's settings apply, typed options win, and a bad
+ * file is refused naming its line. */
+static void test_train_settings_file(void **state)
+{
+	const char *dir = *state;
+	char *conf = tu_path(dir, "r.conf"), *ckpt = tu_path(dir, "m.safetensors");
+	char text[4096], args[4096];
+	snprintf(text, sizeof text,
+		 "# certified caps, briefly\n"
+		 "mode = spnorm\n"
+		 "epochs = 1      # typed --epochs wins\n"
+		 "eps = 0\r\n"
+		 "json = yes\n"
+		 "out = %s\n",
+		 ckpt);
+	assert_int_equal(tu_write_file(conf, text, strlen(text)), 0);
+	snprintf(args, sizeof args, "train --epochs 2 --config %s", conf);
+	assert_int_equal(tu_run(args, false, out, sizeof out), 0);
+	assert_non_null(strstr(out, "\"epochs\":2"));
+	assert_non_null(strstr(out, "\"mode\":\"spnorm\""));
+	assert_non_null(strstr(out, "\"rho_certified\":true"));
+	assert_int_equal(access(ckpt, R_OK), 0);
+
+	static const struct {
+		const char *text, *says;
+	} bad[] = {
+		{"mode = l2\nepohcs = 2\n", "line 2: 'epohcs' is not a setting of sectorlab train"},
+		{"json = maybe\n", "'json' takes yes or no"},
+		{"help = yes\n", "'help' is not a setting"},
+		{"config = other.conf\n", "'config' is not a setting"},
+		{"epochs 2\n", "line 1: expected 'key = value'"},
+		{"epochs = ten\n", "settings in"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(tu_write_file(conf, bad[i].text, strlen(bad[i].text)), 0);
+		snprintf(args, sizeof args, "train --config %s", conf);
+		int rc = run(args, out, sizeof out);
+		if (rc != 2 || !strstr(out, bad[i].says) || !strstr(out, "r.conf"))
+			fail_msg("'%s' exited %d with:\n%s", bad[i].text, rc, out);
+	}
+	assert_int_equal(run("train --config", out, sizeof out), 2);
+	assert_non_null(strstr(out, "--config needs a FILE"));
+	snprintf(args, sizeof args, "train --config %s --config=%s", conf, conf);
+	assert_int_equal(run(args, out, sizeof out), 2);
+	assert_non_null(strstr(out, "--config given twice"));
+	snprintf(args, sizeof args, "train --config %s/none.conf", dir);
+	assert_int_equal(run(args, out, sizeof out), 1);
+	assert_non_null(strstr(out, "No such file"));
+	free(conf);
+	free(ckpt);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -213,6 +266,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_missing_and_bad_data),
 		cmocka_unit_test(test_train_run_writes_files),
 		cmocka_unit_test(test_train_alexnet_lite),
+		cmocka_unit_test_setup_teardown(test_train_settings_file, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

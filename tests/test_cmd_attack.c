@@ -239,6 +239,47 @@ static void test_table_and_presets(void **state)
 	assert_non_null(strstr(out, "\"target_hits\":"));
 }
 
+/* A recipe kept in a settings file gives what the same options give typed. */
+static void test_settings_file(void **state)
+{
+	(void)state;
+	char *conf = tu_path(dir, "pgd.conf");
+	const char recipe[] = "# PGD at two strengths\n"
+			      "model = MODEL\n"
+			      "attack = pgd\n"
+			      "steps = 5\n"
+			      "eps = 0.1,0.2\n"
+			      "random-start = no\n"
+			      "n = 100\n"
+			      "json = true\n";
+	char text[4096];
+	const char *at = strstr(recipe, "MODEL");
+	snprintf(text, sizeof text, "%.*s%s%s", (int)(at - recipe), recipe, model, at + 5);
+	assert_int_equal(tu_write_file(conf, text, strlen(text)), 0);
+	char args[4096];
+	static char typed[sizeof out];
+	snprintf(args, sizeof args, "attack --config %s", conf);
+	assert_int_equal(run_with(args, false), 0);
+	snprintf(typed, sizeof typed, "%s", out);
+	snprintf(args, sizeof args,
+		 "attack --model %s --attack pgd --steps 5 --eps 0.1,0.2 --n 100 --json", model);
+	assert_int_equal(run_with(args, false), 0);
+	/* Identical but for the timing. */
+	const char *keys[] = {"\"robust_accuracy\":", "\"attack_success_rate\":"};
+	for (size_t k = 0; k < 2; k++) {
+		const char *a = strstr(typed, keys[k]), *b = strstr(out, keys[k]);
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_memory_equal(a, b, strlen(keys[k]) + 8);
+	}
+	/* Typed options win over the file's. */
+	snprintf(args, sizeof args, "attack --config %s --eps 0.3", conf);
+	assert_int_equal(run_with(args, false), 0);
+	assert_non_null(strstr(out, "\"eps\":0.3"));
+	assert_null(strstr(out, "\"eps\":0.1"));
+	free(conf);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -249,6 +290,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_run_writes_everything),
 		cmocka_unit_test(test_table_and_presets),
+		cmocka_unit_test(test_settings_file),
 	};
 	return cmocka_run_group_tests_name("cmd_attack", tests, setup, teardown);
 }

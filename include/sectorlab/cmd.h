@@ -8,9 +8,11 @@
 #ifndef SECTORLAB_CMD_H
 #define SECTORLAB_CMD_H
 
+#include <getopt.h>
 #include <stddef.h>
 
 #include "sectorlab/checkpoint.h"
+#include "sectorlab/config.h"
 #include "sectorlab/data.h"
 #include "sectorlab/nn.h"
 
@@ -31,6 +33,27 @@ int cmd_parse_long(const char *opt, const char *text, long min, long max, long *
 /* The data directory: --data-dir if given, else $SECTORLAB_DATA, else "data"
  * (or, when there is no data/ here, the sample `make install` copied). */
 const char *cmd_data_dir(const char *flag_value);
+
+/*
+ * Settings files (see config.h).  cmd_with_config runs a command with the
+ * settings of `--config FILE` (or `--config=FILE`) anywhere in argv: they
+ * become options placed before the command line's own, so what is typed wins;
+ * then run(argc, argv) is called on the result and its exit code returned.
+ * Without --config, run sees argv unchanged.  A bad file is reported (file
+ * and line) and gives 2, an unreadable one 1, without calling run.
+ */
+int cmd_with_config(const char *cmd, const struct option *longopts,
+		    int (*run)(int argc, char **argv), int argc, char **argv);
+
+/*
+ * The settings of cfg as options of cmd: "--key=value", or "--key" for a
+ * flag (no_argument in longopts) whose value is yes (nothing when no).  Each
+ * key must be an option in longopts other than config and the help options.  Writes at
+ * most cap newly allocated strings to out (the caller frees them) and
+ * returns their count, or -1 after printing why.
+ */
+int cmd_config_args(const char *cmd, const struct config *cfg, const struct option *longopts,
+		    char **out, int cap);
 
 /* A trained network and the test set it belongs to. */
 struct cmd_model {
