@@ -374,6 +374,18 @@ static void test_conv_dft_matches_direct(void **state)
 			assert_close(dx2[i], dx1[i], 1e-4 * (1 + fabs(dx1[i])));
 		for (size_t i = 0; i < nw; i++)
 			assert_close(gw2[i], gw1[i], 1e-4 * (1 + fabs(gw1[i])));
+		/* The plan keeps the kernel's spectra between passes: a kernel
+		 * changed in place (one weight) must be seen, and so must the
+		 * return of the first one. */
+		float saved = w[nw / 2];
+		for (int round = 0; round < 2; round++) {
+			w[nw / 2] = round == 0 ? saved + 0.25f : saved;
+			for (int n = 0; n < batch; n++)
+				conv_apply(&g, w, 0.7f, b, x + n * nin, y1 + n * nout, col);
+			conv_dft_forward(p, t % 2 ? team : NULL, w, 0.7f, b, x, y2, batch);
+			for (size_t i = 0; i < nout * batch; i++)
+				assert_close(y2[i], y1[i], 1e-4 * (1 + fabs(y1[i])));
+		}
 		print_message("dft %dx%dx%d -> %dx%dx%d (k %d, pad %d): max |y diff| %.2e, flops "
 			      "%.0f vs direct %.0f\n",
 			      c[0], c[1], c[2], g.cout, g.ho, g.wo, c[4], c[5], worst,
