@@ -721,6 +721,31 @@ static void pool_forward(struct nn_net *net, struct nn_layer *l, const float *in
 	parallel_for(net->team, batch, pool_forward_part, &j);
 }
 
+/*
+ * A convolution (direct path) followed by max pooling, image by image: each
+ * image's feature maps are pooled (forward) or receive the pooling's
+ * gradient (backward) while they are still in cache, instead of the whole
+ * batch's maps going out to memory and back between the two layers.
+ */
+struct conv_pool_job {
+	struct layer_job conv, pool;
+};
+
+static bool conv_pool_fuses(const struct nn_net *net, int conv)
+{
+	return conv + 1 < net->nlayers && net->layers[conv].kind == NN_CONV &&
+	       !net->layers[conv].dft_used && net->layers[conv + 1].kind == NN_MAXPOOL;
+}
+
+static void conv_pool_forward_part(void *ctx, int tid, int begin, int end)
+{
+	const struct conv_pool_job *f = ctx;
+	for (int n = begin; n < end; n++) {
+		conv_forward_part((void *)&f->conv, tid, n, n + 1);
+		pool_forward_part((void *)&f->pool, tid, n, n + 1);
+	}
+}
+
 const float *nn_forward(struct nn_net *net, const float *x, int batch)
 {
 	net->x = x;
@@ -737,6 +762,16 @@ const float *nn_forward(struct nn_net *net, const float *x, int batch)
 			activate(l, batch);
 			break;
 		case NN_CONV:
+			l->dft_used = l->dft && dft_pays(&l->geom, batch);
+			if (conv_pool_fuses(net, i)) {
+				struct nn_layer *p = &net->layers[i + 1];
+				struct conv_pool_job f = {.conv = {.net = net, .l = l, .in = in},
+							  .pool = {.net = net, .l = p, .in = l->a}};
+				parallel_for(net->team, batch, conv_pool_forward_part, &f);
+				net->act_in[++i] = l->a; /* the pooling is done */
+				l = p;
+				break;
+			}
 			conv_forward(net, l, in, batch); /* activation included */
 			break;
 		case NN_MAXPOOL:
@@ -884,13 +919,27 @@ static void dense_backward(struct nn_net *net, struct nn_layer *l, const float *
 }
 
 /*
- * Images [begin, end) back through activation and convolution.  Thread 0
- * accumulates the kernel and bias gradients in place, thread t > 0 into its
- * own partial buffer; conv_backward adds the partials in thread order.
+ * Convolution backward, image by image: thread 0 accumulates the kernel and
+ * bias gradients in place, thread t > 0 into its own partial buffer;
+ * conv_backward_finish adds the partials in thread order.
  */
-static void conv_backward_part(void *ctx, int tid, int begin, int end)
+
+/* Thread tid's kernel and bias gradient accumulators, cleared. */
+static void conv_grad_begin(const struct layer_job *j, int tid)
 {
-	const struct layer_job *j = ctx;
+	const struct nn_layer *l = j->l;
+	size_t wsz = nn_layer_wsize(l);
+	float *gw = tid ? j->net->part + (size_t)(tid - 1) * j->net->part_stride : l->gw;
+	if (j->want_params) {
+		memset(gw, 0, sizeof(float) * wsz);
+		memset(gw == l->gw ? l->gb : gw + wsz, 0, sizeof(float) * (size_t)l->wrows);
+	}
+}
+
+/* Images [begin, end) back through activation and convolution, adding to
+ * thread tid's accumulators (conv_grad_begin clears them). */
+static void conv_backward_images(const struct layer_job *j, int tid, int begin, int end)
+{
 	struct nn_layer *l = j->l;
 	const struct conv_geom *g = &l->geom;
 	const int plane = g->ho * g->wo;
@@ -898,10 +947,6 @@ static void conv_backward_part(void *ctx, int tid, int begin, int end)
 	size_t wsz = nn_layer_wsize(l);
 	float *gw = tid ? j->net->part + (size_t)(tid - 1) * j->net->part_stride : l->gw;
 	float *gb = tid ? gw + wsz : l->gb;
-	if (j->want_params) {
-		memset(gw, 0, sizeof(float) * wsz);
-		memset(gb, 0, sizeof(float) * (size_t)l->wrows);
-	}
 	for (int n = begin; n < end; n++) {
 		float *dz = l->da + (size_t)n * l->out;
 		if (l->act == NN_ACT_LEAKY_RELU)
@@ -914,6 +959,12 @@ static void conv_backward_part(void *ctx, int tid, int begin, int end)
 		if (j->dst)
 			conv_apply_transpose(g, l->w, l->scale, dz, j->dst + (size_t)n * l->in, col);
 	}
+}
+
+static void conv_backward_part(void *ctx, int tid, int begin, int end)
+{
+	conv_grad_begin(ctx, tid);
+	conv_backward_images(ctx, tid, begin, end);
 }
 
 /* The DFT path: the activation's derivative and the bias gradient here, the
@@ -935,6 +986,21 @@ static void conv_backward_dft(struct nn_net *net, struct nn_layer *l, int batch,
 			  batch);
 }
 
+/* The threads' partial gradients summed in order, then the cap's term. */
+static void conv_backward_finish(struct nn_net *net, struct nn_layer *l, int batch,
+				 bool want_params)
+{
+	if (!want_params)
+		return;
+	size_t wsz = nn_layer_wsize(l);
+	for (int t = 0; !l->dft_used && t < parallel_threads(net->team) - 1; t++) {
+		const float *pw = net->part + (size_t)t * net->part_stride;
+		cblas_saxpy((int)wsz, 1.0f, pw, 1, l->gw, 1);
+		cblas_saxpy(l->wrows, 1.0f, pw + wsz, 1, l->gb, 1);
+	}
+	cap_gradient(net, l, batch);
+}
+
 static void conv_backward(struct nn_net *net, struct nn_layer *l, const float *in, int batch,
 			  bool want_params, float *dst)
 {
@@ -945,15 +1011,7 @@ static void conv_backward(struct nn_net *net, struct nn_layer *l, const float *i
 				      .want_params = want_params};
 		parallel_for(net->team, batch, conv_backward_part, &j);
 	}
-	if (!want_params)
-		return;
-	size_t wsz = nn_layer_wsize(l);
-	for (int t = 0; !l->dft_used && t < parallel_threads(net->team) - 1; t++) {
-		const float *pw = net->part + (size_t)t * net->part_stride;
-		cblas_saxpy((int)wsz, 1.0f, pw, 1, l->gw, 1);
-		cblas_saxpy(l->wrows, 1.0f, pw + wsz, 1, l->gb, 1);
-	}
-	cap_gradient(net, l, batch);
+	conv_backward_finish(net, l, batch, want_params);
 }
 
 static void pool_backward_part(void *ctx, int tid, int begin, int end)
@@ -977,6 +1035,16 @@ static void pool_backward(struct nn_net *net, struct nn_layer *l, int batch, flo
 	parallel_for(net->team, batch, pool_backward_part, &j);
 }
 
+static void conv_pool_backward_part(void *ctx, int tid, int begin, int end)
+{
+	const struct conv_pool_job *f = ctx;
+	conv_grad_begin(&f->conv, tid);
+	for (int n = begin; n < end; n++) {
+		pool_backward_part((void *)&f->pool, tid, n, n + 1);
+		conv_backward_images(&f->conv, tid, n, n + 1);
+	}
+}
+
 double nn_backward(struct nn_net *net, const int *y, bool want_params, bool want_input)
 {
 	int batch = net->batch, last = net->nlayers - 1;
@@ -998,8 +1066,20 @@ double nn_backward(struct nn_net *net, const int *y, bool want_params, bool want
 			conv_backward(net, l, in, batch, want_params, dst); /* activation included */
 			break;
 		case NN_MAXPOOL:
-			if (dst)
+			if (i > 0 && conv_pool_fuses(net, i - 1)) {
+				struct nn_layer *c = &net->layers[i - 1];
+				float *cdst = i > 1 ? net->layers[i - 2].da
+						    : (want_input ? net->dx : NULL);
+				struct conv_pool_job f = {
+					.conv = {.net = net, .l = c, .in = net->act_in[i - 1],
+						 .dst = cdst, .want_params = want_params},
+					.pool = {.net = net, .l = l, .dst = dst}};
+				parallel_for(net->team, batch, conv_pool_backward_part, &f);
+				conv_backward_finish(net, c, batch, want_params);
+				i--; /* the convolution is done */
+			} else if (dst) {
 				pool_backward(net, l, batch, dst);
+			}
 			break;
 		case NN_FLATTEN:
 			break; /* its da is its input's da (or dx) */
