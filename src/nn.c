@@ -662,6 +662,41 @@ static void order_keys(const float *restrict x, int32_t *restrict key, int n)
 		best = gt_ ? (at) : best;               \
 	} while (0)
 
+/* The winner of three keys in a row starting at index at: (top, best). */
+#define NN_POOL_ROW3(at, top_, best_)                                              \
+	do {                                                                       \
+		int32_t a_ = key[at], b_ = key[(at) + 1], c_ = key[(at) + 2];      \
+		int gb_ = b_ > a_;                                                 \
+		int32_t m_ = gb_ ? b_ : a_, i_ = gb_ ? (at) + 1 : (at);            \
+		int gc_ = c_ > m_;                                                 \
+		top_ = gc_ ? c_ : m_;                                              \
+		best_ = gc_ ? (at) + 2 : i_;                                       \
+	} while (0)
+
+/*
+ * The paper's window (3x3, stride 2) for outputs [lo, hi) of a row whose
+ * windows lie inside the plane, at starts base + y0 W + 2 ox: each row's
+ * winner, then the rows in order, a later row winning only when strictly
+ * greater (the winner of a row-major scan).  The outputs do not depend on
+ * one another, so the compiler runs several at once.
+ */
+static void pool_row_3x3s2(const int32_t *restrict key, int32_t *restrict arg, int at_row,
+			   int W, int lo, int hi)
+{
+	for (int ox = lo; ox < hi; ox++) {
+		const int32_t at = at_row + 2 * ox;
+		int32_t t0, b0, t1, b1, t2, b2;
+		NN_POOL_ROW3(at, t0, b0);
+		NN_POOL_ROW3(at + W, t1, b1);
+		NN_POOL_ROW3(at + 2 * W, t2, b2);
+		int32_t top = t0, best = b0;
+		best = t1 > top ? b1 : best;
+		top = t1 > top ? t1 : top;
+		best = t2 > top ? b2 : best;
+		arg[ox] = best;
+	}
+}
+
 /* Max over each window; windows never lie wholly in the padding (pad <= k/2).
  * Ties go to the first in scan order and a NaN wins, as in PyTorch. */
 static void pool_forward_part(void *ctx, int tid, int begin, int end)
@@ -671,6 +706,11 @@ static void pool_forward_part(void *ctx, int tid, int begin, int end)
 	const struct conv_geom *g = &l->geom;
 	const int H = g->h, W = g->w, k = g->k, s = g->stride;
 	int32_t *key = j->net->keys + (size_t)tid * j->net->keys_stride; /* (in) */
+	/* Outputs whose windows lie inside the plane horizontally: [xlo, xhi). */
+	int xlo = (g->pad + s - 1) / s, xhi = W - k + g->pad < 0 ? 0 : (W - k + g->pad) / s + 1;
+	xhi = xhi > g->wo ? g->wo : xhi;
+	xlo = xlo > xhi ? xhi : xlo;
+	const bool paper = k == 3 && s == 2;
 	for (int n = begin; n < end; n++) {
 		const float *x = j->in + (size_t)n * l->in;
 		float *y = l->a + (size_t)n * l->out;
@@ -678,38 +718,31 @@ static void pool_forward_part(void *ctx, int tid, int begin, int end)
 		order_keys(x, key, l->in);
 		for (int c = 0; c < g->cin; c++) {
 			const int base = c * H * W;
-			for (int oy = 0; oy < g->ho; oy++) {
+			for (int oy = 0; oy < g->ho; oy++, arg += g->wo) {
 				int y0 = oy * s - g->pad, y1 = y0 + k;
-				bool rows_inside = y0 >= 0 && y1 <= H;
+				bool fast = paper && y0 >= 0 && y1 <= H;
+				int lo = fast ? xlo : g->wo, hi = fast ? xhi : g->wo;
+				if (fast)
+					pool_row_3x3s2(key, arg, base + y0 * W - g->pad, W, lo, hi);
 				y0 = y0 < 0 ? 0 : y0;
 				y1 = y1 > H ? H : y1;
 				for (int ox = 0; ox < g->wo; ox++) {
+					if (ox == lo)
+						ox = hi; /* done above */
+					if (ox >= g->wo)
+						break;
 					int x0 = ox * s - g->pad, x1 = x0 + k;
-					int32_t top = INT32_MIN, best;
-					if (k == 3 && rows_inside && x0 >= 0 && x1 <= W) {
-						/* The paper's 3x3 window, unrolled. */
-						int32_t at = base + y0 * W + x0;
-						best = at;
-						NN_POOL_TAKE(at);
-						NN_POOL_TAKE(at + 1);
-						NN_POOL_TAKE(at + 2);
-						NN_POOL_TAKE(at + W);
-						NN_POOL_TAKE(at + W + 1);
-						NN_POOL_TAKE(at + W + 2);
-						NN_POOL_TAKE(at + 2 * W);
-						NN_POOL_TAKE(at + 2 * W + 1);
-						NN_POOL_TAKE(at + 2 * W + 2);
-					} else {
-						x0 = x0 < 0 ? 0 : x0;
-						x1 = x1 > W ? W : x1;
-						best = base + y0 * W + x0;
-						for (int iy = y0; iy < y1; iy++)
-							for (int ix = x0; ix < x1; ix++)
-								NN_POOL_TAKE(base + iy * W + ix);
-					}
-					*y++ = x[best];
-					*arg++ = best;
+					x0 = x0 < 0 ? 0 : x0;
+					x1 = x1 > W ? W : x1;
+					int32_t top = INT32_MIN, best = base + y0 * W + x0;
+					for (int iy = y0; iy < y1; iy++)
+						for (int ix = x0; ix < x1; ix++)
+							NN_POOL_TAKE(base + iy * W + ix);
+					arg[ox] = best;
 				}
+				for (int ox = 0; ox < g->wo; ox++)
+					y[ox] = x[arg[ox]];
+				y += g->wo;
 			}
 		}
 	}

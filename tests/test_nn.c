@@ -485,6 +485,49 @@ static void test_dense_forward_matches_loops(void **state)
 			assert_close(logits[r * 3 + o], in[r][o], 1e-5);
 }
 
+/* The 3x3/2 window (the paper's, with its own fast path), with and without
+ * padding, on inputs full of ties, signed zeros and NaNs: every output is the
+ * winner of a plain row-major scan (first on ties, -0 ties +0, NaN wins). */
+static void test_maxpool_matches_scan(void **state)
+{
+	(void)state;
+	struct sl_rng rng;
+	rng_seed(&rng, 33);
+	const float values[] = {-1.0f, -0.0f, 0.0f, 1.0f, 2.0f, NAN};
+	for (int pad = 0; pad <= 1; pad++) {
+		struct nn_layer_spec pool[] = {{.kind = NN_MAXPOOL, .k = 3, .stride = 2, .pad = pad}};
+		struct nn_shape in = {2, 9, 12};
+		struct nn_net *net;
+		assert_int_equal(nn_build(in, pool, 1, 2, &net, NULL), SL_OK);
+		const struct conv_geom *g = &net->layers[0].geom;
+		float x[2 * 2 * 9 * 12];
+		for (int trial = 0; trial < 50; trial++) {
+			for (size_t k = 0; k < sizeof x / sizeof x[0]; k++)
+				x[k] = values[rng_below(&rng, trial % 2 ? 6 : 5)];
+			nn_forward(net, x, 2);
+			for (int n = 0; n < 2; n++)
+				for (int c = 0; c < 2; c++)
+					for (int oy = 0; oy < g->ho; oy++)
+						for (int ox = 0; ox < g->wo; ox++) {
+							int best = -1;
+							for (int iy = oy * 2 - pad; iy < oy * 2 - pad + 3; iy++)
+								for (int ix = ox * 2 - pad; ix < ox * 2 - pad + 3; ix++) {
+									if (iy < 0 || iy >= 9 || ix < 0 || ix >= 12)
+										continue;
+									int at = (c * 9 + iy) * 12 + ix;
+									float v = x[n * 216 + at];
+									float b = best < 0 ? 0 : x[n * 216 + best];
+									if (best < 0 || (!isnan(b) && (isnan(v) || v > b)))
+										best = at;
+								}
+							int o = (c * g->ho + oy) * g->wo + ox;
+							assert_int_equal(net->layers[0].arg[n * net->out_dim + o], best);
+						}
+		}
+		nn_free(net);
+	}
+}
+
 /* Pooling: overlapping windows route each gradient to the window's maximum
  * (first one on ties), padded windows never pick the padding, NaN wins. */
 static void test_maxpool_by_hand(void **state)
@@ -752,6 +795,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_l2_penalty, setup_conv, teardown),
 		cmocka_unit_test_setup_teardown(test_names_and_shapes, setup_conv, teardown),
 		cmocka_unit_test(test_threads_agree),
+		cmocka_unit_test(test_maxpool_matches_scan),
 		cmocka_unit_test(test_bad_shapes),
 	};
 	return cmocka_run_group_tests_name("nn", tests, NULL, NULL);
