@@ -115,7 +115,7 @@ FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize
 fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang CFLAGS="$(FUZZ_FLAGS)" fuzz-build
 	@for n in $(FUZZ_TARGETS); do t=fuzz_$$n; opts=; \
-		case $$n in args|config) opts=-close_fd_mask=2;; esac; \
+		case $$n in args) opts=-close_fd_mask=3;; config) opts=-close_fd_mask=2;; esac; \
 		mkdir -p build/fuzz/corpus/$$n; \
 		echo "== $$t ($(FUZZ_LIMIT))"; \
 		(cd build/fuzz && ./$$t corpus/$$n ../../tests/fuzz/seed/$$n \
@@ -126,9 +126,10 @@ fuzz:
 
 fuzz-build: $(FUZZ_BIN)
 
-$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB) $(BUILD)/src/cmd_util.o
+FUZZ_APP_OBJ := $(filter-out $(BUILD)/src/main.o,$(APP_OBJ))
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB) $(FUZZ_APP_OBJ)
 	$(CC) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer,address,undefined -o $@ $< \
-		$(BUILD)/src/cmd_util.o $(LIB) $(LDLIBS)
+		$(FUZZ_APP_OBJ) $(LIB) $(LDLIBS)
 
 lint:
 	@bad=$$(grep -lE '#include *[<"](n)?curses' src/*.c include/sectorlab/*.h | grep -v '^src/ui_' || true); \

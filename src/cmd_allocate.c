@@ -60,7 +60,7 @@ static const struct option allocate_options[] = {
 static int parse(int argc, char **argv, struct allocate_opts *o)
 {
 	int c, bad = 0;
-	optind = 1;
+	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
 	while ((c = getopt_long(argc, argv, "h", allocate_options, NULL)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;

@@ -133,7 +133,7 @@ static const struct option attack_options[] = {
 static int parse(int argc, char **argv, struct attack_opts *o)
 {
 	int c, bad = 0;
-	optind = 1;
+	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
 	while ((c = getopt_long(argc, argv, "h", attack_options, NULL)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;

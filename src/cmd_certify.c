@@ -67,7 +67,7 @@ static const struct option certify_options[] = {
 static int parse(int argc, char **argv, struct certify_opts *o)
 {
 	int c, bad = 0;
-	optind = 1;
+	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
 	while ((c = getopt_long(argc, argv, "h", certify_options, NULL)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;

@@ -54,7 +54,7 @@ static int lab_run(int argc, char **argv)
 	double rho[NN_MAX_LAYERS], eps = 0.1;
 	int nrho = 0, bad = 0, c;
 	long epochs = 30, seed = 1, pace = 30;
-	optind = 1;
+	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
 	while ((c = getopt_long(argc, argv, "h", lab_options, NULL)) != -1) {
 		switch (c) {
 		case O_DATASET: dataset = optarg; break;

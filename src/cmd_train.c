@@ -123,7 +123,7 @@ static const struct option train_options[] = {
 static int parse(int argc, char **argv, struct train_opts *o)
 {
 	int c, bad = 0;
-	optind = 1;
+	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
 	while ((c = getopt_long(argc, argv, "h", train_options, NULL)) != -1) {
 		switch (c) {
 		case O_DATASET: o->dataset = optarg; break;
