@@ -87,7 +87,7 @@ int main(void)
 {
 	const struct bench_case cases[] = {
 		{MODEL_MLP, "mlp", 8000, 500, 20, 3},
-		{MODEL_ALEXNET, "alexnet", 64, 32, 5, 1},
+		{MODEL_ALEXNET, "alexnet", 64, 32, 5, 2},
 	};
 	bool torch = system(PYTHON " -c 'import torch' >/dev/null 2>&1") == 0;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);

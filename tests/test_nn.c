@@ -374,12 +374,13 @@ static void test_conv_dft_matches_direct(void **state)
 			assert_close(dx2[i], dx1[i], 1e-4 * (1 + fabs(dx1[i])));
 		for (size_t i = 0; i < nw; i++)
 			assert_close(gw2[i], gw1[i], 1e-4 * (1 + fabs(gw1[i])));
-		/* The plan keeps the kernel's spectra between passes: a kernel
-		 * changed in place (one weight) must be seen, and so must the
-		 * return of the first one. */
+		/* The plan keeps the kernel's spectra between passes (and a
+		 * transposed copy from the second pass on): a kernel changed in
+		 * place (one weight) must be seen, the same kernel again must
+		 * give the same result, and so must the return of the first. */
 		float saved = w[nw / 2];
-		for (int round = 0; round < 2; round++) {
-			w[nw / 2] = round == 0 ? saved + 0.25f : saved;
+		for (int round = 0; round < 4; round++) {
+			w[nw / 2] = round == 0 || round == 1 ? saved + 0.25f : saved;
 			for (int n = 0; n < batch; n++)
 				conv_apply(&g, w, 0.7f, b, x + n * nin, y1 + n * nout, col);
 			conv_dft_forward(p, t % 2 ? team : NULL, w, 0.7f, b, x, y2, batch);
