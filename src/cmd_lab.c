@@ -1,5 +1,6 @@
 /* cmd_lab: `sectorlab` with no command: load data, start training, open the lab. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,8 +20,13 @@ static void usage(FILE *f)
 	      "  --dataset NAME   mnist (default) or fashion\n"
 	      "  --data-dir DIR   where the data is (default: $SECTORLAB_DATA, else data/)\n"
 	      "  --mode MODE      spnorm (default) or vanilla\n"
-	      "  --rho A,B,C      caps for spnorm (default: the authors' 1.8,1.8,0.9204,\n"
-	      "                   which no theorem certifies)\n"
+	      "  --nu X --delta Y spnorm: network sector indices; each layer is capped at\n"
+	      "                   its Theorem 4 bound from the Theorem 3 allocation\n"
+	      "                   (default -2, 0.4: certified caps)\n"
+	      "  --objective OBJ  allocation objective: product (default) or min\n"
+	      "  --caps authors   the caps the authors' code hard-codes (1.8,1.8,0.9204),\n"
+	      "                   which no theorem certifies\n"
+	      "  --rho A,B,C      caps given by hand (not certified)\n"
 	      "  --epochs N       epochs to train (default 30)\n"
 	      "  --seed S         random seed (default 1)\n"
 	      "  --eps X          FGSM strength shown (default 0.1)\n"
@@ -33,12 +39,16 @@ static void usage(FILE *f)
 
 /* The options; a settings file (--config) may set any of them but help. */
 enum { O_DATASET = 256, O_DATADIR, O_MODE, O_RHO, O_EPOCHS, O_SEED, O_EPS, O_PACE,
-       O_HELP_LAB };
+       O_HELP_LAB, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE };
 static const struct option lab_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
 	{"mode", required_argument, 0, O_MODE},
 	{"rho", required_argument, 0, O_RHO},
+	{"nu", required_argument, 0, O_NU},
+	{"delta", required_argument, 0, O_DELTA},
+	{"caps", required_argument, 0, O_CAPS},
+	{"objective", required_argument, 0, O_OBJECTIVE},
 	{"epochs", required_argument, 0, O_EPOCHS},
 	{"seed", required_argument, 0, O_SEED},
 	{"eps", required_argument, 0, O_EPS},
@@ -51,8 +61,9 @@ static const struct option lab_options[] = {
 static int lab_run(int argc, char **argv)
 {
 	const char *dataset = "mnist", *data_dir = NULL, *mode = "spnorm";
-	double rho[NN_MAX_LAYERS], eps = 0.1;
-	int nrho = 0, bad = 0, c;
+	struct cmd_caps_request req = {.nu = NAN, .delta = NAN};
+	double eps = 0.1;
+	int bad = 0, c;
 	long epochs = 30, seed = 1, pace = 30;
 	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
 	while ((c = getopt_long(argc, argv, "h", lab_options, NULL)) != -1) {
@@ -61,9 +72,13 @@ static int lab_run(int argc, char **argv)
 		case O_DATADIR: data_dir = optarg; break;
 		case O_MODE: mode = optarg; break;
 		case O_RHO:
-			nrho = cmd_parse_doubles("--rho", optarg, rho, NN_MAX_LAYERS);
-			bad |= nrho < 0;
+			req.nrho = cmd_parse_doubles("--rho", optarg, req.rho, NN_MAX_LAYERS);
+			bad |= req.nrho < 0;
 			break;
+		case O_NU: bad |= cmd_parse_double("--nu", optarg, &req.nu); break;
+		case O_DELTA: bad |= cmd_parse_double("--delta", optarg, &req.delta); break;
+		case O_CAPS: req.caps = optarg; break;
+		case O_OBJECTIVE: req.objective = optarg; break;
 		case O_EPOCHS: bad |= cmd_parse_long("--epochs", optarg, 1, 100000, &epochs); break;
 		case O_SEED: bad |= cmd_parse_long("--seed", optarg, 0, 0x7fffffffL, &seed); break;
 		case O_EPS: bad |= cmd_parse_double("--eps", optarg, &eps); break;
@@ -103,20 +118,12 @@ static int lab_run(int argc, char **argv)
 	}
 	jc.train.epochs = (int)epochs;
 	jc.train.seed = (uint64_t)seed;
-	const char *caps_note = "no caps (vanilla)";
-	if (jc.train.mode == TRAIN_SPNORM) {
-		if (nrho > 0) {
-			jc.train.nrho = nrho;
-			memcpy(jc.train.rho, rho, sizeof(double) * (size_t)nrho);
-			caps_note = "--rho caps: uncertified";
-		} else {
-			jc.train.nrho = model_authors_caps(jc.train.model, jc.train.rho);
-			caps_note = "authors' caps: uncertified";
-		}
-	} else if (nrho > 0) {
-		fprintf(stderr, "sectorlab: --rho needs --mode spnorm\n");
-		return 2;
-	}
+	/* The same caps as `sectorlab train`: certified unless asked otherwise. */
+	struct cmd_caps caps;
+	int caps_rc = cmd_spnorm_caps("lab", jc.train.model, &req, &jc.train, &caps);
+	if (caps_rc)
+		return caps_rc;
+	const char *caps_note = jc.train.mode == TRAIN_SPNORM ? caps.note : "no caps (vanilla)";
 
 	const char *dir = cmd_data_dir(data_dir);
 	struct sl_dataset train = {0}, test = {0};

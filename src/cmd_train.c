@@ -79,12 +79,6 @@ struct train_opts {
 	int json;
 };
 
-/* Where the spnorm caps came from, for the screen, the log and the checkpoint. */
-struct caps_source {
-	bool allocated;         /* from the Theorem 3 allocation at (nu, delta) */
-	double nu, delta;
-	char what[128];         /* "allocated for (nu, delta) = (-2, 0.4): certified" */
-};
 
 /* The options; a settings file (--config) may set any of them but help. */
 enum { O_DATASET = 256, O_DATADIR, O_MODEL, O_MODE, O_RHO, O_EPOCHS, O_BATCH, O_LR,
@@ -222,43 +216,8 @@ static sl_status layer_norms(struct trainer *t, double *sigma, struct sl_error *
 }
 
 /* Turn the options into a training configuration; returns 0 or an exit code. */
-/*
- * spnorm caps from the allocation at (nu, delta): each weighted layer's
- * Theorem 4 bound, trained at rho_i (1 - CERTIFY_CAP_MARGIN) so that float
- * rounding never takes a layer over the cap its certificate checks.
- */
-static int allocate_caps(const struct train_opts *o, enum model_id model,
-			 struct train_config *cfg, struct caps_source *src)
-{
-	struct sl_error err;
-	status_clear(&err);
-	struct sector_layer layers[SECTOR_MAX_LAYERS];
-	int n = sector_model_layers(model_name(model), layers, SECTOR_MAX_LAYERS, &err);
-	enum sector_objective obj = SECTOR_OBJ_PRODUCT;
-	if (o->objective && strcmp(o->objective, "min") == 0)
-		obj = SECTOR_OBJ_MIN;
-	else if (o->objective && strcmp(o->objective, "product") != 0)
-		return usage_error("--objective takes product or min");
-	struct sector_allocation a;
-	if (n < 0 || sector_allocate(src->nu, src->delta, layers, n, obj, &a, &err) != SL_OK) {
-		fprintf(stderr, "sectorlab train: no certified caps for (nu, delta) = (%g, %g): %s\n",
-			src->nu, src->delta, err.msg);
-		return 1;
-	}
-	cfg->nrho = 0;
-	for (int i = 0; i < n; i++)
-		if (a.layer[i].has_rho)
-			cfg->rho[cfg->nrho++] = a.layer[i].rho * (1 - CERTIFY_CAP_MARGIN);
-	cfg->rho_certified = true;
-	src->allocated = true;
-	snprintf(src->what, sizeof src->what,
-		 "allocated for (nu, delta) = (%g, %g) by Theorems 3 and 4: certified", src->nu,
-		 src->delta);
-	return 0;
-}
-
 static int configure(const struct train_opts *o, struct train_config *cfg,
-		     enum data_kind *kind, struct caps_source *src)
+		     enum data_kind *kind, struct cmd_caps *src)
 {
 	struct sl_error err;
 	status_clear(&err);
@@ -306,41 +265,10 @@ static int configure(const struct train_opts *o, struct train_config *cfg,
 	cfg->epochs = (int)o->epochs;
 	cfg->batch = (int)o->batch;
 	cfg->seed = (uint64_t)o->seed;
-	bool indices = !isnan(o->nu) || !isnan(o->delta);
-	if (cfg->mode != TRAIN_SPNORM && (o->nrho > 0 || o->caps || indices || o->objective))
-		return usage_error("--rho, --caps, --nu, --delta and --objective need --mode spnorm");
-	if (cfg->mode == TRAIN_SPNORM) {
-		if ((o->nrho > 0) + (o->caps != NULL) + indices > 1)
-			return usage_error("give the caps one way: --nu/--delta, --rho or --caps");
-		src->nu = isnan(o->nu) ? -2 : o->nu;
-		src->delta = isnan(o->delta) ? 0.4 : o->delta;
-		if (o->nrho > 0) {
-			cfg->nrho = o->nrho;
-			memcpy(cfg->rho, o->rho, sizeof(double) * (size_t)o->nrho);
-			cfg->rho_certified = false;
-			snprintf(src->what, sizeof src->what, "given with --rho: not certified");
-		} else if (o->caps) {
-			if (strcmp(o->caps, "authors") != 0)
-				return usage_error("--caps takes 'authors'");
-			cfg->nrho = model_authors_caps(model, cfg->rho);
-			if (cfg->nrho == 0) {
-				char msg[160];
-				snprintf(msg, sizeof msg,
-					 "the authors' code hard-codes no caps for %s; use --rho or "
-					 "--nu/--delta",
-					 model_name(model));
-				return usage_error(msg);
-			}
-			cfg->rho_certified = false;
-			snprintf(src->what, sizeof src->what,
-				 "the authors' hard-coded caps: not certified");
-		} else {
-			int rc = allocate_caps(o, model, cfg, src);
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
+	struct cmd_caps_request req = {.nrho = o->nrho, .caps = o->caps, .nu = o->nu,
+				       .delta = o->delta, .objective = o->objective};
+	memcpy(req.rho, o->rho, sizeof req.rho);
+	return cmd_spnorm_caps("train", model, &req, cfg, src);
 }
 
 static void write_json(const struct trainer *t, enum data_kind kind, double test_acc,
@@ -383,7 +311,7 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 	printf("}\n");
 }
 
-static sl_status save(const struct trainer *t, const struct caps_source *caps,
+static sl_status save(const struct trainer *t, const struct cmd_caps *caps,
 		      enum data_kind kind, double test_acc, const char *path, struct sl_error *err)
 {
 	char nu_text[32] = "", delta_text[32] = "";
@@ -444,7 +372,7 @@ static int train_run(int argc, char **argv)
 		return rc == 1 ? 0 : rc;
 	struct train_config cfg;
 	enum data_kind kind;
-	struct caps_source caps = {0};
+	struct cmd_caps caps = {0};
 	if ((rc = configure(&o, &cfg, &kind, &caps)) != 0)
 		return rc;
 	double eps = !isnan(o.eps) ? o.eps : kind == DATA_CIFAR10 ? 8.0 / 255 : 0.1;

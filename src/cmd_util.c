@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 
 #include "sectorlab/checkpoint.h"
+#include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
+#include "sectorlab/sector.h"
 #include "sectorlab/model.h"
 
 int cmd_parse_double(const char *opt, const char *text, double *out)
@@ -248,4 +250,85 @@ int cmd_with_config(const char *cmd, const struct option *longopts,
 	free(owned);
 	free(args);
 	return rc;
+}
+
+static int caps_usage(const char *cmd, const char *msg)
+{
+	fprintf(stderr, "sectorlab %s: %s\n", cmd, msg);
+	return 2;
+}
+
+/* Caps from the allocation at (out->nu, out->delta): certified. */
+static int allocate_caps(const char *cmd, enum model_id model, const char *objective,
+			 struct train_config *cfg, struct cmd_caps *out)
+{
+	struct sl_error err;
+	status_clear(&err);
+	enum sector_objective obj = SECTOR_OBJ_PRODUCT;
+	if (objective && strcmp(objective, "min") == 0)
+		obj = SECTOR_OBJ_MIN;
+	else if (objective && strcmp(objective, "product") != 0)
+		return caps_usage(cmd, "--objective takes product or min");
+	struct sector_layer layers[SECTOR_MAX_LAYERS];
+	int n = sector_model_layers(model_name(model), layers, SECTOR_MAX_LAYERS, &err);
+	struct sector_allocation a;
+	if (n < 0 || sector_allocate(out->nu, out->delta, layers, n, obj, &a, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab %s: no certified caps for (nu, delta) = (%g, %g): %s\n",
+			cmd, out->nu, out->delta, err.msg);
+		return 1;
+	}
+	cfg->nrho = 0;
+	for (int i = 0; i < n; i++)
+		if (a.layer[i].has_rho)
+			cfg->rho[cfg->nrho++] = a.layer[i].rho * (1 - CERTIFY_CAP_MARGIN);
+	cfg->rho_certified = true;
+	out->allocated = true;
+	snprintf(out->what, sizeof out->what,
+		 "allocated for (nu, delta) = (%g, %g) by Theorems 3 and 4: certified", out->nu,
+		 out->delta);
+	snprintf(out->note, sizeof out->note, "certified: nu %g, delta %g", out->nu, out->delta);
+	return 0;
+}
+
+int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_request *req,
+		    struct train_config *cfg, struct cmd_caps *out)
+{
+	memset(out, 0, sizeof *out);
+	bool indices = !isnan(req->nu) || !isnan(req->delta);
+	if (cfg->mode != TRAIN_SPNORM) {
+		if (req->nrho > 0 || req->caps || indices || req->objective)
+			return caps_usage(cmd, "--rho, --caps, --nu, --delta and --objective need "
+					       "--mode spnorm");
+		return 0;
+	}
+	if ((req->nrho > 0) + (req->caps != NULL) + indices > 1)
+		return caps_usage(cmd, "give the caps one way: --nu/--delta, --rho or --caps");
+	out->nu = isnan(req->nu) ? -2 : req->nu;
+	out->delta = isnan(req->delta) ? 0.4 : req->delta;
+	if (req->nrho > 0) {
+		cfg->nrho = req->nrho;
+		memcpy(cfg->rho, req->rho, sizeof(double) * (size_t)req->nrho);
+		cfg->rho_certified = false;
+		snprintf(out->what, sizeof out->what, "given with --rho: not certified");
+		snprintf(out->note, sizeof out->note, "NOT certified (--rho)");
+		return 0;
+	}
+	if (req->caps) {
+		if (strcmp(req->caps, "authors") != 0)
+			return caps_usage(cmd, "--caps takes 'authors'");
+		cfg->nrho = model_authors_caps(model, cfg->rho);
+		if (cfg->nrho == 0) {
+			char msg[160];
+			snprintf(msg, sizeof msg,
+				 "the authors' code hard-codes no caps for %s; use --rho or "
+				 "--nu/--delta",
+				 model_name(model));
+			return caps_usage(cmd, msg);
+		}
+		cfg->rho_certified = false;
+		snprintf(out->what, sizeof out->what, "the authors' hard-coded caps: not certified");
+		snprintf(out->note, sizeof out->note, "NOT certified (authors' caps)");
+		return 0;
+	}
+	return allocate_caps(cmd, model, req->objective, cfg, out);
 }

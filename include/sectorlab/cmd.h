@@ -14,7 +14,9 @@
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/config.h"
 #include "sectorlab/data.h"
+#include "sectorlab/model.h"
 #include "sectorlab/nn.h"
+#include "sectorlab/train.h"
 
 int cmd_train(int argc, char **argv);
 int cmd_allocate(int argc, char **argv);
@@ -54,6 +56,35 @@ int cmd_with_config(const char *cmd, const struct option *longopts,
  */
 int cmd_config_args(const char *cmd, const struct config *cfg, const struct option *longopts,
 		    char **out, int cap);
+
+/* How spnorm caps were asked for on a command line (unset: NAN, 0, NULL). */
+struct cmd_caps_request {
+	double rho[NN_MAX_LAYERS]; /* --rho, by hand */
+	int nrho;
+	const char *caps;          /* --caps: "authors" */
+	double nu, delta;          /* --nu, --delta */
+	const char *objective;     /* --objective: product (default) or min */
+};
+
+/* Where the caps came from, for the screen, the log and the checkpoint. */
+struct cmd_caps {
+	bool allocated;            /* from the Theorem 3 allocation: certified */
+	double nu, delta;
+	char what[128];            /* "allocated for (nu, delta) = (-2, 0.4) ...: certified" */
+	char note[64];             /* the same for a narrow panel: "certified: nu -2, delta 0.4" */
+};
+
+/*
+ * The caps of cfg (whose model and mode are set) from req: in spnorm mode by
+ * default the Theorem 3 allocation at (nu, delta) (default the paper's
+ * (-2, 0.4)) with each layer's Theorem 4 bound, trained CERTIFY_CAP_MARGIN
+ * below it (certified); or --rho, or the authors' hard-coded caps (neither
+ * certified).  Other modes take none of these options.  Returns 0, or the
+ * exit code after printing why ("sectorlab <cmd>: ..."): 2 for bad usage, 1
+ * when (nu, delta) admits no allocation.
+ */
+int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_request *req,
+		    struct train_config *cfg, struct cmd_caps *out);
 
 /* A trained network and the test set it belongs to. */
 struct cmd_model {
