@@ -64,25 +64,62 @@ static void run_lmi(const struct nn_layer *l, const float *w, struct certify_lay
 	free(wd);
 }
 
-/* The sector layer of an nn layer (flatten has none: returns false). */
-static bool sector_of(const struct nn_layer *l, struct sector_layer *out, double *pool_k,
-		      struct sl_error *err, sl_status *st)
+/* The sector layer of a layer of this kind (flatten has none: returns
+ * false); k and stride are a pooling window's. */
+static bool sector_of_kind(enum nn_kind kind, enum nn_act act, float slope, int k,
+			   int stride, struct sector_layer *out, double *pool_k,
+			   struct sl_error *err, sl_status *st)
 {
 	*st = SL_OK;
-	if (l->kind == NN_FLATTEN)
+	if (kind == NN_FLATTEN)
 		return false;
-	if (l->kind == NN_MAXPOOL) {
+	if (kind == NN_MAXPOOL) {
 		/* Windows of k with stride s overlap ceil(k / s) times per axis. */
-		int per_axis = (l->geom.k + l->geom.stride - 1) / l->geom.stride;
+		int per_axis = (k + stride - 1) / stride;
 		*pool_k = sector_pool_lipschitz(per_axis * per_axis);
 		*st = sector_layer_pool(*pool_k, out, err);
 		return true;
 	}
-	enum sector_act_kind act =
-		l->act == NN_ACT_LEAKY_RELU ? SECTOR_ACT_LEAKY : SECTOR_ACT_IDENTITY;
-	*st = sector_layer_weighted(l->kind == NN_CONV ? SECTOR_LAYER_CONV : SECTOR_LAYER_DENSE,
-				    act, l->slope, 0.0, out, err);
+	enum sector_act_kind sa = act == NN_ACT_LEAKY_RELU ? SECTOR_ACT_LEAKY : SECTOR_ACT_IDENTITY;
+	*st = sector_layer_weighted(kind == NN_CONV ? SECTOR_LAYER_CONV : SECTOR_LAYER_DENSE, sa,
+				    slope, 0.0, out, err);
 	return true;
+}
+
+static bool sector_of(const struct nn_layer *l, struct sector_layer *out, double *pool_k,
+		      struct sl_error *err, sl_status *st)
+{
+	return sector_of_kind(l->kind, l->act, l->slope, l->geom.k, l->geom.stride, out, pool_k,
+			      err, st);
+}
+
+int certify_model_layers(enum model_id model, struct sector_layer *layers, int max,
+			 struct sl_error *err)
+{
+	struct nn_layer_spec specs[NN_MAX_LAYERS];
+	int nspecs = model_layers(model, specs), n = 0;
+	for (int i = 0; i < nspecs; i++) {
+		const struct nn_layer_spec *s = &specs[i];
+		struct sector_layer l;
+		double k;
+		sl_status st;
+		/* A pooling spec's stride 0 means the window's size, as in nn_build. */
+		int stride = s->stride > 0 ? s->stride : s->k;
+		if (!sector_of_kind(s->kind, s->act, s->slope, s->k, stride, &l, &k, err, &st)) {
+			if (st != SL_OK)
+				return -1;
+			continue;
+		}
+		if (st != SL_OK)
+			return -1;
+		if (n == max) {
+			status_set(err, SL_ERR_ARG, "model %s has more than %d sector layers",
+				   model_name(model), max);
+			return -1;
+		}
+		layers[n++] = l;
+	}
+	return n;
 }
 
 sl_status certify_network(struct nn_net *net, const struct certify_options *opts,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
 #include "sectorlab/sector.h"
 
@@ -213,7 +214,10 @@ static int allocate_run(int argc, char **argv)
 
 	struct sector_layer layers[SECTOR_MAX_LAYERS];
 	struct sl_error err;
-	int n = sector_model_layers(o.model, layers, SECTOR_MAX_LAYERS, &err);
+	enum model_id model;
+	int n = model_parse(o.model, &model, &err) == SL_OK
+			? certify_model_layers(model, layers, SECTOR_MAX_LAYERS, &err)
+			: -1;
 	if (n < 0) {
 		fprintf(stderr, "sectorlab allocate: %s\nTry 'sectorlab allocate --help'.\n",
 			err.msg);

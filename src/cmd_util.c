@@ -270,7 +270,7 @@ static int allocate_caps(const char *cmd, enum model_id model, const char *objec
 	else if (objective && strcmp(objective, "product") != 0)
 		return caps_usage(cmd, "--objective takes product or min");
 	struct sector_layer layers[SECTOR_MAX_LAYERS];
-	int n = sector_model_layers(model_name(model), layers, SECTOR_MAX_LAYERS, &err);
+	int n = certify_model_layers(model, layers, SECTOR_MAX_LAYERS, &err);
 	struct sector_allocation a;
 	if (n < 0 || sector_allocate(out->nu, out->delta, layers, n, obj, &a, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab %s: no certified caps for (nu, delta) = (%g, %g): %s\n",

@@ -315,64 +315,6 @@ const char *sector_layer_kind_name(enum sector_layer_kind kind)
 	return "unknown";
 }
 
-/* One row of a model table: a weighted layer, or a pool when kind says so. */
-struct model_row {
-	enum sector_layer_kind kind;
-	enum sector_act_kind act;
-	double slope; /* leaky ReLU slope, or the pool's k */
-};
-
-static const struct model_row mlp_rows[] = {
-	{SECTOR_LAYER_DENSE, SECTOR_ACT_LEAKY, 0.1},
-	{SECTOR_LAYER_DENSE, SECTOR_ACT_LEAKY, 0.1},
-	{SECTOR_LAYER_DENSE, SECTOR_ACT_IDENTITY, 0},
-};
-
-/* 3x3 windows with stride 2 overlap at most 4 times: k = sqrt(4) = 2 */
-static const struct model_row alexnet_rows[] = {
-	{SECTOR_LAYER_CONV, SECTOR_ACT_LEAKY, 0.1},  {SECTOR_LAYER_POOL, SECTOR_ACT_IDENTITY, 2},
-	{SECTOR_LAYER_CONV, SECTOR_ACT_LEAKY, 0.1},  {SECTOR_LAYER_POOL, SECTOR_ACT_IDENTITY, 2},
-	{SECTOR_LAYER_DENSE, SECTOR_ACT_LEAKY, 0.1}, {SECTOR_LAYER_DENSE, SECTOR_ACT_LEAKY, 0.1},
-	{SECTOR_LAYER_DENSE, SECTOR_ACT_IDENTITY, 0},
-};
-
-static const struct {
-	const char *name;
-	const struct model_row *rows;
-	int n;
-} models[] = {
-	{"mlp", mlp_rows, 3},
-	{"alexnet", alexnet_rows, 7},
-	{"alexnet-lite", alexnet_rows, 7},
-};
-
-int sector_model_layers(const char *model, struct sector_layer *layers, int max,
-			struct sl_error *err)
-{
-	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
-		if (!model || strcmp(model, models[i].name) != 0)
-			continue;
-		if (models[i].n > max) {
-			status_set(err, SL_ERR_ARG, "model %s has %d layers, room for %d", model,
-				   models[i].n, max);
-			return -1;
-		}
-		for (int j = 0; j < models[i].n; j++) {
-			const struct model_row *r = &models[i].rows[j];
-			sl_status st = r->kind == SECTOR_LAYER_POOL
-					       ? sector_layer_pool(r->slope, &layers[j], err)
-					       : sector_layer_weighted(r->kind, r->act, r->slope, 0,
-								       &layers[j], err);
-			if (st != SL_OK)
-				return -1;
-		}
-		return models[i].n;
-	}
-	status_set(err, SL_ERR_ARG, "unknown model '%s' (known: mlp, alexnet, alexnet-lite)",
-		   model ? model : "(null)");
-	return -1;
-}
-
 /* ---- Allocation ---- */
 
 const char *sector_objective_name(enum sector_objective objective)

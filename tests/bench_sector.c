@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "sectorlab/certify.h"
 #include "sectorlab/lmi.h"
 #include "sectorlab/rng.h"
 #include "sectorlab/sector.h"
@@ -50,8 +51,8 @@ int main(void)
 {
 	struct sector_layer mlp[SECTOR_MAX_LAYERS], alex[SECTOR_MAX_LAYERS];
 	struct sector_layer deep[8], deep_s[8];
-	int nm = sector_model_layers("mlp", mlp, SECTOR_MAX_LAYERS, NULL);
-	int na = sector_model_layers("alexnet", alex, SECTOR_MAX_LAYERS, NULL);
+	int nm = certify_model_layers(MODEL_MLP, mlp, SECTOR_MAX_LAYERS, NULL);
+	int na = certify_model_layers(MODEL_ALEXNET, alex, SECTOR_MAX_LAYERS, NULL);
 	/* 8 layers: conv, pool, conv, pool, conv, dense, dense, identity dense */
 	enum sector_layer_kind k8[] = {SECTOR_LAYER_CONV, SECTOR_LAYER_POOL,  SECTOR_LAYER_CONV,
 				       SECTOR_LAYER_POOL, SECTOR_LAYER_CONV,  SECTOR_LAYER_DENSE,

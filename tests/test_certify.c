@@ -135,7 +135,7 @@ static void test_attacks_respect_certified_radii(void **state)
 	assert_int_equal(data_load(DATA_MNIST, tu_sample_data(), true, &train, NULL), SL_OK);
 	assert_int_equal(data_load(DATA_MNIST, tu_sample_data(), false, &test, NULL), SL_OK);
 	struct sector_layer layers[SECTOR_MAX_LAYERS];
-	int nl = sector_model_layers("mlp", layers, SECTOR_MAX_LAYERS, NULL);
+	int nl = certify_model_layers(MODEL_MLP, layers, SECTOR_MAX_LAYERS, NULL);
 	struct sector_allocation alloc;
 	assert_int_equal(sector_allocate(-2, 0.4, layers, nl, SECTOR_OBJ_PRODUCT, &alloc, NULL),
 			 SL_OK);

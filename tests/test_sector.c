@@ -7,6 +7,7 @@
 
 #include "sectorlab/linalg.h"
 #include "sectorlab/rng.h"
+#include "sectorlab/certify.h"
 #include "sectorlab/sector.h"
 
 /* ---- slopes, gamma, radius ---- */
@@ -238,28 +239,30 @@ static void test_cascade_single(void **state)
 static void test_models(void **state)
 {
 	(void)state;
+	/* The sector layers come from the models' own layer tables. */
 	struct sector_layer l[SECTOR_MAX_LAYERS];
 	struct sl_error err;
-	assert_int_equal(sector_model_layers("mlp", l, SECTOR_MAX_LAYERS, NULL), 3);
+	assert_int_equal(certify_model_layers(MODEL_MLP, l, SECTOR_MAX_LAYERS, NULL), 3);
 	assert_int_equal(l[0].kind, SECTOR_LAYER_DENSE);
-	assert_close(l[0].sector.m, 0.55, 1e-15);
+	/* The slope is the network's own, the float 0.1f. */
+	assert_close(l[0].sector.m, (1 + (double)0.1f) / 2, 1e-15);
 	assert_close(l[2].sector.m, 1, 0);
 	assert_close(l[2].sector.p, 1, 0);
 	for (int i = 0; i < 2; i++) {
-		const char *name = i ? "alexnet-lite" : "alexnet";
-		assert_int_equal(sector_model_layers(name, l, SECTOR_MAX_LAYERS, NULL), 7);
+		enum model_id id = i ? MODEL_ALEXNET_LITE : MODEL_ALEXNET;
+		assert_int_equal(certify_model_layers(id, l, SECTOR_MAX_LAYERS, NULL), 7);
 		enum sector_layer_kind kinds[] = {SECTOR_LAYER_CONV,  SECTOR_LAYER_POOL,
 						  SECTOR_LAYER_CONV,  SECTOR_LAYER_POOL,
 						  SECTOR_LAYER_DENSE, SECTOR_LAYER_DENSE,
 						  SECTOR_LAYER_DENSE};
 		for (int j = 0; j < 7; j++)
 			assert_int_equal(l[j].kind, kinds[j]);
+		/* 3x3 windows with stride 2 overlap at most twice per axis: k = 2 */
 		assert_close(l[1].k, 2, 0);
 		assert_close(l[6].sector.p, 1, 0);
 	}
-	assert_int_equal(sector_model_layers("resnet", l, SECTOR_MAX_LAYERS, &err), -1);
+	assert_int_equal(certify_model_layers(MODEL_ALEXNET, l, 3, &err), -1);
 	assert_int_equal(err.code, SL_ERR_ARG);
-	assert_int_equal(sector_model_layers("alexnet", l, 3, &err), -1);
 }
 
 /* ---- allocation ---- */
@@ -300,7 +303,7 @@ static void test_allocate_mnist(void **state)
 {
 	(void)state;
 	struct sector_layer l[SECTOR_MAX_LAYERS];
-	int n = sector_model_layers("mlp", l, SECTOR_MAX_LAYERS, NULL);
+	int n = certify_model_layers(MODEL_MLP, l, SECTOR_MAX_LAYERS, NULL);
 	struct sector_allocation a;
 	struct sl_error err;
 	assert_int_equal(sector_allocate(-2, 0.4, l, n, SECTOR_OBJ_PRODUCT, &a, &err), SL_OK);
@@ -327,7 +330,7 @@ static void test_allocate_local_optimum(void **state)
 {
 	(void)state;
 	struct sector_layer l[SECTOR_MAX_LAYERS];
-	int n = sector_model_layers("mlp", l, SECTOR_MAX_LAYERS, NULL);
+	int n = certify_model_layers(MODEL_MLP, l, SECTOR_MAX_LAYERS, NULL);
 	struct sector_allocation a;
 	assert_int_equal(sector_allocate(-2, 0.4, l, n, SECTOR_OBJ_PRODUCT, &a, NULL), SL_OK);
 	struct sl_rng r;
@@ -353,7 +356,7 @@ static void test_allocate_min_objective(void **state)
 {
 	(void)state;
 	struct sector_layer l[SECTOR_MAX_LAYERS];
-	int n = sector_model_layers("mlp", l, SECTOR_MAX_LAYERS, NULL);
+	int n = certify_model_layers(MODEL_MLP, l, SECTOR_MAX_LAYERS, NULL);
 	struct sector_allocation p, m;
 	assert_int_equal(sector_allocate(-2, 0.4, l, n, SECTOR_OBJ_PRODUCT, &p, NULL), SL_OK);
 	assert_int_equal(sector_allocate(-2, 0.4, l, n, SECTOR_OBJ_MIN, &m, NULL), SL_OK);
@@ -369,7 +372,7 @@ static void test_allocate_infeasible(void **state)
 {
 	(void)state;
 	struct sector_layer l[SECTOR_MAX_LAYERS];
-	int n = sector_model_layers("mlp", l, SECTOR_MAX_LAYERS, NULL);
+	int n = certify_model_layers(MODEL_MLP, l, SECTOR_MAX_LAYERS, NULL);
 	struct sector_allocation a;
 	struct sl_error err;
 	/* (-0.4, 4): a wide first layer needs nu_1 < -0.5, the cascade nu_1 >= -0.4 */
@@ -417,7 +420,7 @@ static void test_allocate_alexnet(void **state)
 {
 	(void)state;
 	struct sector_layer l[SECTOR_MAX_LAYERS];
-	int n = sector_model_layers("alexnet", l, SECTOR_MAX_LAYERS, NULL);
+	int n = certify_model_layers(MODEL_ALEXNET, l, SECTOR_MAX_LAYERS, NULL);
 	for (int o = 0; o < 2; o++) {
 		struct sector_allocation a;
 		assert_int_equal(sector_allocate(-2, 0.4, l, n, o ? SECTOR_OBJ_MIN : SECTOR_OBJ_PRODUCT,

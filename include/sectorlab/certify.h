@@ -24,6 +24,7 @@
 #include <stdbool.h>
 
 #include "sectorlab/data.h"
+#include "sectorlab/model.h"
 #include "sectorlab/nn.h"
 #include "sectorlab/sector.h"
 #include "sectorlab/status.h"
@@ -89,6 +90,16 @@ struct certificate {
  * whether or not it certifies (see sector_certified); errors only for bad
  * options or a failed computation.
  */
+/*
+ * The sector layers of a model's layer table (model.c), in order, with
+ * s = 0, mapped exactly as certify_network maps a network's layers: dense
+ * and conv layers with their activation's sector, a k x k max pooling with
+ * stride s as sqrt(ceil(k/s)^2)-Lipschitz, flatten skipped.  Returns their
+ * number, or -1 with err set when there are more than max.
+ */
+int certify_model_layers(enum model_id model, struct sector_layer *layers, int max,
+			 struct sl_error *err);
+
 sl_status certify_network(struct nn_net *net, const struct certify_options *opts,
 			  struct certificate *out, struct sl_error *err);
 

@@ -167,19 +167,6 @@ sl_status sector_layer_pool(double k, struct sector_layer *out, struct sl_error 
 /* "dense", "conv", "pool". */
 const char *sector_layer_kind_name(enum sector_layer_kind kind);
 
-/*
- * The layer kinds of a model the lab knows, in order, with s = 0:
- *   mlp:                   leaky(0.1) dense, leaky(0.1) dense, identity dense
- *   alexnet, alexnet-lite: leaky conv, pool(k=2), leaky conv, pool(k=2),
- *                          leaky dense, leaky dense, identity dense
- * This table is small on purpose: the training engine will own model
- * definitions, and certificates will then take their layers from it.
- * Returns the number of layers (at most max), or -1 with SL_ERR_ARG set for an
- * unknown name.
- */
-int sector_model_layers(const char *model, struct sector_layer *layers, int max,
-			struct sl_error *err);
-
 /* ---- Allocation ---- */
 
 enum sector_objective {
