@@ -70,6 +70,7 @@ static void usage(FILE *f)
 	      "  --csv FILE          one row per eps, the recipe in every row\n"
 	      "  --plot FILE         accuracy against eps as a PNG chart\n"
 	      "  --json              print one JSON object with the results on stdout\n"
+	      "  --threads N         threads (default: one per processor)\n"
 	      "  --config FILE       settings from FILE, one 'option = value' per line\n"
 	      "                      (# starts a comment); options typed here win\n"
 	      "  -h, --help          this help\n",
@@ -81,7 +82,7 @@ struct attack_opts {
 	const char *png_dir, *npy, *csv, *plot;
 	double eps[MAX_EPS];
 	int neps;
-	long steps, restarts, n, batch, seed, png_count;
+	long steps, restarts, n, batch, seed, png_count, threads;
 	double step_size, step_travel;
 	bool random_start, no_clip, early_stop, json;
 	bool steps_given, step_size_given, step_travel_given, restarts_given, seed_given;
@@ -99,7 +100,7 @@ static int bad_usage(const char *msg)
 enum { O_MODEL = 256, O_ATTACK, O_NORM, O_EPS, O_STEPS, O_STEP_SIZE, O_STEP_TRAVEL,
        O_RANDOM_START, O_RESTARTS, O_LABELS, O_NO_CLIP, O_EARLY_STOP, O_TARGET, O_PRESET,
        O_N, O_BATCH, O_SEED, O_DATASET, O_DATADIR, O_PNG_DIR, O_PNG_COUNT, O_NPY, O_CSV,
-       O_PLOT, O_JSON };
+       O_PLOT, O_JSON, O_THREADS };
 static const struct option attack_options[] = {
 	{"model", required_argument, 0, O_MODEL},
 	{"attack", required_argument, 0, O_ATTACK},
@@ -126,6 +127,7 @@ static const struct option attack_options[] = {
 	{"csv", required_argument, 0, O_CSV},
 	{"plot", required_argument, 0, O_PLOT},
 	{"json", no_argument, 0, O_JSON},
+	{"threads", required_argument, 0, O_THREADS},
 	{"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0},
 };
@@ -181,6 +183,7 @@ static int parse(int argc, char **argv, struct attack_opts *o)
 		case O_CSV: o->csv = optarg; break;
 		case O_PLOT: o->plot = optarg; break;
 		case O_JSON: o->json = true; break;
+		case O_THREADS: bad |= cmd_parse_long("--threads", optarg, 1, 256, &o->threads); break;
 		case 'h': usage(stdout); return 1;
 		default: bad = 1; break;
 		}
@@ -723,6 +726,7 @@ static int attack_run(int argc, char **argv)
 			fprintf(stderr, "sectorlab attack: %s\n", err.msg);
 			return 1;
 		}
+	cmd_set_threads(o.threads);
 	rc = cmd_load_model("attack", o.model, (int)o.batch, o.dataset, o.data_dir, &m);
 	if (rc)
 		goto out;

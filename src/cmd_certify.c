@@ -32,6 +32,7 @@ static void usage(FILE *f)
 	      "  --dataset NAME     mnist, fashion or cifar10 (default: the checkpoint's)\n"
 	      "  --data-dir DIR     where the data is (default: $SECTORLAB_DATA, else data/)\n"
 	      "  --json             one JSON object on stdout\n"
+	      "  --threads N        threads (default: one per processor)\n"
 	      "  --config FILE      settings from FILE, one 'option = value' per line\n"
 	      "                     (# starts a comment); options typed here win\n"
 	      "  -h, --help         this help\n"
@@ -45,11 +46,12 @@ struct certify_opts {
 	const char *model, *dataset, *data_dir, *objective;
 	double nu, delta;
 	int have_nu, have_delta, lmi, json;
-	long n;
+	long n, threads;
 };
 
 /* The options; a settings file (--config) may set any of them but help. */
-enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJ, O_LMI, O_N, O_DATASET, O_DATADIR, O_JSON };
+enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJ, O_LMI, O_N, O_DATASET, O_DATADIR, O_JSON,
+       O_THREADS };
 static const struct option certify_options[] = {
 	{"model", required_argument, 0, O_MODEL},
 	{"nu", required_argument, 0, O_NU},
@@ -60,6 +62,7 @@ static const struct option certify_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
 	{"json", no_argument, 0, O_JSON},
+	{"threads", required_argument, 0, O_THREADS},
 	{"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0},
 };
@@ -82,6 +85,7 @@ static int parse(int argc, char **argv, struct certify_opts *o)
 		case O_DATASET: o->dataset = optarg; break;
 		case O_DATADIR: o->data_dir = optarg; break;
 		case O_JSON: o->json = 1; break;
+		case O_THREADS: bad |= cmd_parse_long("--threads", optarg, 1, 256, &o->threads); break;
 		case 'h': usage(stdout); return 1;
 		default: bad = 1; break;
 		}
@@ -292,6 +296,7 @@ static int certify_run(int argc, char **argv)
 	struct cmd_model m;
 	double *radius = NULL;
 	bool *correct = NULL;
+	cmd_set_threads(o.threads);
 	rc = cmd_load_model("certify", o.model, 256, o.dataset, o.data_dir, &m);
 	if (rc)
 		goto out;

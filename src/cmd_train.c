@@ -376,8 +376,7 @@ static int train_run(int argc, char **argv)
 	if ((rc = configure(&o, &cfg, &kind, &caps)) != 0)
 		return rc;
 	double eps = !isnan(o.eps) ? o.eps : kind == DATA_CIFAR10 ? 8.0 / 255 : 0.1;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	nn_set_threads(o.threads > 0 ? (int)o.threads : cpus > 64 ? 64 : cpus > 0 ? (int)cpus : 1);
+	cmd_set_threads(o.threads);
 
 	struct sl_error err;
 	status_clear(&err);

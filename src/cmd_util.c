@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/certify.h"
@@ -74,6 +75,12 @@ int cmd_parse_doubles(const char *opt, const char *text, double *out, int max)
 #ifndef SECTORLAB_DATADIR
 #define SECTORLAB_DATADIR "/usr/local/share/sectorlab/data"
 #endif
+
+void cmd_set_threads(long requested)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	nn_set_threads(requested > 0 ? (int)requested : cpus > 64 ? 64 : cpus > 0 ? (int)cpus : 1);
+}
 
 const char *cmd_data_dir(const char *flag_value)
 {

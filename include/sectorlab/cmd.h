@@ -32,6 +32,9 @@ int cmd_parse_doubles(const char *opt, const char *text, double *out, int max);
 /* Parse a double / a non-negative long; on error print to stderr and return -1. */
 int cmd_parse_double(const char *opt, const char *text, double *out);
 int cmd_parse_long(const char *opt, const char *text, long min, long max, long *out);
+/* Threads for the networks built from now on: requested if > 0, else one
+ * per processor (at most 64). */
+void cmd_set_threads(long requested);
 /* The data directory: --data-dir if given, else $SECTORLAB_DATA, else "data"
  * (or, when there is no data/ here, the sample `make install` copied). */
 const char *cmd_data_dir(const char *flag_value);
