@@ -19,6 +19,7 @@ static void usage(FILE *f)
 	      "  allocate   split network sector indices (nu, delta) into per-layer caps\n"
 	      "  attack     FGSM, FGM and PGD sweeps over eps against a trained network\n"
 	      "  certify    the robustness certificate of a trained network\n"
+	      "  lab        open the lab (the same as no command)\n"
 	      "\n"
 	      "'sectorlab COMMAND --help' describes a command; 'sectorlab --help-lab' the\n"
 	      "lab's options.  Data comes from --data-dir DIR, else $SECTORLAB_DATA, else\n"
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
 		return cmd_attack(argc - 1, argv + 1);
 	if (strcmp(cmd, "certify") == 0)
 		return cmd_certify(argc - 1, argv + 1);
+	if (strcmp(cmd, "lab") == 0)
+		return cmd_lab(argc - 1, argv + 1);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

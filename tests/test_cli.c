@@ -25,6 +25,8 @@ static void test_help(void **state)
 	assert_non_null(strstr(out, "--mode"));
 	assert_int_equal(run("--help-lab", out, sizeof out), 0);
 	assert_non_null(strstr(out, "--pace"));
+	assert_int_equal(run("lab --help", out, sizeof out), 0);
+	assert_non_null(strstr(out, "--pace"));
 }
 
 static void test_bad_usage(void **state)
