@@ -426,20 +426,6 @@ static enum grad_state step_row(const float *restrict x0, float *restrict x,
 	return GRAD_OK;
 }
 
-/* Softmax cross-entropy of one row of logits (classes) against class c:
- * (zmax - z_c) + log(1 + sum over the others of exp(z_k - zmax)), in float
- * with log1p, so a confident example's tiny loss does not round to 0. */
-static float xent(const float *z, int classes, int c)
-{
-	int top = 0;
-	for (int k = 1; k < classes; k++)
-		top = z[k] > z[top] ? k : top;
-	float rest = 0;
-	for (int k = 0; k < classes; k++)
-		rest += k == top ? 0.0f : expf(z[k] - z[top]);
-	return (z[top] - z[c]) + log1pf(rest);
-}
-
 static int argmax_row(const float *z, int classes)
 {
 	int best = 0;
@@ -452,12 +438,11 @@ static int argmax_row(const float *z, int classes)
 int attack_input_gradient(struct nn_net *net, const float *x, const int *y, int batch,
 			  float *g, float *loss)
 {
-	int dim = net->in_dim, classes = net->out_dim, zero = 0;
-	const float *logits = nn_forward(net, x, batch);
-	if (loss)
-		for (int r = 0; r < batch; r++)
-			loss[r] = xent(logits + (size_t)r * classes, classes, y[r]);
+	int dim = net->in_dim, zero = 0;
+	nn_forward(net, x, batch);
 	nn_backward(net, y, false, true);
+	if (loss) /* each example's loss, from the backward pass's softmax */
+		memcpy(loss, net->row_loss, sizeof(float) * (size_t)batch);
 	/* nn_backward differentiates the batch mean: scale back to each example. */
 	for (int r = 0; r < batch; r++) {
 		const float *d = net->dx + (size_t)r * dim;
@@ -581,12 +566,14 @@ static bool targeted(const struct attacker *a)
 	return a->r.target != ATTACK_UNTARGETED;
 }
 
-/* The objective the attack maximises: the loss of the label, or minus the
- * loss of the target. */
-static float objective(const struct attacker *a, const float *z, int row)
+/* The objective the attack maximises for the m active rows, from the
+ * network's last loss evaluation (against a->lbuf): the loss of the label,
+ * or minus the loss of the target. */
+static void take_objective(struct attacker *a, int m)
 {
-	return targeted(a) ? -xent(z, a->classes, a->target[row])
-			   : xent(z, a->classes, a->label[row]);
+	float s = targeted(a) ? -1.0f : 1.0f;
+	for (int i = 0; i < m; i++)
+		a->loss[a->rows[i]] = s * a->net->row_loss[i];
 }
 
 static bool fooled(const struct attacker *a, int row, int pred)
@@ -658,8 +645,8 @@ void attacker_begin(struct attacker *a, const float *x0, const int *y, int batch
 }
 
 /* Forward the active rows of the iterate (gathered into xbuf when some are
- * frozen): their loss and pred, and in lbuf (m) the labels their gradient
- * needs.  The m rows are listed in a->rows; returns the logits (m, classes). */
+ * frozen): their pred, and in lbuf (m) the labels their gradient and loss
+ * need.  The m rows are listed in a->rows; returns the logits (m, classes). */
 static const float *forward_active(struct attacker *a, int *m_out)
 {
 	int m = 0;
@@ -680,7 +667,6 @@ static const float *forward_active(struct attacker *a, int *m_out)
 	for (int i = 0; i < m; i++) {
 		int r = a->rows[i];
 		const float *z = logits + (size_t)i * a->classes;
-		a->loss[r] = objective(a, z, r);
 		a->pred[r] = argmax_row(z, a->classes);
 		a->lbuf[i] = targeted(a) ? a->target[r] : a->label[r];
 	}
@@ -715,6 +701,7 @@ bool attacker_step(struct attacker *a)
 		forward_active(a, &m);
 		if (m > 0) {
 			nn_backward(a->net, a->lbuf, false, true);
+			take_objective(a, m);
 			a->grad_evals += m;
 			/* Descend towards a target, ascend away from a label.  dx is
 			 * the gradient of the batch mean: the scale does not matter
@@ -740,7 +727,10 @@ bool attacker_step(struct attacker *a)
 	}
 	/* The restart's last iterate: evaluate the rows that moved since their
 	 * last forward pass (frozen rows were evaluated where they stopped). */
-	forward_active(a, &m);
+	if (forward_active(a, &m)) {
+		nn_loss(a->net, a->lbuf);
+		take_objective(a, m);
+	}
 	keep_worst(a);
 	a->restart++;
 	if (a->restart < a->r.restarts) {

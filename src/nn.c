@@ -187,7 +187,7 @@ sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int
 	net->part_stride = round_up(part);
 	net->keys_stride = round_up(keys);
 
-	/* One block for every buffer: dx, probs, col, work, then per layer u, v,
+	/* One block for every buffer: dx, probs, row_loss, col, work, then per layer u, v,
 	 * a, da, arg.  Sizes first, then pointers, in the same order. */
 	size_t mb = (size_t)max_batch, total = 0;
 	for (int pass = 0; pass < 2; pass++) {
@@ -201,6 +201,7 @@ sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int
 	} while (0)
 		NN_TAKE(net->dx, mb * net->in_dim);
 		NN_TAKE(net->probs, mb * net->out_dim);
+		NN_TAKE(net->row_loss, mb);
 		NN_TAKE(net->col, net->col_stride * (size_t)net->threads);
 		NN_TAKE(net->part, net->part_stride * (size_t)(net->threads - 1));
 		float *keys_block = NULL; /* int32 and float have one size */
@@ -821,24 +822,32 @@ const float *nn_forward(struct nn_net *net, const float *x, int batch)
 
 /* ---- Loss ---- */
 
-/* Softmax cross-entropy: probs and dlogits = (probs - onehot) / batch. */
+/* Softmax cross-entropy: probs, each row's loss, and dlogits = (probs -
+ * onehot) / batch.  One exponential per logit, in double. */
 static double softmax_xent(const float *logits, const int *y, int batch, int classes,
-			   float *probs, float *dlogits)
+			   float *probs, float *row_loss, float *dlogits)
 {
 	double total = 0;
 	for (int r = 0; r < batch; r++) {
 		const float *z = logits + (size_t)r * classes;
 		float *p = probs + (size_t)r * classes;
-		float zmax = z[0];
+		int top = 0;
 		for (int c = 1; c < classes; c++)
-			zmax = z[c] > zmax ? z[c] : zmax;
-		double sum = 0;
-		for (int c = 0; c < classes; c++)
-			sum += exp((double)z[c] - zmax);
-		double lse = zmax + log(sum);
-		total += lse - z[y[r]];
+			top = z[c] > z[top] ? c : top;
+		const float zmax = z[top];
+		/* rest: the other classes' share; log1p keeps a confident
+		 * example's tiny loss from rounding to 0. */
+		double rest = 0;
 		for (int c = 0; c < classes; c++) {
-			p[c] = (float)exp((double)z[c] - lse);
+			double e = c == top ? 1.0 : exp((double)z[c] - zmax);
+			p[c] = (float)e; /* in (0, 1]: exact enough to divide below */
+			rest += c == top ? 0.0 : e;
+		}
+		double sum = 1 + rest, loss = ((double)zmax - z[y[r]]) + log1p(rest);
+		total += loss;
+		row_loss[r] = (float)loss;
+		for (int c = 0; c < classes; c++) {
+			p[c] = (float)(p[c] / sum);
 			if (dlogits)
 				dlogits[(size_t)r * classes + c] =
 					(p[c] - (c == y[r] ? 1.0f : 0.0f)) / (float)batch;
@@ -850,7 +859,7 @@ static double softmax_xent(const float *logits, const int *y, int batch, int cla
 double nn_loss(struct nn_net *net, const int *y)
 {
 	return softmax_xent(net->act_in[net->nlayers], y, net->batch, net->out_dim, net->probs,
-			    NULL);
+			    net->row_loss, NULL);
 }
 
 /* ---- Backward ---- */
@@ -1084,6 +1093,7 @@ double nn_backward(struct nn_net *net, const int *y, bool want_params, bool want
 	/* The last layer's da holds d loss / d logits until its activation is
 	 * applied. */
 	double loss = softmax_xent(net->act_in[net->nlayers], y, batch, net->out_dim, net->probs,
+				   net->row_loss,
 				   net->layers[last].da);
 	for (int i = last; i >= 0; i--) {
 		struct nn_layer *l = &net->layers[i];

@@ -114,6 +114,7 @@ struct nn_net {
 	const float *act_in[NN_MAX_LAYERS + 1];
 	float *dx;             /* (max_batch, in_dim) gradient w.r.t. the input */
 	float *probs;          /* (max_batch, out_dim) softmax of the last loss call */
+	float *row_loss;       /* (max_batch) each example's cross-entropy, same call */
 	int threads;           /* team size for convolution and pooling work */
 	struct parallel *team; /* NULL when threads == 1 */
 	size_t col_stride;     /* floats per thread in col */
@@ -214,7 +215,8 @@ const float *nn_forward(struct nn_net *net, const float *x, int batch);
  */
 double nn_backward(struct nn_net *net, const int *y, bool want_params, bool want_input);
 
-/* Mean softmax cross-entropy of the last forward pass, without gradients. */
+/* Mean softmax cross-entropy of the last forward pass, without gradients
+ * (each example's in net->row_loss, as nn_backward also leaves it). */
 double nn_loss(struct nn_net *net, const int *y);
 
 /*
