@@ -6,6 +6,7 @@
 
 #include "sectorlab/cmd.h"
 #include "sectorlab/data.h"
+#include "sectorlab/io.h"
 #include "sectorlab/job.h"
 #include "sectorlab/ui.h"
 
@@ -28,6 +29,8 @@ static void usage(FILE *f)
 	      "                   which no theorem certifies\n"
 	      "  --rho A,B,C      caps given by hand (not certified)\n"
 	      "  --epochs N       epochs to train (default 30)\n"
+	      "  --out FILE       save the network after every epoch (safetensors), so\n"
+	      "                   quitting at any moment keeps the last complete epoch\n"
 	      "  --seed S         random seed (default 1)\n"
 	      "  --eps X          FGSM strength shown (default 0.1)\n"
 	      "  --pace N         training steps per second, 0 for full speed (default 30)\n"
@@ -39,7 +42,7 @@ static void usage(FILE *f)
 
 /* The options; a settings file (--config) may set any of them but help. */
 enum { O_DATASET = 256, O_DATADIR, O_MODE, O_RHO, O_EPOCHS, O_SEED, O_EPS, O_PACE,
-       O_HELP_LAB, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE };
+       O_HELP_LAB, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_OUT };
 static const struct option lab_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
@@ -49,6 +52,7 @@ static const struct option lab_options[] = {
 	{"delta", required_argument, 0, O_DELTA},
 	{"caps", required_argument, 0, O_CAPS},
 	{"objective", required_argument, 0, O_OBJECTIVE},
+	{"out", required_argument, 0, O_OUT},
 	{"epochs", required_argument, 0, O_EPOCHS},
 	{"seed", required_argument, 0, O_SEED},
 	{"eps", required_argument, 0, O_EPS},
@@ -58,9 +62,27 @@ static const struct option lab_options[] = {
 	{0, 0, 0, 0},
 };
 
+/* --out: the network after every epoch, saved from the training thread. */
+struct lab_saver {
+	const char *path;
+	const struct cmd_caps *caps;
+	enum data_kind kind;
+	int saved_epoch; /* written by the training thread; read after job_stop */
+};
+
+static sl_status save_epoch(void *ctx, const struct trainer *t, double test_acc,
+			    struct sl_error *err)
+{
+	struct lab_saver *s = ctx;
+	sl_status st = cmd_save_checkpoint(t, s->caps, s->kind, test_acc, s->path, err);
+	if (st == SL_OK)
+		s->saved_epoch = t->epoch;
+	return st;
+}
+
 static int lab_run(int argc, char **argv)
 {
-	const char *dataset = "mnist", *data_dir = NULL, *mode = "spnorm";
+	const char *dataset = "mnist", *data_dir = NULL, *mode = "spnorm", *out_path = NULL;
 	struct cmd_caps_request req = {.nu = NAN, .delta = NAN};
 	double eps = 0.1;
 	int bad = 0, c;
@@ -79,6 +101,7 @@ static int lab_run(int argc, char **argv)
 		case O_DELTA: bad |= cmd_parse_double("--delta", optarg, &req.delta); break;
 		case O_CAPS: req.caps = optarg; break;
 		case O_OBJECTIVE: req.objective = optarg; break;
+		case O_OUT: out_path = optarg; break;
 		case O_EPOCHS: bad |= cmd_parse_long("--epochs", optarg, 1, 100000, &epochs); break;
 		case O_SEED: bad |= cmd_parse_long("--seed", optarg, 0, 0x7fffffffL, &seed); break;
 		case O_EPS: bad |= cmd_parse_double("--eps", optarg, &eps); break;
@@ -125,9 +148,20 @@ static int lab_run(int argc, char **argv)
 		return caps_rc;
 	const char *caps_note = jc.train.mode == TRAIN_SPNORM ? caps.note : "no caps (vanilla)";
 
+	if (out_path && io_probe(out_path, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab: %s\n", err.msg);
+		return 1;
+	}
+	struct lab_saver saver = {.path = out_path, .caps = &caps, .kind = kind,
+				  .saved_epoch = -1};
+	if (out_path) {
+		jc.on_epoch = save_epoch;
+		jc.on_epoch_ctx = &saver;
+	}
 	const char *dir = cmd_data_dir(data_dir);
 	struct sl_dataset train = {0}, test = {0};
 	struct job *job = NULL;
+	bool started = false;
 	int rc = 1;
 	if (data_load(kind, dir, true, &train, &err) != SL_OK ||
 	    data_load(kind, dir, false, &test, &err) != SL_OK) {
@@ -151,7 +185,16 @@ static int lab_run(int argc, char **argv)
 	};
 	rc = ui_lab_run(job, &ctx);
 out:
-	job_stop(job);
+	started = job != NULL;
+	job_stop(job); /* the training thread has ended: saver is ours again */
+	if (out_path && started) {
+		if (saver.saved_epoch >= 0)
+			fprintf(stderr, "sectorlab: %s holds epoch %d\n", out_path,
+				saver.saved_epoch);
+		else
+			fprintf(stderr, "sectorlab: no epoch was complete, %s was not written\n",
+				out_path);
+	}
 	data_free(&train);
 	data_free(&test);
 	return rc;

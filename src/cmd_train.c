@@ -311,55 +311,6 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 	printf("}\n");
 }
 
-static sl_status save(const struct trainer *t, const struct cmd_caps *caps,
-		      enum data_kind kind, double test_acc, const char *path, struct sl_error *err)
-{
-	char nu_text[32] = "", delta_text[32] = "";
-	if (caps->allocated) {
-		snprintf(nu_text, sizeof nu_text, "%.17g", caps->nu);
-		snprintf(delta_text, sizeof delta_text, "%.17g", caps->delta);
-	}
-	const struct train_config *cfg = &t->cfg;
-	char rho_text[512] = "", seed_text[32], epochs_text[32], planned_text[32], acc_text[32];
-	char lr_text[32];
-	char l2_text[32] = "", mom_text[32] = "", slope_text[32];
-	for (int i = 0, off = 0; i < cfg->nrho && cfg->mode == TRAIN_SPNORM; i++)
-		off += snprintf(rho_text + off, sizeof rho_text - (size_t)off, "%s%.9g",
-				i ? "," : "", cfg->rho[i]);
-	snprintf(seed_text, sizeof seed_text, "%lu", (unsigned long)cfg->seed);
-	snprintf(epochs_text, sizeof epochs_text, "%d", t->epoch);
-	snprintf(planned_text, sizeof planned_text, "%d", cfg->epochs);
-	snprintf(acc_text, sizeof acc_text, "%.6f", test_acc);
-	snprintf(lr_text, sizeof lr_text, "%g", cfg->optim.lr);
-	snprintf(slope_text, sizeof slope_text, "%g", 0.1);
-	if (cfg->mode == TRAIN_L2)
-		snprintf(l2_text, sizeof l2_text, "%g", cfg->l2);
-	if (cfg->optim.kind == OPTIM_SGD)
-		snprintf(mom_text, sizeof mom_text, "%g", cfg->optim.momentum);
-	const struct checkpoint_meta meta[] = {
-		{"format", "sectorlab-1"},
-		{"model", model_name(cfg->model)},
-		{"mode", train_mode_name(cfg->mode)},
-		{"rho", rho_text},
-		{"rho_certified", cfg->rho_certified ? "true" : "false"},
-		{"nu", nu_text}, /* empty unless the caps come from an allocation */
-		{"delta", delta_text},
-		{"caps", t->cfg.mode == TRAIN_SPNORM ? caps->what : ""},
-		{"l2", l2_text},
-		{"optimizer", optim_kind_name(cfg->optim.kind)},
-		{"lr", lr_text},
-		{"momentum", mom_text},
-		{"schedule", optim_schedule_name(cfg->optim.schedule)},
-		{"leaky_slope", slope_text},
-		{"seed", seed_text},
-		{"dataset", data_kind_name(kind)},
-		{"pixels", "x/255-0.5"},
-		{"epochs", epochs_text},
-		{"epochs_planned", planned_text},
-		{"test_accuracy", acc_text},
-	};
-	return checkpoint_save(t->net, meta, (int)(sizeof meta / sizeof meta[0]), path, err);
-}
 
 static int train_run(int argc, char **argv)
 {
@@ -490,7 +441,7 @@ static int train_run(int argc, char **argv)
 		}
 		/* Every complete epoch is saved, so an interruption loses at most one. */
 		if (o.out && t->epoch < cfg.epochs) {
-			if (save(t, &caps, kind, test_acc, o.out, &err) != SL_OK) {
+			if (cmd_save_checkpoint(t, &caps, kind, test_acc, o.out, &err) != SL_OK) {
 				rc = fail(&err);
 				goto out;
 			}
@@ -512,7 +463,7 @@ static int train_run(int argc, char **argv)
 		goto out;
 	}
 	if (o.out) {
-		if (save(t, &caps, kind, test_acc, o.out, &err) != SL_OK) {
+		if (cmd_save_checkpoint(t, &caps, kind, test_acc, o.out, &err) != SL_OK) {
 			rc = fail(&err);
 			goto out;
 		}

@@ -93,8 +93,9 @@ static sl_status epoch_report(struct job *job, float eps, struct sl_error *err)
 		if (st != SL_OK)
 			return st;
 	}
+	double acc = -1;
 	if (job->test) {
-		double acc, loss;
+		double loss;
 		sl_status st = trainer_evaluate(t, job->test, job->cfg.eval_n, &acc, &loss, err);
 		if (st != SL_OK)
 			return st;
@@ -110,6 +111,11 @@ static sl_status epoch_report(struct job *job, float eps, struct sl_error *err)
 		job->work.robust_acc = r.robust_accuracy;
 		job->work.success_rate = r.attack_success_rate;
 		job->work.attack_n = r.n;
+	}
+	if (job->cfg.on_epoch) {
+		sl_status st = job->cfg.on_epoch(job->cfg.on_epoch_ctx, t, acc, err);
+		if (st != SL_OK)
+			return st;
 	}
 	return SL_OK;
 }

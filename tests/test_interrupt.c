@@ -232,6 +232,60 @@ static void test_attack_stopped_during_export(void **state)
 	free(csv);
 }
 
+/* The lab with --out, run in a tmux terminal and stopped with Ctrl-C:
+ * the terminal is given back (exit 130) and the file holds the last epoch.
+ * Skipped without tmux (`make deps` installs it). */
+static void test_lab_ctrl_c_keeps_last_epoch(void **state)
+{
+	const char *dir = *state;
+	if (system("command -v tmux >/dev/null 2>&1") != 0) {
+		print_message("tmux not installed: skipping\n");
+		skip();
+	}
+	char *ckpt = tu_path(dir, "lab.safetensors"), *errp = tu_path(dir, "stderr.txt");
+	char *rcp = tu_path(dir, "rc.txt");
+	char sock[64], cmd[8192];
+	snprintf(sock, sizeof sock, "sectorlab-test-%ld", (long)getpid());
+	snprintf(cmd, sizeof cmd,
+		 "tmux -L %s new-session -d -x 100 -y 30 \"'%s' --pace 0 --epochs 100000 "
+		 "--data-dir '%s' --out '%s' 2>'%s'; echo \\$? >'%s'\"",
+		 sock, tu_program(), tu_sample_data(), ckpt, errp, rcp);
+	assert_int_equal(system(cmd), 0);
+	time_t start = time(NULL);
+	while (access(ckpt, R_OK) != 0 && time(NULL) - start < WAIT_SECONDS)
+		pause_briefly();
+	snprintf(cmd, sizeof cmd, "tmux -L %s send-keys C-c", sock);
+	int sent = system(cmd);
+	start = time(NULL);
+	while (count_lines(rcp) < 1 && time(NULL) - start < WAIT_SECONDS)
+		pause_briefly();
+	snprintf(cmd, sizeof cmd, "tmux -L %s kill-server 2>/dev/null", sock);
+	if (system(cmd) != 0) {
+		/* the session has ended with the lab: nothing to kill */
+	}
+	assert_int_equal(sent, 0);
+	char *rc = tu_read_file(rcp, NULL), *said = tu_read_file(errp, NULL);
+	if (!rc || atoi(rc) != 130 || !said || !strstr(said, "holds epoch"))
+		fail_msg("exit status %s; stderr:\n%s", rc ? rc : "(none)", said ? said : "");
+	struct nn_net *net;
+	struct checkpoint_info info;
+	struct sl_error err;
+	if (checkpoint_load(ckpt, 8, &net, &info, &err) != SL_OK)
+		fail_msg("%s", err.msg);
+	char holds[64];
+	snprintf(holds, sizeof holds, "holds epoch %s", checkpoint_info_get(&info, "epochs"));
+	assert_non_null(strstr(said, holds));
+	assert_string_equal(checkpoint_info_get(&info, "rho_certified"), "true");
+	checkpoint_info_free(&info);
+	nn_free(net);
+	tu_assert_no_temp_files(dir);
+	free(rc);
+	free(said);
+	free(ckpt);
+	free(errp);
+	free(rcp);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -244,6 +298,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_train_stopped_before_first_epoch,
 						tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_attack_stopped_during_export,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_lab_ctrl_c_keeps_last_epoch,
 						tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("interrupt", tests, NULL, NULL);

@@ -89,6 +89,16 @@ struct cmd_caps {
 int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_request *req,
 		    struct train_config *cfg, struct cmd_caps *out);
 
+/*
+ * Save a trainer's network at path (safetensors, atomically) with the
+ * metadata every command reads back: format, model, mode, caps (values,
+ * certified or not, nu, delta, how they were chosen), optimizer, seed,
+ * dataset, pixel scale, epochs done and planned, test_accuracy.
+ */
+sl_status cmd_save_checkpoint(const struct trainer *t, const struct cmd_caps *caps,
+			      enum data_kind kind, double test_acc, const char *path,
+			      struct sl_error *err);
+
 /* A trained network and the test set it belongs to. */
 struct cmd_model {
 	struct nn_net *net;

@@ -76,6 +76,12 @@ struct job_config {
 	float eps;          /* FGSM strength shown */
 	int eval_n;         /* test images used for the per-epoch evaluation (0: all) */
 	int steps_per_sec;  /* pace for live demos; 0: as fast as possible */
+	/* Called on the worker thread after each epoch's evaluation, with the
+	 * test accuracy it measured (-1 without a test set), e.g. to save a
+	 * checkpoint; an error fails the job with its message.  May be NULL. */
+	sl_status (*on_epoch)(void *ctx, const struct trainer *t, double test_acc,
+			      struct sl_error *err);
+	void *on_epoch_ctx;
 };
 
 struct job;
