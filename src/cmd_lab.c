@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
 #include "sectorlab/data.h"
 #include "sectorlab/io.h"
@@ -175,8 +176,16 @@ static int lab_run(int argc, char **argv)
 	}
 	char title[128];
 	snprintf(title, sizeof title, "mlp on %s", data_kind_name(kind));
+	struct sector_layer layers[SECTOR_MAX_LAYERS];
+	int nlayers = certify_model_layers(jc.train.model, layers, SECTOR_MAX_LAYERS, &err);
 	struct ui_context ctx = {
 		.title = title,
+		.layers = layers,
+		.nlayers = nlayers > 0 ? nlayers : 0,
+		.nu = caps.allocated ? caps.nu : -2,
+		.delta = caps.allocated ? caps.delta : 0.4,
+		.objective = req.objective && strcmp(req.objective, "min") == 0 ? SECTOR_OBJ_MIN
+									      : SECTOR_OBJ_PRODUCT,
 		.data_source = train.source,
 		.train_n = train.n - jc.train.holdout,
 		.test_n = test.n,

@@ -13,6 +13,7 @@
 #include <locale.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
 
@@ -28,6 +29,19 @@ enum { PAIR_TITLE = 1, PAIR_LOSS, PAIR_TRAIN, PAIR_TEST, PAIR_OK, PAIR_BAD, PAIR
 
 #define GREY_LEVELS 8
 
+/* The (nu, delta) editor: two text fields and the allocation they give,
+ * recomputed after every key. */
+struct editor {
+	bool open;
+	int focus;               /* 0: nu, 1: delta */
+	char text[2][24];
+	bool valid;              /* both fields are numbers */
+	bool feasible;
+	double lo, hi, gamma;    /* the network's sector and Lipschitz bound */
+	struct sector_allocation a;
+	char why[512];           /* when not valid or not feasible */
+};
+
 struct ui {
 	bool utf8;
 	bool greys;  /* 8 grey levels as colour pairs for half-block pixels */
@@ -39,6 +53,7 @@ struct ui {
 	const struct ui_context *ctx;
 	struct job *job;
 	struct job_snapshot snap;
+	struct editor ed;
 };
 
 static void setup_colours(struct ui *ui)
@@ -371,7 +386,7 @@ static void image_panel(const struct ui *ui, int y, int x, int h, int w)
 /* ---- keys ------------------------------------------------------------------ */
 
 enum action { ACT_QUIT, ACT_PAUSE, ACT_HELP, ACT_NEXT, ACT_EPS_UP, ACT_EPS_DOWN, ACT_FASTER,
-	      ACT_SLOWER };
+	      ACT_SLOWER, ACT_EDITOR };
 
 struct key_binding {
 	int key;
@@ -389,6 +404,7 @@ static const struct key_binding keys[] = {
 	{'-', "-", "weaker attack (eps - 0.05)", ACT_EPS_DOWN, true},
 	{']', "]", "train faster (more steps per second)", ACT_FASTER, true},
 	{'[', "[", "train slower", ACT_SLOWER, true},
+	{'a', "a", "(nu, delta) editor: the allocation as you type", ACT_EDITOR, true},
 	{'?', "?", "show or hide this help", ACT_HELP, true},
 	{'q', "q", "quit (also Ctrl-C)", ACT_QUIT, true},
 };
@@ -405,9 +421,167 @@ static int pace_index(int pace)
 	return 2;
 }
 
+/* ---- the (nu, delta) editor ------------------------------------------------- */
+
+static bool parse_number(const char *text, double *out)
+{
+	char *end;
+	double v = strtod(text, &end);
+	if (end == text || *end != '\0' || !isfinite(v))
+		return false;
+	*out = v;
+	return true;
+}
+
+/* The allocation for the fields' indices (Theorems 3 and 4). */
+static void editor_update(struct ui *ui)
+{
+	struct editor *ed = &ui->ed;
+	double nu, delta;
+	ed->valid = parse_number(ed->text[0], &nu) && parse_number(ed->text[1], &delta);
+	ed->feasible = false;
+	if (!ed->valid) {
+		snprintf(ed->why, sizeof ed->why, "type two numbers");
+		return;
+	}
+	struct sl_error err;
+	status_clear(&err);
+	if (sector_slopes(nu, delta, &ed->lo, &ed->hi, &err) != SL_OK ||
+	    sector_gamma(nu, delta, &ed->gamma, &err) != SL_OK ||
+	    sector_allocate(nu, delta, ui->ctx->layers, ui->ctx->nlayers, ui->ctx->objective,
+			    &ed->a, &err) != SL_OK) {
+		snprintf(ed->why, sizeof ed->why, "%s", err.msg);
+		return;
+	}
+	ed->feasible = true;
+}
+
+static void editor_open(struct ui *ui)
+{
+	struct editor *ed = &ui->ed;
+	ed->open = true;
+	ed->focus = 0;
+	snprintf(ed->text[0], sizeof ed->text[0], "%g", ui->ctx->nu);
+	snprintf(ed->text[1], sizeof ed->text[1], "%g", ui->ctx->delta);
+	editor_update(ui);
+}
+
+/* Keys while the editor is open: it takes them all but q. */
+static bool editor_key(struct ui *ui, int ch)
+{
+	struct editor *ed = &ui->ed;
+	char *t = ed->text[ed->focus];
+	size_t len = strlen(t);
+	switch (ch) {
+	case 27: /* Esc */
+	case 'a':
+		ed->open = false;
+		return true;
+	case 'q':
+		return false;
+	case '\t':
+	case KEY_UP:
+	case KEY_DOWN:
+	case KEY_BTAB:
+		ed->focus = 1 - ed->focus;
+		return true;
+	case KEY_BACKSPACE:
+	case 127:
+	case 8:
+		if (len > 0)
+			t[len - 1] = '\0';
+		break;
+	default:
+		if (ch >= 0 && ch < 128 && strchr("0123456789.-+eE", ch) && ch != '\0' &&
+		    len + 1 < sizeof ed->text[0]) {
+			t[len] = (char)ch;
+			t[len + 1] = '\0';
+		} else {
+			return true;
+		}
+	}
+	editor_update(ui);
+	return true;
+}
+
+static void editor_overlay(const struct ui *ui)
+{
+	const struct editor *ed = &ui->ed;
+	const struct ui_context *c = ui->ctx;
+	int h = c->nlayers + 8 < 13 ? 13 : c->nlayers + 8, w = 66;
+	int y = (LINES - h) / 2, x = (COLS - w) / 2;
+	for (int r = 0; r < h; r++)
+		mvhline(y + r, x, ' ', w);
+	frame(y, x, h, w, "network sector indices -> per-layer caps (Theorems 3, 4)");
+	for (int f = 0; f < 2; f++) {
+		if (ed->focus == f)
+			attron(A_REVERSE);
+		mvprintw(y + 1, x + 2 + 24 * f, "%-5s %-16s", f ? "delta" : "nu", ed->text[f]);
+		if (ed->focus == f)
+			attroff(A_REVERSE);
+	}
+	int row = y + 2;
+	if (!ed->feasible) {
+		attron(COLOR_PAIR(PAIR_BAD));
+		/* The reason, wrapped to the box. */
+		const char *m = ed->why;
+		for (; *m && row < y + h - 2; row++) {
+			int n = (int)strlen(m) < w - 4 ? (int)strlen(m) : w - 4;
+			if (n == w - 4)
+				for (int k = n; k > 0; k--)
+					if (m[k] == ' ') {
+						n = k;
+						break;
+					}
+			mvprintw(row, x + 2, "%.*s", n, m);
+			m += n;
+			while (*m == ' ')
+				m++;
+		}
+		attroff(COLOR_PAIR(PAIR_BAD));
+	} else {
+		mvprintw(row++, x + 2, "sector [%.4f, %.4f], Lipschitz bound gamma %.4f", ed->lo, ed->hi,
+			 ed->gamma);
+		attron(A_BOLD);
+		mvprintw(row++, x + 2, "%-7s %12s %12s %12s  %s", "layer", "nu_i", "delta_i", "rho_i",
+			 "now");
+		attroff(A_BOLD);
+		/* Weighted layers take the network's names; pools are counted. */
+		int weighted = 0, pools = 0;
+		for (int i = 0; i < ed->a.n; i++) {
+			const struct sector_alloc_layer *l = &ed->a.layer[i];
+			char name[16];
+			if (l->has_rho && weighted < ui->snap.nlayers)
+				snprintf(name, sizeof name, "%s", ui->snap.layer_name[weighted++]);
+			else
+				snprintf(name, sizeof name, "pool%d", ++pools);
+			mvprintw(row, x + 2, "%-7s %12.6f %12.6f", name, l->nu, l->delta);
+			if (l->has_rho)
+				mvprintw(row, x + 35, "%12.6f", l->rho);
+			row++;
+		}
+		mvprintw(row++, x + 2, "product of the caps %.6f (%s objective)", ed->a.rho_product,
+			 sector_objective_name(c->objective));
+	}
+	/* The caps training uses now, against the table. */
+	int k = 0;
+	for (int i = 0; ed->feasible && i < ed->a.n && k < ui->snap.nlayers; i++)
+		if (ed->a.layer[i].has_rho) {
+			float cap = ui->snap.rho[k++];
+			if (cap > 0)
+				mvprintw(y + 4 + i, x + 50, "%.4f%s", cap,
+					 cap <= ed->a.layer[i].rho ? "" : " >");
+		}
+	attron(COLOR_PAIR(PAIR_DIM));
+	mvprintw(y + h - 2, x + 2, "Tab switches field, Esc closes; 'now': the caps in training");
+	attroff(COLOR_PAIR(PAIR_DIM));
+}
+
 /* Returns false when the lab should close. */
 static bool handle_key(struct ui *ui, int ch)
 {
+	if (ui->ed.open && ch != ERR && ch != KEY_RESIZE)
+		return editor_key(ui, ch);
 	if (ui->help && ch != ERR && ch != KEY_RESIZE) {
 		ui->help = false;
 		if (ch != 'q')
@@ -425,6 +599,10 @@ static bool handle_key(struct ui *ui, int ch)
 			break;
 		case ACT_HELP:
 			ui->help = !ui->help;
+			break;
+		case ACT_EDITOR:
+			if (ui->ctx->nlayers > 0)
+				editor_open(ui);
 			break;
 		case ACT_NEXT:
 			job_next_example(ui->job);
@@ -544,6 +722,8 @@ static void draw(struct ui *ui)
 	image_panel(ui, bottom_y, 0, img_h, img_w);
 	spectral_panel(ui, bottom_y, img_w, img_h, COLS - img_w);
 	footer(ui);
+	if (ui->ed.open)
+		editor_overlay(ui);
 	if (ui->help)
 		help_overlay();
 }
@@ -568,6 +748,7 @@ int ui_lab_run(struct job *job, const struct ui_context *ctx)
 	cbreak();
 	noecho();
 	keypad(stdscr, TRUE);
+	set_escdelay(50); /* Esc closes the editor at once, not after a second */
 	curs_set(0);
 	timeout(50);
 	setup_colours(&ui);

@@ -238,32 +238,25 @@ static void test_attack_stopped_during_export(void **state)
 static void test_lab_ctrl_c_keeps_last_epoch(void **state)
 {
 	const char *dir = *state;
-	if (system("command -v tmux >/dev/null 2>&1") != 0) {
-		print_message("tmux not installed: skipping\n");
-		skip();
-	}
 	char *ckpt = tu_path(dir, "lab.safetensors"), *errp = tu_path(dir, "stderr.txt");
 	char *rcp = tu_path(dir, "rc.txt");
 	char sock[64], cmd[8192];
 	snprintf(sock, sizeof sock, "sectorlab-test-%ld", (long)getpid());
 	snprintf(cmd, sizeof cmd,
-		 "tmux -L %s new-session -d -x 100 -y 30 \"'%s' --pace 0 --epochs 100000 "
-		 "--data-dir '%s' --out '%s' 2>'%s'; echo \\$? >'%s'\"",
-		 sock, tu_program(), tu_sample_data(), ckpt, errp, rcp);
-	assert_int_equal(system(cmd), 0);
+		 "'%s' --pace 0 --epochs 100000 --data-dir '%s' --out '%s' 2>'%s'; echo $? >'%s'",
+		 tu_program(), tu_sample_data(), ckpt, errp, rcp);
+	if (tu_tmux_start(sock, 100, 30, cmd) != 0) {
+		print_message("tmux not installed: skipping\n");
+		skip();
+	}
 	time_t start = time(NULL);
 	while (access(ckpt, R_OK) != 0 && time(NULL) - start < WAIT_SECONDS)
 		pause_briefly();
-	snprintf(cmd, sizeof cmd, "tmux -L %s send-keys C-c", sock);
-	int sent = system(cmd);
+	tu_tmux_keys(sock, "C-c");
 	start = time(NULL);
 	while (count_lines(rcp) < 1 && time(NULL) - start < WAIT_SECONDS)
 		pause_briefly();
-	snprintf(cmd, sizeof cmd, "tmux -L %s kill-server 2>/dev/null", sock);
-	if (system(cmd) != 0) {
-		/* the session has ended with the lab: nothing to kill */
-	}
-	assert_int_equal(sent, 0);
+	tu_tmux_kill(sock);
 	char *rc = tu_read_file(rcp, NULL), *said = tu_read_file(errp, NULL);
 	if (!rc || atoi(rc) != 130 || !said || !strstr(said, "holds epoch"))
 		fail_msg("exit status %s; stderr:\n%s", rc ? rc : "(none)", said ? said : "");

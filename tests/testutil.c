@@ -213,3 +213,59 @@ void tu_assert_no_temp_files(const char *dir)
 			fail_msg("temporary file left behind: %s/%s", dir, e->d_name);
 	closedir(d);
 }
+
+/* ---- tmux ---- */
+
+int tu_tmux_start(const char *sock, int cols, int rows, const char *shell_cmd)
+{
+	if (system("command -v tmux >/dev/null 2>&1") != 0)
+		return -1;
+	size_t len = strlen(shell_cmd) * 2 + 256;
+	char *cmd = malloc(len), *q = malloc(strlen(shell_cmd) * 4 + 1);
+	assert_non_null(cmd);
+	assert_non_null(q);
+	/* shell_cmd inside single quotes: ' becomes '\'' */
+	char *o = q;
+	for (const char *p = shell_cmd; *p; p++) {
+		if (*p == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	snprintf(cmd, len, "tmux -L %s new-session -d -x %d -y %d '%s'", sock, cols, rows, q);
+	int rc = system(cmd);
+	free(cmd);
+	free(q);
+	assert_int_equal(rc, 0);
+	return 0;
+}
+
+void tu_tmux_keys(const char *sock, const char *keys)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "tmux -L %s send-keys %s", sock, keys);
+	assert_int_equal(system(cmd), 0);
+}
+
+void tu_tmux_capture(const char *sock, char *out, size_t cap)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -p", sock);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	pclose(p);
+}
+
+void tu_tmux_kill(const char *sock)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "tmux -L %s kill-server >/dev/null 2>&1", sock);
+	if (system(cmd) != 0) {
+		/* already gone with its last window */
+	}
+}

@@ -74,6 +74,15 @@ pid_t tu_spawn(const char *const *args, const char *outdir, int limit_resource,
  * it.  A child still running then is killed and the test fails. */
 int tu_wait(pid_t pid, int seconds);
 
+/* ---- the lab in a terminal: tmux on a private socket ----
+ * tu_tmux_start runs shell_cmd in a new detached session of the given size
+ * (returns 0, or -1 when tmux is missing: skip the test); keys are tmux
+ * send-keys arguments ("a BSpace Tab"); capture writes the screen's text. */
+int tu_tmux_start(const char *sock, int cols, int rows, const char *shell_cmd);
+void tu_tmux_keys(const char *sock, const char *keys);
+void tu_tmux_capture(const char *sock, char *out, size_t cap);
+void tu_tmux_kill(const char *sock);
+
 /* Fail when dir holds a temporary file of an atomic write (NAME.tmp.PID). */
 void tu_assert_no_temp_files(const char *dir);
 

@@ -7,6 +7,7 @@
 #define SECTORLAB_UI_H
 
 #include "sectorlab/job.h"
+#include "sectorlab/sector.h"
 
 struct ui_context {
 	const char *title;       /* e.g. "mlp on MNIST sample" */
@@ -14,6 +15,12 @@ struct ui_context {
 	unsigned train_n, test_n;
 	const char *caps_note;   /* what the caps are ("authors' caps, not certified") */
 	int pace;                /* initial steps per second (0: unlimited) */
+	/* The network's sector layers (s = 0) for the (nu, delta) editor, and
+	 * the indices it opens with. */
+	const struct sector_layer *layers;
+	int nlayers;
+	double nu, delta;
+	enum sector_objective objective;
 };
 
 /*
