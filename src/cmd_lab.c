@@ -81,6 +81,39 @@ static sl_status save_epoch(void *ctx, const struct trainer *t, double test_acc,
 	return st;
 }
 
+/* What the editor's Enter needs to train anew. */
+struct lab_trainer {
+	struct job_config jc;
+	const struct sl_dataset *train, *test;
+	struct cmd_caps *caps;
+	struct job *job; /* the running one */
+};
+
+static struct job *restart(void *ctx, double nu, double delta, bool *lost, char *why,
+			   size_t cap)
+{
+	struct lab_trainer *lt = ctx;
+	*lost = false;
+	struct train_config cfg = lt->jc.train;
+	cfg.mode = TRAIN_SPNORM;
+	struct cmd_caps_request req = {.nu = nu, .delta = delta};
+	struct cmd_caps caps;
+	/* On the screen, not on stderr under curses. */
+	if (cmd_spnorm_caps("lab", cfg.model, &req, &cfg, &caps, why, cap) != 0)
+		return NULL;
+	job_stop(lt->job); /* its epoch hook is done with *lt->caps */
+	lt->job = NULL;
+	*lt->caps = caps;
+	lt->jc.train = cfg;
+	struct sl_error err;
+	if (job_start(&lt->jc, lt->train, lt->test, &lt->job, &err) != SL_OK) {
+		snprintf(why, cap, "%s", err.msg);
+		*lost = true;
+		return NULL;
+	}
+	return lt->job;
+}
+
 static int lab_run(int argc, char **argv)
 {
 	const char *dataset = "mnist", *data_dir = NULL, *mode = "spnorm", *out_path = NULL;
@@ -144,10 +177,9 @@ static int lab_run(int argc, char **argv)
 	jc.train.seed = (uint64_t)seed;
 	/* The same caps as `sectorlab train`: certified unless asked otherwise. */
 	struct cmd_caps caps;
-	int caps_rc = cmd_spnorm_caps("lab", jc.train.model, &req, &jc.train, &caps);
+	int caps_rc = cmd_spnorm_caps("lab", jc.train.model, &req, &jc.train, &caps, NULL, 0);
 	if (caps_rc)
 		return caps_rc;
-	const char *caps_note = jc.train.mode == TRAIN_SPNORM ? caps.note : "no caps (vanilla)";
 
 	if (out_path && io_probe(out_path, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab: %s\n", err.msg);
@@ -174,6 +206,8 @@ static int lab_run(int argc, char **argv)
 		fprintf(stderr, "sectorlab: %s\n", err.msg);
 		goto out;
 	}
+	struct lab_trainer lt = {.jc = jc, .train = &train, .test = &test, .caps = &caps,
+				 .job = job};
 	char title[128];
 	snprintf(title, sizeof title, "mlp on %s", data_kind_name(kind));
 	struct sector_layer layers[SECTOR_MAX_LAYERS];
@@ -189,10 +223,13 @@ static int lab_run(int argc, char **argv)
 		.data_source = train.source,
 		.train_n = train.n - jc.train.holdout,
 		.test_n = test.n,
-		.caps_note = caps_note,
+		.caps_note = caps.note, /* rewritten when Enter in the editor restarts */
 		.pace = (int)pace,
+		.restart = restart,
+		.restart_ctx = &lt,
 	};
 	rc = ui_lab_run(job, &ctx);
+	job = lt.job; /* Enter in the editor may have replaced it */
 out:
 	started = job != NULL;
 	job_stop(job); /* the training thread has ended: saver is ours again */

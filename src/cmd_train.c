@@ -268,7 +268,7 @@ static int configure(const struct train_opts *o, struct train_config *cfg,
 	struct cmd_caps_request req = {.nrho = o->nrho, .caps = o->caps, .nu = o->nu,
 				       .delta = o->delta, .objective = o->objective};
 	memcpy(req.rho, o->rho, sizeof req.rho);
-	return cmd_spnorm_caps("train", model, &req, cfg, src);
+	return cmd_spnorm_caps("train", model, &req, cfg, src, NULL, 0);
 }
 
 static void write_json(const struct trainer *t, enum data_kind kind, double test_acc,

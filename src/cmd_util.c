@@ -259,14 +259,24 @@ int cmd_with_config(const char *cmd, const struct option *longopts,
 	return rc;
 }
 
-static int caps_usage(const char *cmd, const char *msg)
+/* Where a caps error goes: why (cap bytes) when given, else stderr. */
+struct caps_err {
+	const char *cmd;
+	char *why;
+	size_t cap;
+};
+
+static int caps_fail(const struct caps_err *e, int code, const char *msg)
 {
-	fprintf(stderr, "sectorlab %s: %s\n", cmd, msg);
-	return 2;
+	if (e->why)
+		snprintf(e->why, e->cap, "%s", msg);
+	else
+		fprintf(stderr, "sectorlab %s: %s\n", e->cmd, msg);
+	return code;
 }
 
 /* Caps from the allocation at (out->nu, out->delta): certified. */
-static int allocate_caps(const char *cmd, enum model_id model, const char *objective,
+static int allocate_caps(const struct caps_err *e, enum model_id model, const char *objective,
 			 struct train_config *cfg, struct cmd_caps *out)
 {
 	struct sl_error err;
@@ -275,14 +285,15 @@ static int allocate_caps(const char *cmd, enum model_id model, const char *objec
 	if (objective && strcmp(objective, "min") == 0)
 		obj = SECTOR_OBJ_MIN;
 	else if (objective && strcmp(objective, "product") != 0)
-		return caps_usage(cmd, "--objective takes product or min");
+		return caps_fail(e, 2, "--objective takes product or min");
 	struct sector_layer layers[SECTOR_MAX_LAYERS];
 	int n = certify_model_layers(model, layers, SECTOR_MAX_LAYERS, &err);
 	struct sector_allocation a;
 	if (n < 0 || sector_allocate(out->nu, out->delta, layers, n, obj, &a, &err) != SL_OK) {
-		fprintf(stderr, "sectorlab %s: no certified caps for (nu, delta) = (%g, %g): %s\n",
-			cmd, out->nu, out->delta, err.msg);
-		return 1;
+		char msg[700];
+		snprintf(msg, sizeof msg, "no certified caps for (nu, delta) = (%g, %g): %s",
+			 out->nu, out->delta, err.msg);
+		return caps_fail(e, 1, msg);
 	}
 	cfg->nrho = 0;
 	for (int i = 0; i < n; i++)
@@ -298,18 +309,20 @@ static int allocate_caps(const char *cmd, enum model_id model, const char *objec
 }
 
 int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_request *req,
-		    struct train_config *cfg, struct cmd_caps *out)
+		    struct train_config *cfg, struct cmd_caps *out, char *why, size_t why_cap)
 {
+	const struct caps_err e = {cmd, why, why_cap};
 	memset(out, 0, sizeof *out);
 	bool indices = !isnan(req->nu) || !isnan(req->delta);
 	if (cfg->mode != TRAIN_SPNORM) {
 		if (req->nrho > 0 || req->caps || indices || req->objective)
-			return caps_usage(cmd, "--rho, --caps, --nu, --delta and --objective need "
-					       "--mode spnorm");
+			return caps_fail(&e, 2, "--rho, --caps, --nu, --delta and --objective need "
+						"--mode spnorm");
+		snprintf(out->note, sizeof out->note, "no caps (%s)", train_mode_name(cfg->mode));
 		return 0;
 	}
 	if ((req->nrho > 0) + (req->caps != NULL) + indices > 1)
-		return caps_usage(cmd, "give the caps one way: --nu/--delta, --rho or --caps");
+		return caps_fail(&e, 2, "give the caps one way: --nu/--delta, --rho or --caps");
 	out->nu = isnan(req->nu) ? -2 : req->nu;
 	out->delta = isnan(req->delta) ? 0.4 : req->delta;
 	if (req->nrho > 0) {
@@ -322,7 +335,7 @@ int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_
 	}
 	if (req->caps) {
 		if (strcmp(req->caps, "authors") != 0)
-			return caps_usage(cmd, "--caps takes 'authors'");
+			return caps_fail(&e, 2, "--caps takes 'authors'");
 		cfg->nrho = model_authors_caps(model, cfg->rho);
 		if (cfg->nrho == 0) {
 			char msg[160];
@@ -330,14 +343,14 @@ int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_
 				 "the authors' code hard-codes no caps for %s; use --rho or "
 				 "--nu/--delta",
 				 model_name(model));
-			return caps_usage(cmd, msg);
+			return caps_fail(&e, 2, msg);
 		}
 		cfg->rho_certified = false;
 		snprintf(out->what, sizeof out->what, "the authors' hard-coded caps: not certified");
 		snprintf(out->note, sizeof out->note, "NOT certified (authors' caps)");
 		return 0;
 	}
-	return allocate_caps(cmd, model, req->objective, cfg, out);
+	return allocate_caps(&e, model, req->objective, cfg, out);
 }
 
 sl_status cmd_save_checkpoint(const struct trainer *t, const struct cmd_caps *caps,

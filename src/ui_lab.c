@@ -40,6 +40,8 @@ struct editor {
 	double lo, hi, gamma;    /* the network's sector and Lipschitz bound */
 	struct sector_allocation a;
 	char why[512];           /* when not valid or not feasible */
+	char status[160];        /* after Enter */
+	bool lost;               /* a restart failed and took the job with it */
 };
 
 struct ui {
@@ -459,10 +461,13 @@ static void editor_update(struct ui *ui)
 static void editor_open(struct ui *ui)
 {
 	struct editor *ed = &ui->ed;
+	if (!ed->text[0][0] && !ed->text[1][0]) { /* first time: the lab's indices */
+		snprintf(ed->text[0], sizeof ed->text[0], "%g", ui->ctx->nu);
+		snprintf(ed->text[1], sizeof ed->text[1], "%g", ui->ctx->delta);
+	}
 	ed->open = true;
 	ed->focus = 0;
-	snprintf(ed->text[0], sizeof ed->text[0], "%g", ui->ctx->nu);
-	snprintf(ed->text[1], sizeof ed->text[1], "%g", ui->ctx->delta);
+	ed->status[0] = '\0';
 	editor_update(ui);
 }
 
@@ -479,6 +484,29 @@ static bool editor_key(struct ui *ui, int ch)
 		return true;
 	case 'q':
 		return false;
+	case '\n':
+	case '\r':
+	case KEY_ENTER:
+		if (!ui->ctx->restart) {
+			snprintf(ed->status, sizeof ed->status, "this lab cannot restart training");
+		} else if (!ed->feasible) {
+			snprintf(ed->status, sizeof ed->status, "no allocation: nothing to train with");
+		} else {
+			double nu = strtod(ed->text[0], NULL), delta = strtod(ed->text[1], NULL);
+			struct job *job = ui->ctx->restart(ui->ctx->restart_ctx, nu, delta, &ed->lost,
+							   ed->status, sizeof ed->status);
+			if (ed->lost)
+				return false;
+			if (job) {
+				ui->job = job;
+				ui->paused = false;
+				job_set_pace(job, ui->pace);
+				job_set_eps(job, ui->eps);
+				job_snapshot(job, &ui->snap);
+				ed->open = false;
+			}
+		}
+		return true;
 	case '\t':
 	case KEY_UP:
 	case KEY_DOWN:
@@ -572,8 +600,15 @@ static void editor_overlay(const struct ui *ui)
 				mvprintw(y + 4 + i, x + 50, "%.4f%s", cap,
 					 cap <= ed->a.layer[i].rho ? "" : " >");
 		}
+	if (ed->status[0]) {
+		attron(COLOR_PAIR(PAIR_BAD));
+		mvprintw(y + h - 3, x + 2, "%.*s", w - 4, ed->status);
+		attroff(COLOR_PAIR(PAIR_BAD));
+	}
 	attron(COLOR_PAIR(PAIR_DIM));
-	mvprintw(y + h - 2, x + 2, "Tab switches field, Esc closes; 'now': the caps in training");
+	mvprintw(y + h - 2, x + 2, "%s",
+		 c->restart ? "Enter: train anew with these caps  Tab: field  Esc: close"
+			    : "Tab switches field, Esc closes; 'now': the caps in training");
 	attroff(COLOR_PAIR(PAIR_DIM));
 }
 
@@ -757,12 +792,16 @@ int ui_lab_run(struct job *job, const struct ui_context *ctx)
 		int ch = getch();
 		if (ch != ERR && ch != KEY_RESIZE && !handle_key(&ui, ch))
 			break;
-		job_snapshot(job, &ui.snap);
+		job_snapshot(ui.job, &ui.snap); /* the job Enter in the editor may have replaced */
 		draw(&ui);
 		refresh();
 	}
 	endwin();
 	interrupt_release(&guard);
+	if (ui.ed.lost) {
+		fprintf(stderr, "sectorlab: %s\n", ui.ed.status);
+		return 1;
+	}
 	/* A signal ends the lab as it would end a shell command: 128 + signal. */
 	int sig = interrupt_pending();
 	return sig ? interrupt_exit_code(sig) : 0;

@@ -115,6 +115,41 @@ static void test_spnorm_caps_hold(void **state)
 	trainer_free(t);
 }
 
+/* A layer whose top singular values crowd (1 and 0.995) with its power
+ * iteration started on the second: the iteration barely moves, so its change
+ * per step says "converged" at 0.995.  Settling the caps must still leave the
+ * weight in use at or below its cap, measured exactly. */
+static void test_settle_measures_crowded_layers(void **state)
+{
+	struct sample *s = *state;
+	struct train_config cfg = train_config_default();
+	cfg.holdout = 0;
+	cfg.mode = TRAIN_SPNORM;
+	cfg.nrho = model_authors_caps(cfg.model, cfg.rho);
+	cfg.rho[1] = 0.5;
+	struct trainer *t;
+	assert_int_equal(trainer_new(&cfg, &s->train, &s->test, &t, NULL), SL_OK);
+	struct nn_layer *l = &t->net->layers[1]; /* fc2: 20 x 50 */
+	memset(l->w, 0, sizeof(float) * (size_t)l->out * l->in);
+	l->w[0] = 1.0f;                 /* W[0][0] */
+	l->w[(size_t)l->in + 1] = 0.995f; /* W[1][1] */
+	memset(l->u, 0, sizeof(float) * (size_t)l->out);
+	memset(l->v, 0, sizeof(float) * (size_t)l->in);
+	l->u[1] = 1.0f, l->u[0] = 1e-4f;
+	l->v[1] = 1.0f, l->v[0] = 1e-4f;
+	nn_update_layer_cap(t->net, 1, 1);
+	assert_true(l->sigma_hat < 0.996f); /* the estimate starts on the wrong one */
+	trainer_settle_caps(t, TRAIN_SETTLE_ITERS);
+	double used;
+	bool exact;
+	assert_int_equal(nn_layer_norm(t->net, 1, &used, &exact, NULL), SL_OK);
+	assert_true(exact);
+	print_message("fc2: sigma_hat %.6f, exact norm in use %.9f, cap %.9f\n", l->sigma_hat,
+		      used, l->rho);
+	assert_true(used <= l->rho * (1 + 1e-6));
+	trainer_free(t);
+}
+
 /* l2 mode: the same run with the penalty ends with smaller weights. */
 static void test_l2_shrinks_weights(void **state)
 {
@@ -327,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_learns_the_sample),
 		cmocka_unit_test(test_same_seed_same_weights),
 		cmocka_unit_test(test_spnorm_caps_hold),
+		cmocka_unit_test(test_settle_measures_crowded_layers),
 		cmocka_unit_test(test_l2_shrinks_weights),
 		cmocka_unit_test(test_alexnet_lite_steps),
 		cmocka_unit_test(test_rejects_bad_config),

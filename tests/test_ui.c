@@ -77,6 +77,41 @@ static void test_nu_delta_editor(void **state)
 	free(rcp);
 }
 
+/* Enter in the editor trains anew with the caps it shows: a vanilla run
+ * becomes a certified spnorm one at (-3, 0.4). */
+static void test_editor_enter_restarts_training(void **state)
+{
+	const char *dir = *state;
+	char sock[64], cmd[4096];
+	char *rcp = tu_path(dir, "rc.txt");
+	snprintf(sock, sizeof sock, "sectorlab-ui2-%ld", (long)getpid());
+	snprintf(cmd, sizeof cmd,
+		 "'%s' --mode vanilla --pace 30 --epochs 1000 --data-dir '%s'; echo $? >'%s'",
+		 tu_program(), tu_sample_data(), rcp);
+	if (tu_tmux_start(sock, 80, 24, cmd) != 0) {
+		print_message("tmux not installed: skipping\n");
+		skip();
+	}
+	wait_for(sock, "no caps (vanill");
+	tu_tmux_keys(sock, "a BSpace BSpace - 3");
+	wait_for(sock, "0.434363");
+	tu_tmux_keys(sock, "Enter");
+	wait_for(sock, "certified: nu -");
+	wait_for(sock, "/0.434");
+	assert_non_null(strstr(screen, "spnorm"));
+	tu_tmux_keys(sock, "q");
+	struct timespec ts = {0, 100 * 1000 * 1000};
+	time_t start = time(NULL);
+	char *rc = NULL;
+	while (!(rc = tu_read_file(rcp, NULL)) && time(NULL) - start < WAIT_SECONDS)
+		nanosleep(&ts, NULL);
+	tu_tmux_kill(sock);
+	assert_non_null(rc);
+	assert_int_equal(atoi(rc), 0);
+	free(rc);
+	free(rcp);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -84,6 +119,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_nu_delta_editor, tu_setup_tmpdir,
 						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_editor_enter_restarts_training,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("ui", tests, NULL, NULL);
 }

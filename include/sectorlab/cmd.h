@@ -74,7 +74,8 @@ struct cmd_caps {
 	bool allocated;            /* from the Theorem 3 allocation: certified */
 	double nu, delta;
 	char what[128];            /* "allocated for (nu, delta) = (-2, 0.4) ...: certified" */
-	char note[64];             /* the same for a narrow panel: "certified: nu -2, delta 0.4" */
+	char note[64];             /* for a narrow panel: "certified: nu -2, delta 0.4",
+				      "no caps (vanilla)" */
 };
 
 /*
@@ -83,11 +84,12 @@ struct cmd_caps {
  * (-2, 0.4)) with each layer's Theorem 4 bound, trained CERTIFY_CAP_MARGIN
  * below it (certified); or --rho, or the authors' hard-coded caps (neither
  * certified).  Other modes take none of these options.  Returns 0, or the
- * exit code after printing why ("sectorlab <cmd>: ..."): 2 for bad usage, 1
- * when (nu, delta) admits no allocation.
+ * exit code after saying why: in why (why_cap bytes) when why is not NULL,
+ * else on stderr ("sectorlab <cmd>: ..."); 2 for bad usage, 1 when
+ * (nu, delta) admits no allocation.
  */
 int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_request *req,
-		    struct train_config *cfg, struct cmd_caps *out);
+		    struct train_config *cfg, struct cmd_caps *out, char *why, size_t why_cap);
 
 /*
  * Save a trainer's network at path (safetensors, atomically) with the

@@ -21,6 +21,14 @@ struct ui_context {
 	int nlayers;
 	double nu, delta;
 	enum sector_objective objective;
+	/* Enter in the editor: train again from the start, capped at the
+	 * allocation for (nu, delta).  Returns the new job, which replaces the
+	 * one the screen watches (the old one is stopped and freed), or NULL
+	 * with why filled (the lab then closes when *lost says the old job is
+	 * gone too).  NULL here: the editor only shows. */
+	struct job *(*restart)(void *ctx, double nu, double delta, bool *lost, char *why,
+			       size_t cap);
+	void *restart_ctx;
 };
 
 /*
