@@ -458,23 +458,24 @@ void nn_update_caps(struct nn_net *net, int iters)
 			nn_update_layer_cap(net, i, iters);
 }
 
-/* Power steps on u, v until the estimate changes by at most rel_tol
- * (relative); the estimate, and the steps taken in *iters (may be NULL). */
+/* Power steps of a layer on u, v until they settle (spectral_converge). */
+struct layer_step {
+	struct nn_net *net;
+	const struct nn_layer *l;
+	float *u, *v;
+};
+
+static float layer_step(void *ctx)
+{
+	struct layer_step *s = ctx;
+	return power_step(s->net, s->l, s->u, s->v);
+}
+
 static float converge(struct nn_net *net, const struct nn_layer *l, float *u, float *v,
 		      double rel_tol, int max_iters, int *iters)
 {
-	float prev = 0, sigma = 0;
-	int k = 0;
-	while (k < max_iters) {
-		sigma = power_step(net, l, u, v);
-		k++;
-		if (sigma == 0 || fabs((double)sigma - prev) <= rel_tol * sigma)
-			break;
-		prev = sigma;
-	}
-	if (iters)
-		*iters = k;
-	return sigma;
+	struct layer_step s = {net, l, u, v};
+	return spectral_converge(layer_step, &s, rel_tol, max_iters, iters);
 }
 
 float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max_iters,

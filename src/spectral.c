@@ -43,13 +43,13 @@ float spectral_power_step(const float *w, int rows, int cols, float *u, float *v
 	return (float)normalise(u, rows);
 }
 
-float spectral_power_converge(const float *w, int rows, int cols, float *u, float *v,
-			      double rel_tol, int max_iters, int *iters)
+float spectral_converge(float (*step)(void *ctx), void *ctx, double rel_tol, int max_iters,
+			int *iters)
 {
 	float prev = 0, sigma = 0;
 	int k = 0;
 	while (k < max_iters) {
-		sigma = spectral_power_step(w, rows, cols, u, v);
+		sigma = step(ctx);
 		k++;
 		if (sigma == 0 || fabs((double)sigma - prev) <= rel_tol * sigma)
 			break;
@@ -58,6 +58,25 @@ float spectral_power_converge(const float *w, int rows, int cols, float *u, floa
 	if (iters)
 		*iters = k;
 	return sigma;
+}
+
+struct dense_step {
+	const float *w;
+	int rows, cols;
+	float *u, *v;
+};
+
+static float dense_step(void *ctx)
+{
+	struct dense_step *d = ctx;
+	return spectral_power_step(d->w, d->rows, d->cols, d->u, d->v);
+}
+
+float spectral_power_converge(const float *w, int rows, int cols, float *u, float *v,
+			      double rel_tol, int max_iters, int *iters)
+{
+	struct dense_step d = {w, rows, cols, u, v};
+	return spectral_converge(dense_step, &d, rel_tol, max_iters, iters);
 }
 
 float spectral_conv_power_step(const struct conv_geom *g, const float *w, float *u, float *v,
@@ -71,22 +90,24 @@ float spectral_conv_power_step(const struct conv_geom *g, const float *w, float 
 	return (float)normalise(u, nu);
 }
 
+struct conv_step {
+	const struct conv_geom *g;
+	const float *w;
+	float *u, *v, *col;
+};
+
+static float conv_step(void *ctx)
+{
+	struct conv_step *c = ctx;
+	return spectral_conv_power_step(c->g, c->w, c->u, c->v, c->col);
+}
+
 float spectral_conv_power_converge(const struct conv_geom *g, const float *w, float *u,
 				   float *v, float *col, double rel_tol, int max_iters,
 				   int *iters)
 {
-	float prev = 0, sigma = 0;
-	int k = 0;
-	while (k < max_iters) {
-		sigma = spectral_conv_power_step(g, w, u, v, col);
-		k++;
-		if (sigma == 0 || fabs((double)sigma - prev) <= rel_tol * sigma)
-			break;
-		prev = sigma;
-	}
-	if (iters)
-		*iters = k;
-	return sigma;
+	struct conv_step c = {g, w, u, v, col};
+	return spectral_converge(conv_step, &c, rel_tol, max_iters, iters);
 }
 
 sl_status spectral_conv_matrix(const struct conv_geom *g, const float *w, size_t max_entries,

@@ -28,9 +28,14 @@ void spectral_random_unit(struct sl_rng *rng, float *x, int n);
  */
 float spectral_power_step(const float *w, int rows, int cols, float *u, float *v);
 
-/* Run power steps until the estimate changes by less than rel_tol
- * (relative) or max_iters is reached; returns the estimate and stores the
- * number of steps taken in *iters when iters is non-NULL. */
+/* Call step(ctx), one power step returning its estimate, until the
+ * estimate changes by at most rel_tol (relative), is 0, or max_iters steps
+ * are taken; returns the last estimate and stores the steps taken in *iters
+ * when iters is non-NULL.  Every converging power iteration runs this loop. */
+float spectral_converge(float (*step)(void *ctx), void *ctx, double rel_tol, int max_iters,
+			int *iters);
+
+/* spectral_converge with spectral_power_step on w. */
 float spectral_power_converge(const float *w, int rows, int cols, float *u, float *v,
 			      double rel_tol, int max_iters, int *iters);
 
