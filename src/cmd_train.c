@@ -204,16 +204,6 @@ static int usage_error(const char *msg)
 	return 2;
 }
 
-/* The verified norm of each weighted layer's weight in use. */
-static sl_status layer_norms(struct trainer *t, double *sigma, struct sl_error *err)
-{
-	for (int j = 0; j < t->nweighted; j++) {
-		sl_status st = nn_layer_norm(t->net, t->weighted[j], &sigma[j], NULL, err);
-		if (st != SL_OK)
-			return st;
-	}
-	return SL_OK;
-}
 
 /* Turn the options into a training configuration; returns 0 or an exit code. */
 static int configure(const struct train_opts *o, struct train_config *cfg,
@@ -383,7 +373,7 @@ static int train_run(int argc, char **argv)
 
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	double sigma[NN_MAX_LAYERS];
+	const double *sigma = t->sigma; /* measured at each epoch's end */
 	double test_acc = 0, test_loss = 0;
 	int saved_epoch = -1; /* the epoch --out holds */
 	interrupt_catch(&guard);
@@ -403,8 +393,7 @@ static int train_run(int argc, char **argv)
 		double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
 		double vloss;
 		if ((t->val.n && trainer_evaluate(t, &t->val, 0, &val_acc, &vloss, &err) != SL_OK) ||
-		    trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
-		    layer_norms(t, sigma, &err) != SL_OK) {
+		    trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK) {
 			rc = fail(&err);
 			goto out;
 		}
@@ -440,7 +429,7 @@ static int train_run(int argc, char **argv)
 			}
 		}
 		/* Every complete epoch is saved, so an interruption loses at most one. */
-		if (o.out && t->epoch < cfg.epochs) {
+		if (o.out) {
 			if (cmd_save_checkpoint(t, &caps, kind, test_acc, o.out, &err) != SL_OK) {
 				rc = fail(&err);
 				goto out;
@@ -455,19 +444,14 @@ static int train_run(int argc, char **argv)
 		goto out;
 	}
 
-	/* The exported network: power iterations run to convergence first. */
-	int settle = trainer_settle_caps(t, TRAIN_SETTLE_ITERS);
-	if (trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
-	    layer_norms(t, sigma, &err) != SL_OK) {
+	/* The last epoch left the network settled, measured, evaluated and
+	 * saved; with no epoch at all, that is still to do. */
+	if (t->epoch == 0 &&
+	    (trainer_settle_caps(t, TRAIN_SETTLE_ITERS, &err) != SL_OK ||
+	     trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
+	     (o.out && cmd_save_checkpoint(t, &caps, kind, test_acc, o.out, &err) != SL_OK))) {
 		rc = fail(&err);
 		goto out;
-	}
-	if (o.out) {
-		if (cmd_save_checkpoint(t, &caps, kind, test_acc, o.out, &err) != SL_OK) {
-			rc = fail(&err);
-			goto out;
-		}
-		saved_epoch = t->epoch;
 	}
 	struct attack_result ar = {0};
 	if (eps > 0 && !interrupt_pending() &&
@@ -490,7 +474,7 @@ static int train_run(int argc, char **argv)
 	if (o.out)
 		fprintf(stderr, "saved %s\n", o.out);
 	if (o.json)
-		write_json(t, kind, test_acc, test_loss, seconds, settle, sigma, eps, &ar);
+		write_json(t, kind, test_acc, test_loss, seconds, t->settle_steps, sigma, eps, &ar);
 	rc = 0;
 out:
 	if (caught)

@@ -223,7 +223,9 @@ sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct s
 	if (info->epoch_done) {
 		/* The network handed to evaluation at an epoch's end has its caps
 		 * set from converged norms, not from the lagging estimate. */
-		trainer_settle_caps(t, TRAIN_SETTLE_ITERS);
+		sl_status st = trainer_settle_caps(t, TRAIN_SETTLE_ITERS, err);
+		if (st != SL_OK)
+			return st;
 		t->last_epoch_loss = t->epoch_loss_sum / (double)t->epoch_seen;
 		t->last_epoch_accuracy = (double)t->epoch_correct / (double)t->epoch_seen;
 		t->epoch++;
@@ -233,7 +235,7 @@ sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct s
 	return SL_OK;
 }
 
-int trainer_settle_caps(struct trainer *t, int max_iters)
+sl_status trainer_settle_caps(struct trainer *t, int max_iters, struct sl_error *err)
 {
 	struct nn_net *net = t->net;
 	int k = 0;
@@ -254,22 +256,29 @@ int trainer_settle_caps(struct trainer *t, int max_iters)
 		if (settled)
 			break;
 	}
+	t->settle_steps = k;
 	/* Measured, not estimated: when the top singular values crowd, an
 	 * iteration that has slowed down can still sit above the 1e-5 margin
 	 * below the true norm (seen: 2e-5 on a dense layer at (-3, 0.4)).  So
-	 * each capped layer's weight in use is measured (nn_layer_norm: LAPACK
-	 * for dense layers, the converged iteration on the operator for
-	 * convolutions, as certify measures them) and put back on its cap. */
+	 * each layer's weight in use is measured (nn_layer_norm: LAPACK for
+	 * dense layers, the converged iteration on the operator for
+	 * convolutions, as certify measures them) and a capped one over its
+	 * cap is put back on it. */
 	for (int j = 0; j < t->nweighted; j++) {
 		struct nn_layer *l = &net->layers[t->weighted[j]];
 		double used;
-		if (!(l->rho > 0) || nn_layer_norm(net, t->weighted[j], &used, NULL, NULL) != SL_OK ||
-		    !(used > l->rho))
-			continue;
-		l->sigma_hat = (float)(used / l->scale); /* the raw norm */
-		l->scale = (float)(l->rho / l->sigma_hat);
+		sl_status st = nn_layer_norm(net, t->weighted[j], &used, NULL, err);
+		if (st != SL_OK)
+			return st;
+		if (l->rho > 0 && used > l->rho) {
+			float old = l->scale;
+			l->sigma_hat = (float)(used / old); /* the raw norm */
+			l->scale = (float)(l->rho / l->sigma_hat);
+			used *= (double)l->scale / old;
+		}
+		t->sigma[j] = used;
 	}
-	return k;
+	return SL_OK;
 }
 
 sl_status trainer_evaluate(struct trainer *t, const struct sl_dataset *ds, int n,

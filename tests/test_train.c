@@ -139,7 +139,7 @@ static void test_settle_measures_crowded_layers(void **state)
 	l->v[1] = 1.0f, l->v[0] = 1e-4f;
 	nn_update_layer_cap(t->net, 1, 1);
 	assert_true(l->sigma_hat < 0.996f); /* the estimate starts on the wrong one */
-	trainer_settle_caps(t, TRAIN_SETTLE_ITERS);
+	assert_int_equal(trainer_settle_caps(t, TRAIN_SETTLE_ITERS, NULL), SL_OK);
 	double used;
 	bool exact;
 	assert_int_equal(nn_layer_norm(t->net, 1, &used, &exact, NULL), SL_OK);

@@ -73,6 +73,11 @@ struct trainer {
 	long epoch_seen, epoch_correct;
 	/* The same, for the last completed epoch. */
 	double last_epoch_loss, last_epoch_accuracy;
+	/* As of the last trainer_settle_caps (every epoch's end): each weighted
+	 * layer's verified ||W_eff||_2 (nn_layer_norm) and the power steps the
+	 * caps took to settle. */
+	double sigma[NN_MAX_LAYERS];
+	int settle_steps;
 };
 
 struct train_step_info {
@@ -100,12 +105,14 @@ long trainer_steps_per_epoch(const struct trainer *t);
 
 /*
  * Run the capped layers' power iterations to convergence (relative change
- * below 2e-7, at most max_iters steps) so the caps hold against the true
- * norms, as before an evaluation or export; trainer_step does this at the end
- * of every epoch with TRAIN_SETTLE_ITERS.  Returns the steps taken.
+ * below 2e-7, at most max_iters steps), then measure every weighted layer
+ * (nn_layer_norm, into t->sigma) and put a capped layer whose weight in use
+ * measures above its cap back on it, so the caps hold against the true
+ * norms, as before an evaluation or export.  trainer_step does this at the
+ * end of every epoch with TRAIN_SETTLE_ITERS.
  */
 #define TRAIN_SETTLE_ITERS 1000
-int trainer_settle_caps(struct trainer *t, int max_iters);
+sl_status trainer_settle_caps(struct trainer *t, int max_iters, struct sl_error *err);
 
 /* Accuracy and mean loss of the current network on the first n examples of ds
  * (all when n <= 0). */
