@@ -220,30 +220,23 @@ static void forward_bins(void *ctx, int tid, int begin, int end)
 	for (int f = begin; f < end; f++) {
 		const float *xr = p->x_hat + (size_t)(2 * f) * pin, *xi = xr + pin;
 		float *yr = p->y_hat + (size_t)(2 * f) * pout, *yi = yr + pout;
-		if (!j->transposed) {
-			const float *gr = p->g_hat + (size_t)(2 * f) * cc, *gi = gr + cc;
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, cout, cin, 1.0f,
-				    xr, cin, gr, cin, 0.0f, yr, cout);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, cout, cin, -1.0f,
-				    xi, cin, gi, cin, 1.0f, yr, cout);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, cout, cin, 1.0f,
-				    xr, cin, gi, cin, 0.0f, yi, cout);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, cout, cin, 1.0f,
-				    xi, cin, gr, cin, 1.0f, yi, cout);
-			continue;
-		}
-		/* (Cin, Cout) planes: plain products, which OpenBLAS runs
-		 * without packing at these sizes (its transposed-operand path
-		 * packs every time: measured 1.4x slower for 32x96x256). */
-		const float *gr = p->g_hat_t + (size_t)(2 * f) * cc, *gi = gr + cc;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, cout, cin, 1.0f, xr,
-			    cin, gr, cout, 0.0f, yr, cout);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, cout, cin, -1.0f, xi,
-			    cin, gi, cout, 1.0f, yr, cout);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, cout, cin, 1.0f, xr,
-			    cin, gi, cout, 0.0f, yi, cout);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, cout, cin, 1.0f, xi,
-			    cin, gr, cout, 1.0f, yi, cout);
+		/* Gr, Gi as (Cout, Cin) planes read transposed, or, from g_hat_t,
+		 * (Cin, Cout) planes read as they are: plain products, which
+		 * OpenBLAS runs without packing at these sizes (its
+		 * transposed-operand path packs every time: measured 1.4x slower
+		 * for 32x96x256). */
+		const float *gr = (j->transposed ? p->g_hat_t : p->g_hat) + (size_t)(2 * f) * cc;
+		const float *gi = gr + cc;
+		const enum CBLAS_TRANSPOSE tg = j->transposed ? CblasNoTrans : CblasTrans;
+		const int ldg = j->transposed ? cout : cin;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, tg, batch, cout, cin, 1.0f, xr, cin, gr, ldg,
+			    0.0f, yr, cout);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, tg, batch, cout, cin, -1.0f, xi, cin, gi, ldg,
+			    1.0f, yr, cout);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, tg, batch, cout, cin, 1.0f, xr, cin, gi, ldg,
+			    0.0f, yi, cout);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, tg, batch, cout, cin, 1.0f, xi, cin, gr, ldg,
+			    1.0f, yi, cout);
 	}
 }
 
