@@ -699,6 +699,23 @@ static void pool_row_3x3s2(const int32_t *restrict key, int32_t *restrict arg, i
 	}
 }
 
+/* The winner (index into the keys) of the window of output (oy, ox) in the
+ * plane at base, clipped to the plane and scanned in row-major order. */
+static int32_t pool_window(const int32_t *key, const struct conv_geom *g, int base, int oy,
+			   int ox)
+{
+	const int H = g->h, W = g->w;
+	int y0 = oy * g->stride - g->pad, y1 = y0 + g->k;
+	int x0 = ox * g->stride - g->pad, x1 = x0 + g->k;
+	y0 = y0 < 0 ? 0 : y0, y1 = y1 > H ? H : y1;
+	x0 = x0 < 0 ? 0 : x0, x1 = x1 > W ? W : x1;
+	int32_t top = INT32_MIN, best = base + y0 * W + x0;
+	for (int iy = y0; iy < y1; iy++)
+		for (int ix = x0; ix < x1; ix++)
+			NN_POOL_TAKE(base + iy * W + ix);
+	return best;
+}
+
 /* Max over each window; windows never lie wholly in the padding (pad <= k/2).
  * Ties go to the first in scan order and a NaN wins, as in PyTorch. */
 static void pool_forward_part(void *ctx, int tid, int begin, int end)
@@ -721,27 +738,17 @@ static void pool_forward_part(void *ctx, int tid, int begin, int end)
 		for (int c = 0; c < g->cin; c++) {
 			const int base = c * H * W;
 			for (int oy = 0; oy < g->ho; oy++, arg += g->wo) {
-				int y0 = oy * s - g->pad, y1 = y0 + k;
-				bool fast = paper && y0 >= 0 && y1 <= H;
-				int lo = fast ? xlo : g->wo, hi = fast ? xhi : g->wo;
-				if (fast)
+				int y0 = oy * s - g->pad;
+				/* [lo, hi): the outputs the paper's window takes at once */
+				int lo = 0, hi = 0;
+				if (paper && y0 >= 0 && y0 + k <= H) {
+					lo = xlo, hi = xhi;
 					pool_row_3x3s2(key, arg, base + y0 * W - g->pad, W, lo, hi);
-				y0 = y0 < 0 ? 0 : y0;
-				y1 = y1 > H ? H : y1;
-				for (int ox = 0; ox < g->wo; ox++) {
-					if (ox == lo)
-						ox = hi; /* done above */
-					if (ox >= g->wo)
-						break;
-					int x0 = ox * s - g->pad, x1 = x0 + k;
-					x0 = x0 < 0 ? 0 : x0;
-					x1 = x1 > W ? W : x1;
-					int32_t top = INT32_MIN, best = base + y0 * W + x0;
-					for (int iy = y0; iy < y1; iy++)
-						for (int ix = x0; ix < x1; ix++)
-							NN_POOL_TAKE(base + iy * W + ix);
-					arg[ox] = best;
 				}
+				for (int ox = 0; ox < lo; ox++)
+					arg[ox] = pool_window(key, g, base, oy, ox);
+				for (int ox = hi; ox < g->wo; ox++)
+					arg[ox] = pool_window(key, g, base, oy, ox);
 				for (int ox = 0; ox < g->wo; ox++)
 					y[ox] = x[arg[ox]];
 				y += g->wo;
