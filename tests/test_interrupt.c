@@ -243,19 +243,16 @@ static void test_lab_ctrl_c_keeps_last_epoch(void **state)
 	char sock[64], cmd[8192];
 	snprintf(sock, sizeof sock, "sectorlab-test-%ld", (long)getpid());
 	snprintf(cmd, sizeof cmd,
-		 "'%s' --pace 0 --epochs 100000 --data-dir '%s' --out '%s' 2>'%s'; echo $? >'%s'",
-		 tu_program(), tu_sample_data(), ckpt, errp, rcp);
+		 "'%s' --pace 0 --epochs 100000 --data-dir '%s' --out '%s' 2>'%s'; "
+		 "echo $? >'%s.part' && mv '%s.part' '%s'",
+		 tu_program(), tu_sample_data(), ckpt, errp, rcp, rcp, rcp);
 	if (tu_tmux_start(sock, 100, 30, cmd) != 0) {
 		print_message("tmux not installed: skipping\n");
 		skip();
 	}
-	time_t start = time(NULL);
-	while (access(ckpt, R_OK) != 0 && time(NULL) - start < WAIT_SECONDS)
-		pause_briefly();
+	tu_wait_file(ckpt, WAIT_SECONDS);
 	tu_tmux_keys(sock, "C-c");
-	start = time(NULL);
-	while (count_lines(rcp) < 1 && time(NULL) - start < WAIT_SECONDS)
-		pause_briefly();
+	tu_wait_file(rcp, WAIT_SECONDS);
 	tu_tmux_kill(sock);
 	char *rc = tu_read_file(rcp, NULL), *said = tu_read_file(errp, NULL);
 	if (!rc || atoi(rc) != 130 || !said || !strstr(said, "holds epoch"))

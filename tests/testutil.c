@@ -269,3 +269,15 @@ void tu_tmux_kill(const char *sock)
 		/* already gone with its last window */
 	}
 }
+
+bool tu_wait_file(const char *path, int seconds)
+{
+	time_t start = time(NULL);
+	while (access(path, F_OK) != 0) {
+		if (time(NULL) - start > seconds)
+			return false;
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return true;
+}

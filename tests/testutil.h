@@ -83,6 +83,9 @@ void tu_tmux_keys(const char *sock, const char *keys);
 void tu_tmux_capture(const char *sock, char *out, size_t cap);
 void tu_tmux_kill(const char *sock);
 
+/* Wait at most seconds for path to exist; whether it does. */
+bool tu_wait_file(const char *path, int seconds);
+
 /* Fail when dir holds a temporary file of an atomic write (NAME.tmp.PID). */
 void tu_assert_no_temp_files(const char *dir);
 
