@@ -107,7 +107,7 @@ static sl_status reader_read(struct reader *r, void *buf, size_t n, size_t *got,
 			errno_text(errno, why, sizeof why);
 			st = status_set(err, SL_ERR_IO, "%s: read error (%s)", r->path, why);
 		} else if (code == Z_MEM_ERROR) {
-			st = status_set(err, SL_ERR_NOMEM, "%s: out of memory decompressing",
+			st = status_set(err, SL_ERR_NOMEM, "%s: decompressing",
 					r->path);
 		} else if (code == Z_BUF_ERROR) {
 			r->cut = true;
@@ -287,7 +287,7 @@ sl_status data_load_idx(const char *images_path, const char *labels_path,
 	d.pixels = malloc((size_t)pixel_bytes);
 	d.labels = malloc(n);
 	if (!d.pixels || !d.labels) {
-		st = status_set(err, SL_ERR_NOMEM, "%s: no memory for %u images of %ux%u",
+		st = status_set(err, SL_ERR_NOMEM, "%s: %u images of %ux%u",
 				images_path, n, rows, cols);
 		goto out;
 	}
@@ -336,7 +336,7 @@ static sl_status read_all(struct reader *r, uint8_t **buf, size_t *cap, size_t *
 			size_t grown = *cap ? *cap * 2 : (size_t)1 << 20;
 			uint8_t *p = realloc(*buf, grown);
 			if (!p)
-				return status_set(err, SL_ERR_NOMEM, "%s: no memory for %zu bytes",
+				return status_set(err, SL_ERR_NOMEM, "%s: %zu bytes",
 						  r->path, grown);
 			*buf = p;
 			*cap = grown;
@@ -413,7 +413,7 @@ sl_status data_load_cifar10(const char *const *paths, int npaths, struct sl_data
 		if (labels)
 			d.labels = labels;
 		if (!pixels || !labels) {
-			st = status_set(err, SL_ERR_NOMEM, "%s: no memory for %llu images", path,
+			st = status_set(err, SL_ERR_NOMEM, "%s: %llu images", path,
 					(unsigned long long)(n + records));
 			goto out;
 		}
