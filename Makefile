@@ -78,6 +78,12 @@ $(PROG): $(APP_OBJ) $(LIB)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/tests/testutil.o $(LIB) $(LDLIBS)
 
+# Tests of a command-layer module link its object too (the library holds
+# only the core).
+$(BUILD)/tests/test_cmd_progress: $(BUILD)/tests/test_cmd_progress.o \
+		$(BUILD)/tests/testutil.o $(BUILD)/src/cmd_progress.o $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
+
 run: $(PROG)
 	./$(PROG)
 

@@ -175,6 +175,8 @@ sl_status certify_network(struct nn_net *net, const struct certify_options *opts
 		if (sl[j].kind == SECTOR_LAYER_POOL) {
 			out->gamma_product *= c->k;
 			c->certified = true;
+			if (opts->on_layer)
+				opts->on_layer(opts->on_layer_ctx, j + 1, n, c->name);
 			continue;
 		}
 		size_t need = nn_layer_wsize(l);
@@ -216,6 +218,8 @@ sl_status certify_network(struct nn_net *net, const struct certify_options *opts
 				 : c->lmi == CERTIFY_LMI_NOT_RUN ? " (the exact LMI was not run)"
 								 : "");
 		}
+		if (opts->on_layer)
+			opts->on_layer(opts->on_layer_ctx, j + 1, n, c->name);
 	}
 	out->sector_certified = all;
 	out->gamma_sector = all ? out->sector_hi : 0;

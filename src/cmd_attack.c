@@ -11,6 +11,7 @@
 #include "sectorlab/attack.h"
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/cmd.h"
+#include "sectorlab/cmd_progress.h"
 #include "sectorlab/data.h"
 #include "sectorlab/export.h"
 #include "sectorlab/io.h"
@@ -70,6 +71,8 @@ static void usage(FILE *f)
 	      "  --csv FILE          one row per eps, the recipe in every row\n"
 	      "  --plot FILE         accuracy against eps as a PNG chart\n"
 	      "  --json              print one JSON object with the results on stdout\n"
+	      "  --quiet             no live progress line (shown only when stderr is a\n"
+	      "                      terminal: eps, images, rate and ETA)\n"
 	      "  --threads N         threads (default: one per processor)\n"
 	      "  --config FILE       settings from FILE, one 'option = value' per line\n"
 	      "                      (# starts a comment); options typed here win\n"
@@ -84,7 +87,7 @@ struct attack_opts {
 	int neps;
 	long steps, restarts, n, batch, seed, png_count, threads;
 	double step_size, step_travel;
-	bool random_start, no_clip, early_stop, json;
+	bool random_start, no_clip, early_stop, json, quiet;
 	bool steps_given, step_size_given, step_travel_given, restarts_given, seed_given;
 };
 
@@ -100,7 +103,7 @@ static int bad_usage(const char *msg)
 enum { O_MODEL = 256, O_ATTACK, O_NORM, O_EPS, O_STEPS, O_STEP_SIZE, O_STEP_TRAVEL,
        O_RANDOM_START, O_RESTARTS, O_LABELS, O_NO_CLIP, O_EARLY_STOP, O_TARGET, O_PRESET,
        O_N, O_BATCH, O_SEED, O_DATASET, O_DATADIR, O_PNG_DIR, O_PNG_COUNT, O_NPY, O_CSV,
-       O_PLOT, O_JSON, O_THREADS };
+       O_PLOT, O_JSON, O_THREADS, O_QUIET };
 static const struct option attack_options[] = {
 	{"model", required_argument, 0, O_MODEL},
 	{"attack", required_argument, 0, O_ATTACK},
@@ -127,6 +130,7 @@ static const struct option attack_options[] = {
 	{"csv", required_argument, 0, O_CSV},
 	{"plot", required_argument, 0, O_PLOT},
 	{"json", no_argument, 0, O_JSON},
+	{"quiet", no_argument, 0, O_QUIET},
 	{"threads", required_argument, 0, O_THREADS},
 	{"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0},
@@ -183,6 +187,7 @@ static int parse(int argc, char **argv, struct attack_opts *o)
 		case O_CSV: o->csv = optarg; break;
 		case O_PLOT: o->plot = optarg; break;
 		case O_JSON: o->json = true; break;
+		case O_QUIET: o->quiet = true; break;
 		case O_THREADS: bad |= cmd_parse_long("--threads", optarg, 1, 256, &o->threads); break;
 		case 'h': usage(stdout); return 1;
 		default: bad = 1; break;
@@ -288,7 +293,8 @@ struct collect {
 	struct npz_writer *npz;
 	/* per eps: PNGs re-read and classified */
 	int png_fooled[MAX_EPS], png_still[MAX_EPS];
-	bool quiet;
+	int neps;
+	struct cmd_progress progress; /* over all eps: neps * n images */
 };
 
 /* "eps0.1": in member and file names, unique per float eps. */
@@ -372,12 +378,11 @@ static sl_status on_batch(void *ctx, const struct attack_progress *p, struct sl_
 		c->png_pc[j] = v->pred_clean[i];
 		c->png_pa[j] = v->pred_adv[i];
 	}
-	if (!c->quiet && p->n >= 20000 && p->done < p->n)
-		fprintf(stderr, "\r  eps %g: %d/%d", p->eps, p->done, p->n);
+	cmd_progress_update(&c->progress, (double)p->eps_index * p->n + p->done,
+			    "eps %g (%d of %d)  images %d/%d", p->eps, p->eps_index + 1, c->neps,
+			    p->done, p->n);
 	if (p->done < p->n)
 		return SL_OK;
-	if (!c->quiet && p->n >= 20000)
-		fputc('\r', stderr);
 	sl_status st = SL_OK;
 	if (c->npz) {
 		char tag[64], name[96];
@@ -749,7 +754,8 @@ static int attack_run(int argc, char **argv)
 	c.shape = (struct export_shape){(int)test->c, (int)test->h, (int)test->w};
 	c.n = n;
 	c.dim = net->in_dim;
-	c.quiet = o.json;
+	c.neps = o.neps;
+	cmd_progress_init(&c.progress, o.quiet);
 	if (o.png_dir) {
 		if (ensure_dir(o.png_dir) != 0) {
 			fprintf(stderr, "sectorlab attack: --png-dir %s: cannot create the directory\n",
@@ -793,8 +799,11 @@ static int attack_run(int argc, char **argv)
 	 * plot, written at the end, are not written at all. */
 	interrupt_catch(&guard);
 	caught = true;
-	if (attack_sweep(net, test, n, &recipe, eps, o.neps, on_batch, &c, res, &err) != SL_OK ||
-	    interrupt_check(&err) != SL_OK) {
+	cmd_progress_start(&c.progress, "images", (double)o.neps * n);
+	sl_status swept = attack_sweep(net, test, n, &recipe, eps, o.neps, on_batch, &c, res,
+				       &err);
+	cmd_progress_clear(&c.progress);
+	if (swept != SL_OK || interrupt_check(&err) != SL_OK) {
 		if (err.code == SL_ERR_CANCELLED) {
 			fprintf(stderr, "sectorlab attack: %s; the files written so far are complete, "
 					"the rest were not written\n", err.msg);

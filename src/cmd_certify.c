@@ -7,6 +7,7 @@
 
 #include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
+#include "sectorlab/cmd_progress.h"
 #include "sectorlab/lmi.h"
 
 static const double radii[] = {0.1, 0.25, 0.5, 1.0};
@@ -32,6 +33,8 @@ static void usage(FILE *f)
 	      "  --dataset NAME     mnist, fashion or cifar10 (default: the checkpoint's)\n"
 	      "  --data-dir DIR     where the data is (default: $SECTORLAB_DATA, else data/)\n"
 	      "  --json             one JSON object on stdout\n"
+	      "  --quiet            no live progress line (shown only when stderr is a\n"
+	      "                     terminal: layer, rate and ETA)\n"
 	      "  --threads N        threads (default: one per processor)\n"
 	      "  --config FILE      settings from FILE, one 'option = value' per line\n"
 	      "                     (# starts a comment); options typed here win\n"
@@ -45,13 +48,13 @@ static void usage(FILE *f)
 struct certify_opts {
 	const char *model, *dataset, *data_dir, *objective;
 	double nu, delta;
-	int have_nu, have_delta, lmi, json;
+	int have_nu, have_delta, lmi, json, quiet;
 	long n, threads;
 };
 
 /* The options; a settings file (--config) may set any of them but help. */
 enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJ, O_LMI, O_N, O_DATASET, O_DATADIR, O_JSON,
-       O_THREADS };
+       O_THREADS, O_QUIET };
 static const struct option certify_options[] = {
 	{"model", required_argument, 0, O_MODEL},
 	{"nu", required_argument, 0, O_NU},
@@ -62,6 +65,7 @@ static const struct option certify_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
 	{"json", no_argument, 0, O_JSON},
+	{"quiet", no_argument, 0, O_QUIET},
 	{"threads", required_argument, 0, O_THREADS},
 	{"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0},
@@ -85,6 +89,7 @@ static int parse(int argc, char **argv, struct certify_opts *o)
 		case O_DATASET: o->dataset = optarg; break;
 		case O_DATADIR: o->data_dir = optarg; break;
 		case O_JSON: o->json = 1; break;
+		case O_QUIET: o->quiet = 1; break;
 		case O_THREADS: bad |= cmd_parse_long("--threads", optarg, 1, 256, &o->threads); break;
 		case 'h': usage(stdout); return 1;
 		default: bad = 1; break;
@@ -287,6 +292,15 @@ static void print_json(const struct certify_opts *o, const struct cmd_model *m,
 	printf("}}\n");
 }
 
+static void on_layer(void *ctx, int done, int total, const char *name)
+{
+	struct cmd_progress *p = ctx;
+	if (p->total != total)
+		cmd_progress_start(p, "layers", total);
+	cmd_progress_update(p, done, "certifying: %s checked (%d of %d layers)", name, done,
+			    total);
+}
+
 static int certify_run(int argc, char **argv)
 {
 	struct certify_opts o = {0};
@@ -313,7 +327,13 @@ static int certify_run(int argc, char **argv)
 	struct sl_error err;
 	status_clear(&err);
 	struct certificate c;
+	struct cmd_progress prog;
+	cmd_progress_init(&prog, o.quiet);
+	cmd_progress_start(&prog, "layers", 0);
+	co.on_layer = on_layer;
+	co.on_layer_ctx = &prog;
 	sl_status st = certify_network(m.net, &co, &c, &err);
+	cmd_progress_clear(&prog);
 	if (st != SL_OK) {
 		fprintf(stderr, "sectorlab certify: %s\n", err.msg);
 		rc = st == SL_ERR_RANGE || st == SL_ERR_INFEASIBLE || st == SL_ERR_ARG ? 2 : 1;

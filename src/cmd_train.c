@@ -11,6 +11,7 @@
 #include "sectorlab/certify.h"
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/cmd.h"
+#include "sectorlab/cmd_progress.h"
 #include "sectorlab/data.h"
 #include "sectorlab/interrupt.h"
 #include "sectorlab/io.h"
@@ -61,6 +62,8 @@ static void usage(FILE *f)
 	      "                     training and leaves the last complete epoch there\n"
 	      "  --log FILE         per-epoch metrics as CSV\n"
 	      "  --json             print one JSON object with the results on stdout\n"
+	      "  --quiet            no live progress line (shown only when stderr is a\n"
+	      "                     terminal: batch, rate and ETA)\n"
 	      "  --config FILE      settings from FILE, one 'option = value' per line\n"
 	      "                     (# starts a comment); options typed here win\n"
 	      "  -h, --help         this help\n",
@@ -76,14 +79,14 @@ struct train_opts {
 	double nu, delta;       /* network indices whose allocation gives the caps */
 	const char *caps;       /* "authors" for the authors' hard-coded caps */
 	const char *objective;  /* allocation objective */
-	int json;
+	int json, quiet;
 };
 
 
 /* The options; a settings file (--config) may set any of them but help. */
 enum { O_DATASET = 256, O_DATADIR, O_MODEL, O_MODE, O_RHO, O_EPOCHS, O_BATCH, O_LR,
        O_SEED, O_HOLDOUT, O_EPS, O_OUT, O_LOG, O_JSON, O_L2, O_OPTIM, O_MOMENTUM,
-       O_SCHEDULE, O_LR_STEP, O_LR_GAMMA, O_THREADS, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE };
+       O_SCHEDULE, O_LR_STEP, O_LR_GAMMA, O_THREADS, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_QUIET };
 static const struct option train_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
@@ -110,6 +113,7 @@ static const struct option train_options[] = {
 	{"out", required_argument, 0, O_OUT},
 	{"log", required_argument, 0, O_LOG},
 	{"json", no_argument, 0, O_JSON},
+	{"quiet", no_argument, 0, O_QUIET},
 	{"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0},
 };
@@ -150,6 +154,7 @@ static int parse(int argc, char **argv, struct train_opts *o)
 		case O_OUT: o->out = optarg; break;
 		case O_LOG: o->log = optarg; break;
 		case O_JSON: o->json = 1; break;
+		case O_QUIET: o->quiet = 1; break;
 		case 'h': usage(stdout); return 1;
 		default: bad = 1; break;
 		}
@@ -378,15 +383,25 @@ static int train_run(int argc, char **argv)
 	int saved_epoch = -1; /* the epoch --out holds */
 	interrupt_catch(&guard);
 	caught = true;
+	struct cmd_progress prog;
+	cmd_progress_init(&prog, o.quiet);
+	cmd_progress_start(&prog, "images", (double)cfg.epochs * t->train.n);
+	long spe = trainer_steps_per_epoch(t);
 	while (t->epoch < cfg.epochs && !interrupt_pending()) {
 		struct train_step_info info;
 		double lr = t->opt->lr;
 		if (trainer_step(t, &info, &err) != SL_OK) {
+			cmd_progress_clear(&prog);
 			rc = fail(&err);
 			goto out;
 		}
-		if (!info.epoch_done)
+		if (!info.epoch_done) {
+			cmd_progress_update(&prog, (double)t->epoch * t->train.n + t->pos,
+					    "epoch %d/%d  batch %ld/%ld", t->epoch + 1, cfg.epochs,
+					    t->step - (long)t->epoch * spe, spe);
 			continue;
+		}
+		cmd_progress_clear(&prog);
 		double train_loss = t->last_epoch_loss, train_acc = t->last_epoch_accuracy;
 		double val_acc = -1;
 		clock_gettime(CLOCK_MONOTONIC, &t1);

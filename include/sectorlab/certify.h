@@ -35,10 +35,16 @@
  * takes a layer over it. */
 #define CERTIFY_CAP_MARGIN 1e-5
 
+/* Called after each layer of the certificate is checked (done of total,
+ * name "fc1"), so a caller can show progress; may be NULL. */
+typedef void (*certify_layer_fn)(void *ctx, int done, int total, const char *name);
+
 struct certify_options {
 	double nu, delta;
 	enum sector_objective objective;
 	bool lmi;            /* also run the exact LMI on dense layers */
+	certify_layer_fn on_layer;
+	void *on_layer_ctx;
 };
 
 enum certify_lmi {
