@@ -1,6 +1,7 @@
 /* certify: network certificates and certified radii (see certify.h). */
 #include "sectorlab/certify.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,14 @@ static void run_lmi(const struct nn_layer *l, const float *w, struct certify_lay
 	free(wd);
 }
 
+/* A k x k max pooling with stride s: windows overlap ceil(k / s) times per
+ * axis. */
+static double pool_lipschitz(int k, int stride)
+{
+	int per_axis = (k + stride - 1) / stride;
+	return sector_pool_lipschitz(per_axis * per_axis);
+}
+
 /* The sector layer of a layer of this kind (flatten has none: returns
  * false); k and stride are a pooling window's. */
 static bool sector_of_kind(enum nn_kind kind, enum nn_act act, float slope, int k,
@@ -74,9 +83,7 @@ static bool sector_of_kind(enum nn_kind kind, enum nn_act act, float slope, int 
 	if (kind == NN_FLATTEN)
 		return false;
 	if (kind == NN_MAXPOOL) {
-		/* Windows of k with stride s overlap ceil(k / s) times per axis. */
-		int per_axis = (k + stride - 1) / stride;
-		*pool_k = sector_pool_lipschitz(per_axis * per_axis);
+		*pool_k = pool_lipschitz(k, stride);
 		*st = sector_layer_pool(*pool_k, out, err);
 		return true;
 	}
@@ -122,8 +129,11 @@ int certify_model_layers(enum model_id model, struct sector_layer *layers, int m
 	return n;
 }
 
-sl_status certify_network(struct nn_net *net, const struct certify_options *opts,
-			  struct certificate *out, struct sl_error *err)
+/* The first half of a certificate: the sector, the network's sector layers
+ * (sl, and map to the network's layer table) and their allocation. */
+static sl_status allocate(const struct nn_net *net, const struct certify_options *opts,
+			  struct certificate *out, struct sector_layer *sl, int *map,
+			  struct sl_error *err)
 {
 	memset(out, 0, sizeof *out);
 	out->nu = opts->nu;
@@ -131,9 +141,6 @@ sl_status certify_network(struct nn_net *net, const struct certify_options *opts
 	sl_status st = sector_slopes(opts->nu, opts->delta, &out->sector_lo, &out->sector_hi, err);
 	if (st != SL_OK)
 		return st;
-
-	struct sector_layer sl[NN_MAX_LAYERS];
-	int map[NN_MAX_LAYERS]; /* certificate layer -> network layer */
 	int n = 0;
 	for (int i = 0; i < net->nlayers; i++) {
 		double k = 0;
@@ -156,11 +163,56 @@ sl_status certify_network(struct nn_net *net, const struct certify_options *opts
 					 &out->alloc, &aerr) == SL_OK;
 	if (!out->allocated)
 		snprintf(out->reason, sizeof out->reason, "%s", aerr.msg);
+	return SL_OK;
+}
+
+sl_status certify_plan(const struct nn_net *net, const struct certify_options *opts,
+		       struct certify_plan *out, struct sl_error *err)
+{
+	memset(out, 0, sizeof *out);
+	struct certificate *c = malloc(sizeof *c);
+	if (!c)
+		return status_set(err, SL_ERR_NOMEM, "certificate plan");
+	struct sector_layer sl[NN_MAX_LAYERS];
+	int map[NN_MAX_LAYERS];
+	sl_status st = allocate(net, opts, c, sl, map, err);
+	if (st == SL_OK) {
+		out->allocated = c->allocated;
+		out->sector_hi = c->sector_hi;
+		for (int j = 0; j < c->nlayers; j++)
+			if (sl[j].kind != SECTOR_LAYER_POOL)
+				out->rho[out->nweighted++] = c->allocated ? c->alloc.layer[j].rho : 0;
+	}
+	free(c);
+	return st;
+}
+
+double certify_plan_bound(const struct certify_plan *plan, const struct nn_net *net,
+			  const double *sigma, double *grad)
+{
+	/* certify_network's test, without the exact LMI: the sector holds when
+	 * the allocation exists and every layer is within its Theorem 4 cap. */
+	bool within = plan->allocated;
+	for (int j = 0; j < plan->nweighted; j++)
+		within = within && sigma[j] <= plan->rho[j];
+	return certify_bound(net, sigma, within ? plan->sector_hi : 0, grad);
+}
+
+sl_status certify_network(struct nn_net *net, const struct certify_options *opts,
+			  struct certificate *out, struct sl_error *err)
+{
+	struct sector_layer sl[NN_MAX_LAYERS];
+	int map[NN_MAX_LAYERS]; /* certificate layer -> network layer */
+	sl_status st = allocate(net, opts, out, sl, map, err);
+	if (st != SL_OK)
+		return st;
+	int n = out->nlayers;
 
 	float *w = NULL;
 	size_t wcap = 0;
 	bool all = out->allocated;
-	out->gamma_product = 1;
+	double sigma[NN_MAX_LAYERS]; /* the weighted layers' verified norms, in order */
+	int nsigma = 0;
 	for (int j = 0; j < n; j++) {
 		struct nn_layer *l = &net->layers[map[j]];
 		struct certify_layer *c = &out->layer[j];
@@ -173,7 +225,6 @@ sl_status certify_network(struct nn_net *net, const struct certify_options *opts
 			c->rho = out->alloc.layer[j].rho;
 		}
 		if (sl[j].kind == SECTOR_LAYER_POOL) {
-			out->gamma_product *= c->k;
 			c->certified = true;
 			if (opts->on_layer)
 				opts->on_layer(opts->on_layer_ctx, j + 1, n, c->name);
@@ -202,8 +253,7 @@ sl_status certify_network(struct nn_net *net, const struct certify_options *opts
 			goto out;
 		if ((st = infimum_norm(l, w, &c->s, err)) != SL_OK)
 			goto out;
-		/* Leaky ReLU with slope <= 1 and the identity are 1-Lipschitz. */
-		out->gamma_product *= c->sigma;
+		sigma[nsigma++] = c->sigma;
 		c->within = out->allocated && c->sigma <= c->rho;
 		if (opts->lmi && out->allocated)
 			run_lmi(l, w, c, &sl[j].sector);
@@ -223,8 +273,8 @@ sl_status certify_network(struct nn_net *net, const struct certify_options *opts
 	}
 	out->sector_certified = all;
 	out->gamma_sector = all ? out->sector_hi : 0;
-	out->gamma = all && out->gamma_sector < out->gamma_product ? out->gamma_sector
-								   : out->gamma_product;
+	out->gamma_product = certify_bound(net, sigma, 0, NULL);
+	out->gamma = certify_bound(net, sigma, out->gamma_sector, NULL);
 out:
 	free(w);
 	return st;
@@ -290,4 +340,96 @@ double certify_accuracy_at(const double *radius, const bool *correct, int n, dou
 	for (int i = 0; i < n; i++)
 		k += correct[i] && radius[i] > r;
 	return (double)k / n;
+}
+
+double certify_bound(const struct nn_net *net, const double *sigma, double gamma_sector,
+		     double *grad)
+{
+	/* Leaky ReLU with slope <= 1 and the identity are 1-Lipschitz, so the
+	 * product runs over the weighted layers' norms and the pooling layers'
+	 * constants only. */
+	double pools = 1, product;
+	int nw = 0;
+	for (int i = 0; i < net->nlayers; i++) {
+		const struct nn_layer *l = &net->layers[i];
+		if (nn_layer_weighted(l))
+			nw++;
+		else if (l->kind == NN_MAXPOOL)
+			pools *= pool_lipschitz(l->geom.k, l->geom.stride);
+	}
+	product = pools;
+	for (int j = 0; j < nw; j++)
+		product *= sigma[j];
+	bool sector = gamma_sector > 0 && gamma_sector < product;
+	/* d product / d sigma_j: the product of the other factors (not a
+	 * division, so a zero norm is no trouble). */
+	for (int j = 0; grad && j < nw; j++) {
+		double g = sector ? 0 : pools;
+		for (int k = 0; k < nw; k++)
+			g *= k == j ? 1.0 : sigma[k];
+		grad[j] = g;
+	}
+	return sector ? gamma_sector : product;
+}
+
+const double certify_default_radii[CERTIFY_NDEFAULT_RADII] = {0.1, 0.25, 0.5, 1.0};
+
+int certify_radii_with(double extra, double *out)
+{
+	int n = 0;
+	bool placed = !(extra > 0);
+	for (int k = 0; k < CERTIFY_NDEFAULT_RADII; k++) {
+		double r = certify_default_radii[k];
+		if (!placed && extra <= r) {
+			if (extra < r)
+				out[n++] = extra;
+			placed = true;
+		}
+		out[n++] = r;
+	}
+	if (!placed)
+		out[n++] = extra;
+	return n;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+sl_status certify_accuracy(struct nn_net *net, const struct certificate *c,
+			   const struct sl_dataset *ds, int n, const double *radii, int nradii,
+			   struct certify_accuracy *out, struct sl_error *err)
+{
+	assert(nradii >= 0 && nradii <= CERTIFY_MAX_RADII);
+	memset(out, 0, sizeof *out);
+	if (n <= 0 || (uint32_t)n > ds->n)
+		n = (int)ds->n;
+	out->gamma = c->gamma;
+	out->sector = c->sector_certified && c->gamma == c->gamma_sector;
+	out->nradii = nradii;
+	memcpy(out->radius, radii, sizeof(double) * (size_t)nradii);
+	if (n == 0)
+		return SL_OK;
+	double *radius = malloc(sizeof(double) * (size_t)n);
+	bool *correct = malloc(sizeof(bool) * (size_t)n);
+	sl_status st = SL_OK;
+	if (!radius || !correct) {
+		st = status_set(err, SL_ERR_NOMEM, "certified radii of %d examples", n);
+		goto out;
+	}
+	if ((st = certify_radii(net, ds, n, c->gamma, radius, correct, &out->n, err)) != SL_OK)
+		goto out;
+	out->clean = certify_accuracy_at(radius, correct, out->n, -1);
+	for (int k = 0; k < nradii; k++)
+		out->certified[k] = certify_accuracy_at(radius, correct, out->n, radii[k]);
+	/* certify_radii gives a wrong example radius 0: the median counts it so. */
+	qsort(radius, (size_t)out->n, sizeof(double), compare_doubles);
+	int m = out->n;
+	out->median_radius = m % 2 ? radius[m / 2] : 0.5 * (radius[m / 2 - 1] + radius[m / 2]);
+out:
+	free(radius);
+	free(correct);
+	return st;
 }

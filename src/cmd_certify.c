@@ -10,9 +10,6 @@
 #include "sectorlab/cmd_progress.h"
 #include "sectorlab/lmi.h"
 
-static const double radii[] = {0.1, 0.25, 0.5, 1.0};
-#define NRADII ((int)(sizeof radii / sizeof radii[0]))
-
 static void usage(FILE *f)
 {
 	fputs("usage: sectorlab certify --model FILE [options]\n"
@@ -162,32 +159,8 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-static double median_radius(const double *r, const bool *ok, int n)
-{
-	double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-	int k = 0;
-	if (!v)
-		return NAN;
-	for (int i = 0; i < n; i++)
-		v[k++] = ok[i] ? r[i] : 0;
-	/* Insertion sort is plenty for a report of at most a test set. */
-	for (int i = 1; i < k; i++) {
-		double x = v[i];
-		int j = i - 1;
-		while (j >= 0 && v[j] > x) {
-			v[j + 1] = v[j];
-			j--;
-		}
-		v[j + 1] = x;
-	}
-	double m = k ? (k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2])) : 0;
-	free(v);
-	return m;
-}
-
 static void print_table(const struct certify_opts *o, const struct cmd_model *m,
-			const struct certificate *c, int n, double clean, const double *cert_acc,
-			double med)
+			const struct certificate *c, const struct certify_accuracy *a)
 {
 	printf("certificate for %s (%s, %s) at (nu, delta) = (%g, %g): sector [%.6f, %.6f]\n",
 	       o->model, m->model_name, m->mode, c->nu, c->delta, c->sector_lo, c->sector_hi);
@@ -228,17 +201,16 @@ static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 	else
 		printf("Lipschitz bound: product of norms %.6f (the sector gives none)\n",
 		       c->gamma_product);
-	printf("\n%d %s test images, clean accuracy %.2f%%, median certified radius %.4f\n", n,
-	       m->dataset, 100 * clean, med);
+	printf("\n%d %s test images, clean accuracy %.2f%%, median certified radius %.4f\n",
+	       a->n, m->dataset, 100 * a->clean, a->median_radius);
 	printf("certified accuracy (L2, pixels x/255 - 0.5):");
-	for (int k = 0; k < NRADII; k++)
-		printf("  r=%g: %.2f%%", radii[k], 100 * cert_acc[k]);
+	for (int k = 0; k < a->nradii; k++)
+		printf("  r=%g: %.2f%%", a->radius[k], 100 * a->certified[k]);
 	printf("\n");
 }
 
 static void print_json(const struct certify_opts *o, const struct cmd_model *m,
-		       const struct certificate *c, int n, double clean, const double *cert_acc,
-		       double med)
+		       const struct certificate *c, const struct certify_accuracy *a)
 {
 	printf("{\"model\":");
 	json_str(o->model);
@@ -285,11 +257,10 @@ static void print_json(const struct certify_opts *o, const struct cmd_model *m,
 			printf("null");
 		printf(",\"certified\":%s}", l->certified ? "true" : "false");
 	}
-	printf("],\"n\":%d,\"clean_accuracy\":%.6f,\"median_radius\":%.6g,"
-	       "\"certified_accuracy\":{", n, clean, med);
-	for (int k = 0; k < NRADII; k++)
-		printf("%s\"%g\":%.6f", k ? "," : "", radii[k], cert_acc[k]);
-	printf("}}\n");
+	printf("],\"n\":%d,\"clean_accuracy\":%.6f,\"median_radius\":%.6g,", a->n, a->clean,
+	       a->median_radius);
+	cmd_json_certified(a);
+	printf("}\n");
 }
 
 static void on_layer(void *ctx, int done, int total, const char *name)
@@ -308,8 +279,6 @@ static int certify_run(int argc, char **argv)
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	struct cmd_model m;
-	double *radius = NULL;
-	bool *correct = NULL;
 	cmd_set_threads(o.threads);
 	rc = cmd_load_model("certify", o.model, 256, o.dataset, o.data_dir, &m);
 	if (rc)
@@ -339,29 +308,18 @@ static int certify_run(int argc, char **argv)
 		rc = st == SL_ERR_RANGE || st == SL_ERR_INFEASIBLE || st == SL_ERR_ARG ? 2 : 1;
 		goto out;
 	}
-	int n = o.n > 0 && o.n < (long)m.test.n ? (int)o.n : (int)m.test.n;
-	radius = malloc(sizeof(double) * (size_t)n);
-	correct = malloc(sizeof(bool) * (size_t)n);
-	if (!radius || !correct) {
-		fprintf(stderr, "sectorlab certify: out of memory\n");
-		goto out;
-	}
-	if (certify_radii(m.net, &m.test, n, c.gamma, radius, correct, &n, &err) != SL_OK) {
+	struct certify_accuracy a;
+	if (certify_accuracy(m.net, &c, &m.test, o.n > 0 ? (int)o.n : 0, certify_default_radii,
+			     CERTIFY_NDEFAULT_RADII, &a, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab certify: %s\n", err.msg);
 		goto out;
 	}
-	double cert_acc[NRADII], clean = certify_accuracy_at(radius, correct, n, -1);
-	for (int k = 0; k < NRADII; k++)
-		cert_acc[k] = certify_accuracy_at(radius, correct, n, radii[k]);
-	double med = median_radius(radius, correct, n);
 	if (o.json)
-		print_json(&o, &m, &c, n, clean, cert_acc, med);
+		print_json(&o, &m, &c, &a);
 	else
-		print_table(&o, &m, &c, n, clean, cert_acc, med);
+		print_table(&o, &m, &c, &a);
 	rc = 0;
 out:
-	free(radius);
-	free(correct);
 	cmd_model_free(&m);
 	return rc;
 }

@@ -403,3 +403,11 @@ sl_status cmd_save_checkpoint(const struct trainer *t, const struct cmd_caps *ca
 	};
 	return checkpoint_save(t->net, meta, (int)(sizeof meta / sizeof meta[0]), path, err);
 }
+
+void cmd_json_certified(const struct certify_accuracy *a)
+{
+	printf("\"certified_accuracy\":{");
+	for (int k = 0; k < a->nradii; k++)
+		printf("%s\"%g\":%.6f", k ? "," : "", a->radius[k], a->certified[k]);
+	printf("}");
+}

@@ -98,7 +98,43 @@ static void test_conv_and_pool(void **state)
 	assert_close(c.layer[0].sigma_power, exact, 1e-4 * exact);
 	assert_close(c.layer[0].s, 0, 0);
 	assert_close(c.gamma_product, c.layer[0].sigma * 2 * c.layer[2].sigma, 1e-9);
+
+	/* certify_bound is that product; its gradient is the other factors'
+	 * product (checked by central differences), zero once the sector wins. */
+	double sigma[2] = {c.layer[0].sigma, c.layer[2].sigma}, grad[2];
+	assert_close(certify_bound(net, sigma, 0, grad), c.gamma_product, 0);
+	for (int j = 0; j < 2; j++) {
+		double h = 1e-4, keep = sigma[j];
+		sigma[j] = keep + h;
+		double up = certify_bound(net, sigma, 0, NULL);
+		sigma[j] = keep - h;
+		double down = certify_bound(net, sigma, 0, NULL);
+		sigma[j] = keep;
+		assert_close(grad[j], (up - down) / (2 * h), 1e-8);
+	}
+	double small = 0.5 * c.gamma_product;
+	assert_close(certify_bound(net, sigma, small, grad), small, 0);
+	assert_close(grad[0], 0, 0);
+	assert_close(certify_bound(net, sigma, 2 * c.gamma_product, NULL), c.gamma_product, 0);
 	nn_free(net);
+}
+
+/* certify's radii, with a training target among them in order, once. */
+static void test_radii_with(void **state)
+{
+	(void)state;
+	double r[CERTIFY_MAX_RADII];
+	assert_int_equal(certify_radii_with(0, r), 4);
+	assert_close(r[3], 1.0, 0);
+	assert_int_equal(certify_radii_with(0.6, r), 5);
+	assert_close(r[2], 0.5, 0);
+	assert_close(r[3], 0.6, 0);
+	assert_close(r[4], 1.0, 0);
+	assert_int_equal(certify_radii_with(0.5, r), 4);
+	assert_int_equal(certify_radii_with(2, r), 5);
+	assert_close(r[4], 2.0, 0);
+	assert_int_equal(certify_radii_with(0.05, r), 5);
+	assert_close(r[0], 0.05, 0);
 }
 
 static void test_bad_indices(void **state)
@@ -168,6 +204,22 @@ static void test_attacks_respect_certified_radii(void **state)
 	int got;
 	assert_int_equal(certify_radii(t->net, &test, n, c.gamma, radius, correct, &got, NULL),
 			 SL_OK);
+	/* certify_accuracy (the one computation behind certify and train's
+	 * metric) agrees with the radii it is built on. */
+	struct certify_accuracy acc;
+	assert_int_equal(certify_accuracy(t->net, &c, &test, n, certify_default_radii,
+					  CERTIFY_NDEFAULT_RADII, &acc, NULL),
+			 SL_OK);
+	assert_int_equal(acc.n, n);
+	assert_close(acc.gamma, c.gamma, 0);
+	assert_close(acc.clean, certify_accuracy_at(radius, correct, n, -1), 0);
+	for (int k = 0; k < CERTIFY_NDEFAULT_RADII; k++)
+		assert_close(acc.certified[k],
+			     certify_accuracy_at(radius, correct, n, certify_default_radii[k]), 0);
+	int below = 0;
+	for (int i = 0; i < n; i++)
+		below += (correct[i] ? radius[i] : 0) < acc.median_radius;
+	assert_true(below <= n / 2);
 	struct attack_recipe r = attack_recipe_pgd(ATTACK_NORM_2, 0.1f, 20);
 	r.random_start = true;
 	r.restarts = 2;
@@ -219,6 +271,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_linear_layer_by_hand),
 		cmocka_unit_test(test_conv_and_pool),
+		cmocka_unit_test(test_radii_with),
 		cmocka_unit_test(test_bad_indices),
 		cmocka_unit_test(test_attacks_respect_certified_radii),
 	};

@@ -121,4 +121,72 @@ sl_status certify_radii(struct nn_net *net, const struct sl_dataset *ds, int n, 
 /* Share of the n examples that are correct with radius > r. */
 double certify_accuracy_at(const double *radius, const bool *correct, int n, double r);
 
+/*
+ * The network's Lipschitz bound as certify_network computes it, from one norm
+ * per weighted layer (sigma, in the order of nn_weighted_layers): the
+ * product of these norms and of the pooling layers' constants, replaced by
+ * gamma_sector when that is positive and smaller (pass 0 when the sector is
+ * not certified).  When grad is not NULL it receives d bound / d sigma_j
+ * (zero when the sector's bound is used).  certify_network calls it with the
+ * verified norms; the training losses (loss.h) with the running estimates at
+ * every step, so both use one definition of the bound.
+ */
+double certify_bound(const struct nn_net *net, const double *sigma, double gamma_sector,
+		     double *grad);
+
+/*
+ * What a certificate needs besides the layers' norms, for a bound kept
+ * current at every training step: the Theorem 3 allocation at opts (each
+ * weighted layer's Theorem 4 cap, in the order of nn_weighted_layers) and
+ * the sector's k_hi.  It depends on the network's shape only.
+ */
+struct certify_plan {
+	bool allocated;
+	int nweighted;
+	double rho[NN_MAX_LAYERS];
+	double sector_hi;
+};
+sl_status certify_plan(const struct nn_net *net, const struct certify_options *opts,
+		       struct certify_plan *out, struct sl_error *err);
+
+/* certify_bound for norms sigma, with the sector's k_hi when the allocation
+ * exists and every sigma_j <= rho_j (certify_network's test without the
+ * exact LMI); grad as there. */
+double certify_plan_bound(const struct certify_plan *plan, const struct nn_net *net,
+			  const double *sigma, double *grad);
+
+/* The radii certify reports by default (L2, pixels x / 255 - 0.5). */
+#define CERTIFY_NDEFAULT_RADII 4
+extern const double certify_default_radii[CERTIFY_NDEFAULT_RADII];
+#define CERTIFY_MAX_RADII 8
+
+/*
+ * certify's radii with extra (when extra > 0 and not already among them)
+ * added in increasing order; out has room for CERTIFY_MAX_RADII.  Returns
+ * their number.
+ */
+int certify_radii_with(double extra, double *out);
+
+/* Clean and certified accuracy of a network on a data set under one bound. */
+struct certify_accuracy {
+	int n;                      /* examples */
+	double gamma;               /* the Lipschitz bound used */
+	bool sector;                /* gamma is the sector's k_hi (else the product) */
+	double clean;               /* share classified correctly */
+	double median_radius;       /* median certified radius (0 for a wrong example) */
+	int nradii;
+	double radius[CERTIFY_MAX_RADII];
+	double certified[CERTIFY_MAX_RADII]; /* share certified at radius[k] */
+};
+
+/*
+ * Certified accuracy of net on the first n examples of ds (all when n <= 0)
+ * at nradii radii under the bound of certificate c (certify_radii with
+ * c->gamma): the one computation behind `certify` and train's per-epoch
+ * metric.  nradii <= CERTIFY_MAX_RADII.
+ */
+sl_status certify_accuracy(struct nn_net *net, const struct certificate *c,
+			   const struct sl_dataset *ds, int n, const double *radii, int nradii,
+			   struct certify_accuracy *out, struct sl_error *err);
+
 #endif

@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <stddef.h>
 
+#include "sectorlab/certify.h"
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/config.h"
 #include "sectorlab/data.h"
@@ -100,6 +101,10 @@ int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_
 sl_status cmd_save_checkpoint(const struct trainer *t, const struct cmd_caps *caps,
 			      enum data_kind kind, double test_acc, const char *path,
 			      struct sl_error *err);
+
+/* Print `"certified_accuracy":{"0.1":0.9123,...}` (radius: share) on stdout,
+ * as certify and train both report it. */
+void cmd_json_certified(const struct certify_accuracy *a);
 
 /* A trained network and the test set it belongs to. */
 struct cmd_model {
