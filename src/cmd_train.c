@@ -266,9 +266,23 @@ static int configure(const struct train_opts *o, struct train_config *cfg,
 	return cmd_spnorm_caps("train", model, &req, cfg, src, NULL, 0);
 }
 
+/* The certified accuracy of the trainer's network on ds at the given radii,
+ * computed as `sectorlab certify` computes it from the saved checkpoint. */
+static sl_status certified_accuracy(struct trainer *t, const struct sl_dataset *ds,
+				    const double *radii, int nradii, struct certify_accuracy *out,
+				    struct sl_error *err)
+{
+	struct certificate c;
+	sl_status st = certify_network(t->net, &t->cfg.certify, &c, err);
+	if (st == SL_OK)
+		st = certify_accuracy(t->net, &c, ds, 0, radii, nradii, out, err);
+	return st;
+}
+
 static void write_json(const struct trainer *t, enum data_kind kind, double test_acc,
 		       double test_loss, double seconds, int settle, const double *sigma,
-		       double eps, const struct attack_result *ar)
+		       double eps, const struct attack_result *ar,
+		       const struct certify_accuracy *cert)
 {
 	const struct train_config *cfg = &t->cfg;
 	printf("{\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"epochs\":%d,\"seconds\":%.3f,"
@@ -303,6 +317,10 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 		       "\"attack_success_rate\":%.6f,\"zero_gradients\":%d}",
 		       eps, ar->n, ar->clean_accuracy, ar->robust_accuracy,
 		       ar->attack_success_rate, ar->zero_grad);
+	printf(",\"certify\":{\"nu\":%.10g,\"delta\":%.10g},\"lipschitz_bound\":%.10g,"
+	       "\"bound\":\"%s\",",
+	       cfg->certify.nu, cfg->certify.delta, cert->gamma, cert->sector ? "sector" : "product");
+	cmd_json_certified(cert);
 	printf("}\n");
 }
 
@@ -361,6 +379,9 @@ static int train_run(int argc, char **argv)
 			caps.allocated ? "; trained 1e-5 below each cap" : "");
 	}
 	int nw = t->nweighted;
+	double radii[CERTIFY_MAX_RADII];
+	int nradii = certify_radii_with(0, radii);
+	struct certify_accuracy cert = {0};
 	if (o.log) {
 		log.mem = open_memstream(&log.text, &log.len);
 		if (!log.mem) {
@@ -373,7 +394,10 @@ static int train_run(int argc, char **argv)
 			const char *name = t->net->layers[t->weighted[j]].name;
 			fprintf(log.mem, ",sigma_%s,rho_%s", name, name);
 		}
-		fprintf(log.mem, ",caps_certified\n");
+		fprintf(log.mem, ",caps_certified,lipschitz_bound,bound");
+		for (int k = 0; k < nradii; k++)
+			fprintf(log.mem, ",certified_%g", radii[k]);
+		fprintf(log.mem, "\n");
 	}
 
 	struct timespec t0, t1;
@@ -408,7 +432,8 @@ static int train_run(int argc, char **argv)
 		double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
 		double vloss;
 		if ((t->val.n && trainer_evaluate(t, &t->val, 0, &val_acc, &vloss, &err) != SL_OK) ||
-		    trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK) {
+		    trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
+		    certified_accuracy(t, &test, radii, nradii, &cert, &err) != SL_OK) {
 			rc = fail(&err);
 			goto out;
 		}
@@ -425,6 +450,10 @@ static int train_run(int argc, char **argv)
 			else
 				fprintf(stderr, " %.3f", sigma[j]);
 		}
+		fprintf(stderr, "  certified (%s %.4g)", cert.sector ? "sector" : "product",
+			cert.gamma);
+		for (int k = 0; k < cert.nradii; k++)
+			fprintf(stderr, " %g:%.2f%%", cert.radius[k], 100 * cert.certified[k]);
 		fprintf(stderr, "  %.1fs\n", secs);
 		if (log.mem) {
 			fprintf(log.mem, "%d,%ld,%.3f,%g,%.6f,%.6f,", t->epoch, t->step, secs, lr,
@@ -435,8 +464,12 @@ static int train_run(int argc, char **argv)
 			for (int j = 0; j < nw; j++)
 				fprintf(log.mem, ",%.6f,%g", sigma[j],
 					t->net->layers[t->weighted[j]].rho);
-			fprintf(log.mem, ",%s\n",
-				cfg.mode != TRAIN_SPNORM ? "" : cfg.rho_certified ? "true" : "false");
+			fprintf(log.mem, ",%s,%.6g,%s",
+				cfg.mode != TRAIN_SPNORM ? "" : cfg.rho_certified ? "true" : "false",
+				cert.gamma, cert.sector ? "sector" : "product");
+			for (int k = 0; k < cert.nradii; k++)
+				fprintf(log.mem, ",%.6f", cert.certified[k]);
+			fprintf(log.mem, "\n");
 			fflush(log.mem);
 			if (io_write_file(o.log, log.text, log.len, &err) != SL_OK) {
 				rc = fail(&err);
@@ -464,6 +497,7 @@ static int train_run(int argc, char **argv)
 	if (t->epoch == 0 &&
 	    (trainer_settle_caps(t, TRAIN_SETTLE_ITERS, &err) != SL_OK ||
 	     trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
+	     certified_accuracy(t, &test, radii, nradii, &cert, &err) != SL_OK ||
 	     (o.out && cmd_save_checkpoint(t, &caps, kind, test_acc, o.out, &err) != SL_OK))) {
 		rc = fail(&err);
 		goto out;
@@ -480,6 +514,11 @@ static int train_run(int argc, char **argv)
 	}
 	fprintf(stderr, "test accuracy %.2f%% (%u images) after %d epoch%s in %.1fs\n",
 		100 * test_acc, test.n, t->epoch, t->epoch == 1 ? "" : "s", seconds);
+	fprintf(stderr, "certified accuracy (L2, %s bound %.6g):", cert.sector ? "sector" : "product",
+		cert.gamma);
+	for (int k = 0; k < cert.nradii; k++)
+		fprintf(stderr, "  r=%g: %.2f%%", cert.radius[k], 100 * cert.certified[k]);
+	fprintf(stderr, "\n");
 	if (eps > 0)
 		fprintf(stderr,
 			"FGSM (L-inf, eps %g, true labels, clipped to the pixel box): robust "
@@ -489,7 +528,8 @@ static int train_run(int argc, char **argv)
 	if (o.out)
 		fprintf(stderr, "saved %s\n", o.out);
 	if (o.json)
-		write_json(t, kind, test_acc, test_loss, seconds, t->settle_steps, sigma, eps, &ar);
+		write_json(t, kind, test_acc, test_loss, seconds, t->settle_steps, sigma, eps, &ar,
+			   &cert);
 	rc = 0;
 out:
 	if (caught)

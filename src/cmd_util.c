@@ -300,6 +300,9 @@ static int allocate_caps(const struct caps_err *e, enum model_id model, const ch
 		if (a.layer[i].has_rho)
 			cfg->rho[cfg->nrho++] = a.layer[i].rho * (1 - CERTIFY_CAP_MARGIN);
 	cfg->rho_certified = true;
+	/* certify reads these indices back from the checkpoint's metadata. */
+	cfg->certify.nu = out->nu;
+	cfg->certify.delta = out->delta;
 	out->allocated = true;
 	snprintf(out->what, sizeof out->what,
 		 "allocated for (nu, delta) = (%g, %g) by Theorems 3 and 4: certified", out->nu,

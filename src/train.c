@@ -18,6 +18,7 @@ struct train_config train_config_default(void)
 		.batch = 128,
 		.seed = 1,
 		.holdout = 5000,
+		.certify = {.nu = -2, .delta = 0.4, .objective = SECTOR_OBJ_PRODUCT},
 	};
 	return c;
 }

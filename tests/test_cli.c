@@ -120,6 +120,20 @@ static void test_train_run_writes_files(void **state)
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		if (!strstr(out, keys[i]))
 			fail_msg("missing %s in %s", keys[i], out);
+	/* train's certified accuracy is what certify computes from the
+	 * checkpoint, to the printed digit. */
+	char trained[256], certified[256];
+	const char *ca = strstr(out, "\"certified_accuracy\":{");
+	assert_non_null(ca);
+	snprintf(trained, sizeof trained, "%.*s", (int)(strchr(ca, '}') - ca + 1), ca);
+	assert_non_null(strstr(trained, "\"0.5\":0."));
+	snprintf(args, sizeof args, "certify --model %s/m.safetensors --json", dir);
+	assert_int_equal(tu_run(args, false, out, sizeof out), 0);
+	ca = strstr(out, "\"certified_accuracy\":{");
+	assert_non_null(ca);
+	snprintf(certified, sizeof certified, "%.*s", (int)(strchr(ca, '}') - ca + 1), ca);
+	assert_string_equal(trained, certified);
+
 	char *ckpt = tu_path(dir, "m.safetensors"), *csv = tu_path(dir, "run.csv");
 	FILE *f = fopen(ckpt, "rb");
 	assert_non_null(f);
@@ -129,8 +143,11 @@ static void test_train_run_writes_files(void **state)
 	char line[1024];
 	assert_non_null(fgets(line, sizeof line, f));
 	assert_non_null(strstr(line, "epoch,step,seconds"));
+	assert_non_null(strstr(line, ",lipschitz_bound,bound,certified_0.1,certified_0.25,"
+				     "certified_0.5,certified_1\n"));
 	assert_non_null(fgets(line, sizeof line, f));
 	assert_true(line[0] == '1' && line[1] == ',');
+	assert_non_null(strstr(line, ",product,"));
 	assert_null(fgets(line, sizeof line, f));
 	fclose(f);
 	free(ckpt);

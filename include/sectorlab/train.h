@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sectorlab/certify.h"
 #include "sectorlab/data.h"
 #include "sectorlab/model.h"
 #include "sectorlab/nn.h"
@@ -38,6 +39,10 @@ struct train_config {
 	int batch;                 /* 128 */
 	uint64_t seed;
 	uint32_t holdout;          /* the first `holdout` training images are held out */
+	/* The certificate the run is measured by, as `sectorlab certify` will
+	 * compute it from the checkpoint: the caps' allocation indices when
+	 * they come from one, else the paper's (-2, 0.4); objective product. */
+	struct certify_options certify;
 };
 
 /* The paper's recipe for the MNIST network: mlp, vanilla, 10 epochs, batch
