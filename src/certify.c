@@ -138,6 +138,7 @@ static sl_status allocate(const struct nn_net *net, const struct certify_options
 	memset(out, 0, sizeof *out);
 	out->nu = opts->nu;
 	out->delta = opts->delta;
+	out->objective = opts->objective;
 	sl_status st = sector_slopes(opts->nu, opts->delta, &out->sector_lo, &out->sector_hi, err);
 	if (st != SL_OK)
 		return st;

@@ -67,18 +67,14 @@ static int parse(int argc, char **argv, struct allocate_opts *o)
 		case O_MODEL: o->model = optarg; break;
 		case O_NU: bad |= cmd_parse_double("--nu", optarg, &o->nu) != 0; break;
 		case O_DELTA: bad |= cmd_parse_double("--delta", optarg, &o->delta) != 0; break;
-		case O_OBJECTIVE:
-			if (strcmp(optarg, "product") == 0) {
-				o->objective = SECTOR_OBJ_PRODUCT;
-			} else if (strcmp(optarg, "min") == 0) {
-				o->objective = SECTOR_OBJ_MIN;
-			} else {
-				fprintf(stderr,
-					"sectorlab allocate: --objective is product or min, got '%s'\n",
-					optarg);
+		case O_OBJECTIVE: {
+			struct sl_error err;
+			if (caps_objective_parse(optarg, &o->objective, &err) != SL_OK) {
+				fprintf(stderr, "sectorlab allocate: --%s\n", err.msg);
 				bad = 1;
 			}
 			break;
+		}
 		case O_JSON: o->json = 1; break;
 		case 'h': usage(stdout); return 1;
 		default: bad = 1; break;
@@ -207,7 +203,7 @@ static void print_table(const struct allocate_report *r)
 
 static int allocate_run(int argc, char **argv)
 {
-	struct allocate_opts o = {.model = "mlp", .nu = -2, .delta = 0.4};
+	struct allocate_opts o = {.model = "mlp", .nu = CAPS_PAPER_NU, .delta = CAPS_PAPER_DELTA};
 	int rc = parse(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? 0 : rc;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sectorlab/caps.h"
 #include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
 #include "sectorlab/cmd_progress.h"
@@ -24,7 +25,8 @@ static void usage(FILE *f)
 	      "  --model FILE       a checkpoint written by sectorlab train (safetensors)\n"
 	      "  --nu X --delta Y   network indices (default: the checkpoint's, else\n"
 	      "                     the paper's -2, 0.4)\n"
-	      "  --objective OBJ    allocation objective: product (default) or min\n"
+	      "  --objective OBJ    allocation objective: product or min (default: the\n"
+	      "                     checkpoint's, else product)\n"
 	      "  --lmi              also solve the exact per-layer LMI (dense layers)\n"
 	      "  --n N              use the first N test images (default all)\n"
 	      "  --dataset NAME     mnist, fashion or cifar10 (default: the checkpoint's)\n"
@@ -44,6 +46,7 @@ static void usage(FILE *f)
 
 struct certify_opts {
 	const char *model, *dataset, *data_dir, *objective;
+	enum sector_objective obj; /* objective parsed, when given */
 	double nu, delta;
 	int have_nu, have_delta, lmi, json, quiet;
 	long n, threads;
@@ -96,10 +99,10 @@ static int parse(int argc, char **argv, struct certify_opts *o)
 		fprintf(stderr, "sectorlab certify: unexpected argument '%s'\n", argv[optind]);
 		bad = 1;
 	}
-	if (!bad && o->objective && strcmp(o->objective, "product") != 0 &&
-	    strcmp(o->objective, "min") != 0) {
-		fprintf(stderr, "sectorlab certify: --objective takes product or min, got '%s'\n",
-			o->objective);
+	struct sl_error err;
+	if (!bad && o->objective &&
+	    caps_objective_parse(o->objective, &o->obj, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab certify: --%s\n", err.msg);
 		bad = 1;
 	}
 	if (!bad && !o->model) {
@@ -113,22 +116,21 @@ static int parse(int argc, char **argv, struct certify_opts *o)
 	return 0;
 }
 
-/* (nu, delta): the flags, else the checkpoint's metadata, else the paper's. */
-static int indices(const struct certify_opts *o, const struct checkpoint_info *info, double *nu,
-		   double *delta)
+/* (nu, delta) and the objective: the flags, else the checkpoint's caps spec
+ * (caps_spec_from_info: the indices and objective it was trained for), else
+ * the paper's. */
+static int indices(const struct certify_opts *o, const struct checkpoint_info *info,
+		   struct certify_options *co)
 {
-	*nu = -2, *delta = 0.4;
-	const char *mnu = checkpoint_info_get(info, "nu");
-	const char *mdelta = checkpoint_info_get(info, "delta");
-	if (mnu && *mnu && cmd_parse_double("checkpoint metadata nu", mnu, nu) != 0)
+	struct caps_spec spec;
+	struct sl_error err;
+	if (caps_spec_from_info(info, &spec, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab certify: %s\n", err.msg);
 		return 1;
-	if (mdelta && *mdelta &&
-	    cmd_parse_double("checkpoint metadata delta", mdelta, delta) != 0)
-		return 1;
-	if (o->have_nu)
-		*nu = o->nu;
-	if (o->have_delta)
-		*delta = o->delta;
+	}
+	co->nu = o->have_nu ? o->nu : spec.nu;
+	co->delta = o->have_delta ? o->delta : spec.delta;
+	co->objective = o->objective ? o->obj : spec.objective;
 	return 0;
 }
 
@@ -162,8 +164,10 @@ static void json_str(const char *s)
 static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 			const struct certificate *c, const struct certify_accuracy *a)
 {
-	printf("certificate for %s (%s, %s) at (nu, delta) = (%g, %g): sector [%.6f, %.6f]\n",
-	       o->model, m->model_name, m->mode, c->nu, c->delta, c->sector_lo, c->sector_hi);
+	printf("certificate for %s (%s, %s) at (nu, delta) = (%g, %g), %s objective: sector "
+	       "[%.6f, %.6f]\n",
+	       o->model, m->model_name, m->mode, c->nu, c->delta,
+	       sector_objective_name(c->objective), c->sector_lo, c->sector_hi);
 	printf("\nlayer     kind   sigma(power, steps)   sigma(%s)      s      nu_i    delta_i"
 	       "      rho_i  within  exact LMI\n", "verified");
 	for (int i = 0; i < c->nlayers; i++) {
@@ -218,9 +222,10 @@ static void print_json(const struct certify_opts *o, const struct cmd_model *m,
 	json_str(m->model_name);
 	printf(",\"mode\":");
 	json_str(m->mode);
-	printf(",\"dataset\":\"%s\",\"nu\":%.10g,\"delta\":%.10g,\"sector\":[%.10g,%.10g],"
-	       "\"allocated\":%s,\"sector_certified\":%s,\"reason\":",
-	       m->dataset, c->nu, c->delta, c->sector_lo, c->sector_hi,
+	printf(",\"dataset\":\"%s\",\"nu\":%.10g,\"delta\":%.10g,\"objective\":\"%s\","
+	       "\"sector\":[%.10g,%.10g],\"allocated\":%s,\"sector_certified\":%s,\"reason\":",
+	       m->dataset, c->nu, c->delta, sector_objective_name(c->objective), c->sector_lo,
+	       c->sector_hi,
 	       c->allocated ? "true" : "false", c->sector_certified ? "true" : "false");
 	json_str(c->sector_certified ? "" : c->reason);
 	printf(",\"gamma_sector\":");
@@ -284,12 +289,8 @@ static int certify_run(int argc, char **argv)
 	if (rc)
 		goto out;
 	rc = 1;
-	struct certify_options co = {
-		.objective = o.objective && strcmp(o.objective, "min") == 0 ? SECTOR_OBJ_MIN
-									    : SECTOR_OBJ_PRODUCT,
-		.lmi = o.lmi,
-	};
-	if (indices(&o, &m.info, &co.nu, &co.delta) != 0) {
+	struct certify_options co = {.lmi = o.lmi};
+	if (indices(&o, &m.info, &co) != 0) {
 		rc = 2;
 		goto out;
 	}

@@ -68,7 +68,6 @@ static const struct option lab_options[] = {
 /* --out: the network after every epoch, saved from the training thread. */
 struct lab_saver {
 	const char *path;
-	const struct cmd_caps *caps;
 	enum data_kind kind;
 	int saved_epoch; /* written by the training thread; read after job_stop */
 };
@@ -77,7 +76,7 @@ static sl_status save_epoch(void *ctx, const struct trainer *t, double test_acc,
 			    struct sl_error *err)
 {
 	struct lab_saver *s = ctx;
-	sl_status st = cmd_save_checkpoint(t, s->caps, s->kind, test_acc, s->path, err);
+	sl_status st = cmd_save_checkpoint(t, s->kind, test_acc, s->path, err);
 	if (st == SL_OK)
 		s->saved_epoch = t->epoch;
 	return st;
@@ -87,27 +86,29 @@ static sl_status save_epoch(void *ctx, const struct trainer *t, double test_acc,
 struct lab_trainer {
 	struct job_config jc;
 	const struct sl_dataset *train, *test;
-	struct cmd_caps *caps;
+	struct caps_plan *caps; /* the running job's; its note is on the screen */
 	struct job *job; /* the running one */
 };
 
-static struct job *restart(void *ctx, double nu, double delta, bool *lost, char *why,
+static struct job *restart(void *ctx, const struct caps_spec *spec, bool *lost, char *why,
 			   size_t cap)
 {
 	struct lab_trainer *lt = ctx;
 	*lost = false;
 	struct train_config cfg = lt->jc.train;
 	cfg.mode = TRAIN_SPNORM;
-	struct cmd_caps_request req = {.nu = nu, .delta = delta};
-	struct cmd_caps caps;
+	cfg.caps = *spec;
+	struct caps_plan caps;
+	struct sl_error err;
 	/* On the screen, not on stderr under curses. */
-	if (cmd_spnorm_caps("lab", cfg.model, &req, &cfg, &caps, why, cap) != 0)
+	if (caps_resolve(&cfg.caps, cfg.model, &caps, &err) != SL_OK) {
+		snprintf(why, cap, "%s", err.msg);
 		return NULL;
-	job_stop(lt->job); /* its epoch hook is done with *lt->caps */
+	}
+	job_stop(lt->job);
 	lt->job = NULL;
 	*lt->caps = caps;
 	lt->jc.train = cfg;
-	struct sl_error err;
 	if (job_start(&lt->jc, lt->train, lt->test, &lt->job, &err) != SL_OK) {
 		snprintf(why, cap, "%s", err.msg);
 		*lost = true;
@@ -178,7 +179,7 @@ static int lab_run(int argc, char **argv)
 	jc.train.epochs = (int)epochs;
 	jc.train.seed = (uint64_t)seed;
 	/* The same caps as `sectorlab train`: certified unless asked otherwise. */
-	struct cmd_caps caps;
+	struct caps_plan caps;
 	int caps_rc = cmd_spnorm_caps("lab", jc.train.model, &req, &jc.train, &caps, NULL, 0);
 	if (caps_rc)
 		return caps_rc;
@@ -187,8 +188,7 @@ static int lab_run(int argc, char **argv)
 		fprintf(stderr, "sectorlab: %s\n", err.msg);
 		return 1;
 	}
-	struct lab_saver saver = {.path = out_path, .caps = &caps, .kind = kind,
-				  .saved_epoch = -1};
+	struct lab_saver saver = {.path = out_path, .kind = kind, .saved_epoch = -1};
 	if (out_path) {
 		jc.on_epoch = save_epoch;
 		jc.on_epoch_ctx = &saver;
@@ -212,16 +212,10 @@ static int lab_run(int argc, char **argv)
 				 .job = job};
 	char title[128];
 	snprintf(title, sizeof title, "mlp on %s", data_kind_name(kind));
-	struct sector_layer layers[SECTOR_MAX_LAYERS];
-	int nlayers = certify_model_layers(jc.train.model, layers, SECTOR_MAX_LAYERS, &err);
 	struct ui_context ctx = {
 		.title = title,
-		.layers = layers,
-		.nlayers = nlayers > 0 ? nlayers : 0,
-		.nu = caps.allocated ? caps.nu : -2,
-		.delta = caps.allocated ? caps.delta : 0.4,
-		.objective = req.objective && strcmp(req.objective, "min") == 0 ? SECTOR_OBJ_MIN
-									      : SECTOR_OBJ_PRODUCT,
+		.model = jc.train.model,
+		.caps = jc.train.caps,
 		.data_source = train.source,
 		.train_n = train.n - jc.train.holdout,
 		.test_n = test.n,

@@ -212,7 +212,7 @@ static int usage_error(const char *msg)
 
 /* Turn the options into a training configuration; returns 0 or an exit code. */
 static int configure(const struct train_opts *o, struct train_config *cfg,
-		     enum data_kind *kind, struct cmd_caps *src)
+		     enum data_kind *kind, struct caps_plan *src)
 {
 	struct sl_error err;
 	status_clear(&err);
@@ -273,7 +273,8 @@ static sl_status certified_accuracy(struct trainer *t, const struct sl_dataset *
 				    struct sl_error *err)
 {
 	struct certificate c;
-	sl_status st = certify_network(t->net, &t->cfg.certify, &c, err);
+	struct certify_options co = caps_certify_options(&t->cfg.caps);
+	sl_status st = certify_network(t->net, &co, &c, err);
 	if (st == SL_OK)
 		st = certify_accuracy(t->net, &c, ds, 0, radii, nradii, out, err);
 	return st;
@@ -299,7 +300,7 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 	if (cfg->mode == TRAIN_L2)
 		printf("\"l2\":%g,", cfg->l2);
 	printf("\"power_iterations_to_settle\":%d,\"rho_certified\":%s,\"layers\":[", settle,
-	       cfg->rho_certified ? "true" : "false");
+	       cfg->mode == TRAIN_SPNORM && t->caps.certified ? "true" : "false");
 	for (int j = 0; j < t->nweighted; j++) {
 		const struct nn_layer *l = &t->net->layers[t->weighted[j]];
 		printf("%s{\"name\":\"%s\",\"in\":%d,\"out\":%d,\"sigma_exact\":%.6f,"
@@ -317,9 +318,10 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 		       "\"attack_success_rate\":%.6f,\"zero_gradients\":%d}",
 		       eps, ar->n, ar->clean_accuracy, ar->robust_accuracy,
 		       ar->attack_success_rate, ar->zero_grad);
-	printf(",\"certify\":{\"nu\":%.10g,\"delta\":%.10g},\"lipschitz_bound\":%.10g,"
-	       "\"bound\":\"%s\",",
-	       cfg->certify.nu, cfg->certify.delta, cert->gamma, cert->sector ? "sector" : "product");
+	printf(",\"certify\":{\"nu\":%.10g,\"delta\":%.10g,\"objective\":\"%s\"},"
+	       "\"lipschitz_bound\":%.10g,\"bound\":\"%s\",",
+	       cfg->caps.nu, cfg->caps.delta, sector_objective_name(cfg->caps.objective),
+	       cert->gamma, cert->sector ? "sector" : "product");
 	cmd_json_certified(cert);
 	printf("}\n");
 }
@@ -336,7 +338,7 @@ static int train_run(int argc, char **argv)
 		return rc == 1 ? 0 : rc;
 	struct train_config cfg;
 	enum data_kind kind;
-	struct cmd_caps caps = {0};
+	struct caps_plan caps;
 	if ((rc = configure(&o, &cfg, &kind, &caps)) != 0)
 		return rc;
 	double eps = !isnan(o.eps) ? o.eps : kind == DATA_CIFAR10 ? 8.0 / 255 : 0.1;
@@ -373,10 +375,11 @@ static int train_run(int argc, char **argv)
 		cfg.batch, (unsigned long)cfg.seed, nn_threads(), nn_threads() == 1 ? "" : "s");
 	if (cfg.mode == TRAIN_SPNORM) {
 		fprintf(stderr, "caps:");
-		for (int j = 0; j < cfg.nrho; j++)
-			fprintf(stderr, " %s %g", t->net->layers[t->weighted[j]].name, cfg.rho[j]);
-		fprintf(stderr, " (%s%s)\n", caps.what,
-			caps.allocated ? "; trained 1e-5 below each cap" : "");
+		for (int j = 0; j < t->caps.nrho; j++)
+			fprintf(stderr, " %s %g", t->net->layers[t->weighted[j]].name,
+				t->caps.rho[j]);
+		fprintf(stderr, " (%s%s)\n", t->caps.what,
+			t->caps.certified ? "; trained 1e-5 below each cap" : "");
 	}
 	int nw = t->nweighted;
 	double radii[CERTIFY_MAX_RADII];
@@ -465,7 +468,7 @@ static int train_run(int argc, char **argv)
 				fprintf(log.mem, ",%.6f,%g", sigma[j],
 					t->net->layers[t->weighted[j]].rho);
 			fprintf(log.mem, ",%s,%.6g,%s",
-				cfg.mode != TRAIN_SPNORM ? "" : cfg.rho_certified ? "true" : "false",
+				cfg.mode != TRAIN_SPNORM ? "" : t->caps.certified ? "true" : "false",
 				cert.gamma, cert.sector ? "sector" : "product");
 			for (int k = 0; k < cert.nradii; k++)
 				fprintf(log.mem, ",%.6f", cert.certified[k]);
@@ -478,7 +481,7 @@ static int train_run(int argc, char **argv)
 		}
 		/* Every complete epoch is saved, so an interruption loses at most one. */
 		if (o.out) {
-			if (cmd_save_checkpoint(t, &caps, kind, test_acc, o.out, &err) != SL_OK) {
+			if (cmd_save_checkpoint(t, kind, test_acc, o.out, &err) != SL_OK) {
 				rc = fail(&err);
 				goto out;
 			}
@@ -498,7 +501,7 @@ static int train_run(int argc, char **argv)
 	    (trainer_settle_caps(t, TRAIN_SETTLE_ITERS, &err) != SL_OK ||
 	     trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
 	     certified_accuracy(t, &test, radii, nradii, &cert, &err) != SL_OK ||
-	     (o.out && cmd_save_checkpoint(t, &caps, kind, test_acc, o.out, &err) != SL_OK))) {
+	     (o.out && cmd_save_checkpoint(t, kind, test_acc, o.out, &err) != SL_OK))) {
 		rc = fail(&err);
 		goto out;
 	}

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sectorlab/caps.h"
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
@@ -275,103 +276,65 @@ static int caps_fail(const struct caps_err *e, int code, const char *msg)
 	return code;
 }
 
-/* Caps from the allocation at (out->nu, out->delta): certified. */
-static int allocate_caps(const struct caps_err *e, enum model_id model, const char *objective,
-			 struct train_config *cfg, struct cmd_caps *out)
-{
-	struct sl_error err;
-	status_clear(&err);
-	enum sector_objective obj = SECTOR_OBJ_PRODUCT;
-	if (objective && strcmp(objective, "min") == 0)
-		obj = SECTOR_OBJ_MIN;
-	else if (objective && strcmp(objective, "product") != 0)
-		return caps_fail(e, 2, "--objective takes product or min");
-	struct sector_layer layers[SECTOR_MAX_LAYERS];
-	int n = certify_model_layers(model, layers, SECTOR_MAX_LAYERS, &err);
-	struct sector_allocation a;
-	if (n < 0 || sector_allocate(out->nu, out->delta, layers, n, obj, &a, &err) != SL_OK) {
-		char msg[700];
-		snprintf(msg, sizeof msg, "no certified caps for (nu, delta) = (%g, %g): %s",
-			 out->nu, out->delta, err.msg);
-		return caps_fail(e, 1, msg);
-	}
-	cfg->nrho = 0;
-	for (int i = 0; i < n; i++)
-		if (a.layer[i].has_rho)
-			cfg->rho[cfg->nrho++] = a.layer[i].rho * (1 - CERTIFY_CAP_MARGIN);
-	cfg->rho_certified = true;
-	/* certify reads these indices back from the checkpoint's metadata. */
-	cfg->certify.nu = out->nu;
-	cfg->certify.delta = out->delta;
-	out->allocated = true;
-	snprintf(out->what, sizeof out->what,
-		 "allocated for (nu, delta) = (%g, %g) by Theorems 3 and 4: certified", out->nu,
-		 out->delta);
-	snprintf(out->note, sizeof out->note, "certified: nu %g, delta %g", out->nu, out->delta);
-	return 0;
-}
-
 int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_request *req,
-		    struct train_config *cfg, struct cmd_caps *out, char *why, size_t why_cap)
+		    struct train_config *cfg, struct caps_plan *plan, char *why, size_t why_cap)
 {
 	const struct caps_err e = {cmd, why, why_cap};
-	memset(out, 0, sizeof *out);
+	struct sl_error err;
+	status_clear(&err);
+	memset(plan, 0, sizeof *plan);
 	bool indices = !isnan(req->nu) || !isnan(req->delta);
 	if (cfg->mode != TRAIN_SPNORM) {
 		if (req->nrho > 0 || req->caps || indices || req->objective)
 			return caps_fail(&e, 2, "--rho, --caps, --nu, --delta and --objective need "
 						"--mode spnorm");
-		snprintf(out->note, sizeof out->note, "no caps (%s)", train_mode_name(cfg->mode));
+		plan->feasible = true;
+		snprintf(plan->what, sizeof plan->what, "no caps (%s)", train_mode_name(cfg->mode));
+		snprintf(plan->note, sizeof plan->note, "no caps (%s)", train_mode_name(cfg->mode));
 		return 0;
 	}
 	if ((req->nrho > 0) + (req->caps != NULL) + indices > 1)
 		return caps_fail(&e, 2, "give the caps one way: --nu/--delta, --rho or --caps");
-	out->nu = isnan(req->nu) ? -2 : req->nu;
-	out->delta = isnan(req->delta) ? 0.4 : req->delta;
+	if (req->objective && (req->nrho > 0 || req->caps))
+		return caps_fail(&e, 2, "--objective applies to caps allocated for --nu/--delta");
+	struct caps_spec spec = caps_spec_paper();
 	if (req->nrho > 0) {
-		cfg->nrho = req->nrho;
-		memcpy(cfg->rho, req->rho, sizeof(double) * (size_t)req->nrho);
-		cfg->rho_certified = false;
-		snprintf(out->what, sizeof out->what, "given with --rho: not certified");
-		snprintf(out->note, sizeof out->note, "NOT certified (--rho)");
-		return 0;
-	}
-	if (req->caps) {
+		spec = caps_spec_manual(req->rho, req->nrho);
+	} else if (req->caps) {
 		if (strcmp(req->caps, "authors") != 0)
 			return caps_fail(&e, 2, "--caps takes 'authors'");
-		cfg->nrho = model_authors_caps(model, cfg->rho);
-		if (cfg->nrho == 0) {
-			char msg[160];
-			snprintf(msg, sizeof msg,
-				 "the authors' code hard-codes no caps for %s; use --rho or "
-				 "--nu/--delta",
-				 model_name(model));
+		spec.source = CAPS_AUTHORS;
+	} else {
+		if (!isnan(req->nu))
+			spec.nu = req->nu;
+		if (!isnan(req->delta))
+			spec.delta = req->delta;
+		if (req->objective &&
+		    caps_objective_parse(req->objective, &spec.objective, &err) != SL_OK) {
+			char msg[600];
+			snprintf(msg, sizeof msg, "--%s", err.msg);
 			return caps_fail(&e, 2, msg);
 		}
-		cfg->rho_certified = false;
-		snprintf(out->what, sizeof out->what, "the authors' hard-coded caps: not certified");
-		snprintf(out->note, sizeof out->note, "NOT certified (authors' caps)");
-		return 0;
 	}
-	return allocate_caps(&e, model, req->objective, cfg, out);
+	if (caps_preview(&spec, model, plan, &err) != SL_OK)
+		return caps_fail(&e, 1, err.msg);
+	if (!plan->feasible)
+		return caps_fail(&e, plan->status == SL_ERR_ARG ? 2 : 1, plan->why);
+	cfg->caps = spec;
+	return 0;
 }
 
-sl_status cmd_save_checkpoint(const struct trainer *t, const struct cmd_caps *caps,
-			      enum data_kind kind, double test_acc, const char *path,
-			      struct sl_error *err)
+sl_status cmd_save_checkpoint(const struct trainer *t, enum data_kind kind, double test_acc,
+			      const char *path, struct sl_error *err)
 {
-	char nu_text[32] = "", delta_text[32] = "";
-	if (caps->allocated) {
-		snprintf(nu_text, sizeof nu_text, "%.17g", caps->nu);
-		snprintf(delta_text, sizeof delta_text, "%.17g", caps->delta);
-	}
 	const struct train_config *cfg = &t->cfg;
-	char rho_text[512] = "", seed_text[32], epochs_text[32], planned_text[32], acc_text[32];
+	bool capped = cfg->mode == TRAIN_SPNORM;
+	struct caps_meta cm = {0};
+	if (capped)
+		caps_meta(&t->caps, &cm);
+	char seed_text[32], epochs_text[32], planned_text[32], acc_text[32];
 	char lr_text[32];
 	char l2_text[32] = "", mom_text[32] = "", slope_text[32];
-	for (int i = 0, off = 0; i < cfg->nrho && cfg->mode == TRAIN_SPNORM; i++)
-		off += snprintf(rho_text + off, sizeof rho_text - (size_t)off, "%s%.9g",
-				i ? "," : "", cfg->rho[i]);
 	snprintf(seed_text, sizeof seed_text, "%lu", (unsigned long)cfg->seed);
 	snprintf(epochs_text, sizeof epochs_text, "%d", t->epoch);
 	snprintf(planned_text, sizeof planned_text, "%d", cfg->epochs);
@@ -386,11 +349,14 @@ sl_status cmd_save_checkpoint(const struct trainer *t, const struct cmd_caps *ca
 		{"format", "sectorlab-1"},
 		{"model", model_name(cfg->model)},
 		{"mode", train_mode_name(cfg->mode)},
-		{"rho", rho_text},
-		{"rho_certified", cfg->rho_certified ? "true" : "false"},
-		{"nu", nu_text}, /* empty unless the caps come from an allocation */
-		{"delta", delta_text},
-		{"caps", t->cfg.mode == TRAIN_SPNORM ? caps->what : ""},
+		/* The caps spec whole (caps.h): empty values without caps. */
+		{CAPS_META_KEYS[0], cm.value[0]},
+		{CAPS_META_KEYS[1], cm.value[1]},
+		{CAPS_META_KEYS[2], cm.value[2]},
+		{CAPS_META_KEYS[3], cm.value[3]},
+		{CAPS_META_KEYS[4], cm.value[4]},
+		{"rho_certified", capped && t->caps.certified ? "true" : "false"},
+		{"caps", capped ? t->caps.what : ""},
 		{"l2", l2_text},
 		{"optimizer", optim_kind_name(cfg->optim.kind)},
 		{"lr", lr_text},

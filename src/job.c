@@ -264,7 +264,7 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 	job->work.steps_per_epoch = trainer_steps_per_epoch(t);
 	job->work.seed = cfg->train.seed;
 	job->work.mode = cfg->train.mode;
-	job->work.rho_certified = cfg->train.rho_certified;
+	job->work.rho_certified = cfg->train.mode == TRAIN_SPNORM && t->caps.certified;
 	job->work.nlayers = t->nweighted;
 	for (int j = 0; j < t->nweighted; j++)
 		snprintf(job->work.layer_name[j], sizeof job->work.layer_name[j], "%s",

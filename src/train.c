@@ -2,6 +2,7 @@
 #include "sectorlab/train.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,15 +11,13 @@ struct train_config train_config_default(void)
 	struct train_config c = {
 		.model = MODEL_MLP,
 		.mode = TRAIN_VANILLA,
-		.nrho = 0,
-		.rho_certified = false,
+		.caps = caps_spec_paper(),
 		.l2 = 0.005,
 		.optim = model_default_optim(MODEL_MLP),
 		.epochs = 10,
 		.batch = 128,
 		.seed = 1,
 		.holdout = 5000,
-		.certify = {.nu = -2, .delta = 0.4, .objective = SECTOR_OBJ_PRODUCT},
 	};
 	return c;
 }
@@ -94,21 +93,25 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 		return status_set(err, SL_ERR_ARG,
 				  "holdout %u leaves no training images (%s has %u)",
 				  cfg->holdout, train->source, train->n);
-	if (cfg->mode == TRAIN_SPNORM && cfg->nrho != nl)
-		return status_set(err, SL_ERR_ARG,
-				  "spnorm needs %d caps (one per weighted layer of %s), got %d", nl,
-				  model_name(cfg->model), cfg->nrho);
 	if (cfg->mode == TRAIN_L2 && !(cfg->l2 >= 0 && isfinite(cfg->l2)))
 		return status_set(err, SL_ERR_ARG, "l2 weight %g: must be >= 0", cfg->l2);
-	for (int i = 0; cfg->mode == TRAIN_SPNORM && i < nl; i++)
-		if (!(cfg->rho[i] > 0) || !isfinite(cfg->rho[i]))
-			return status_set(err, SL_ERR_ARG, "cap %d is %g: caps must be positive",
-					  i + 1, cfg->rho[i]);
+	struct caps_plan caps = {.feasible = true};
+	snprintf(caps.what, sizeof caps.what, "no caps (%s)", train_mode_name(cfg->mode));
+	snprintf(caps.note, sizeof caps.note, "no caps (%s)", train_mode_name(cfg->mode));
+	if (cfg->mode == TRAIN_SPNORM) {
+		sl_status cst = caps_resolve(&cfg->caps, cfg->model, &caps, err);
+		if (cst != SL_OK)
+			return cst;
+		if (caps.nrho != nl)
+			return status_set(err, SL_ERR_ARG, "%d caps for the %d weighted layers of %s",
+					  caps.nrho, nl, model_name(cfg->model));
+	}
 
 	struct trainer *t = calloc(1, sizeof *t);
 	if (!t)
 		return status_set(err, SL_ERR_NOMEM, "trainer");
 	t->cfg = *cfg;
+	t->caps = caps;
 	t->test = test;
 	rng_seed(&t->rng, cfg->seed);
 	sl_status st = data_view(train, cfg->holdout, train->n - cfg->holdout, &t->train, err);
@@ -133,7 +136,7 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 	t->nweighted = nn_weighted_layers(t->net, t->weighted);
 	if (cfg->mode == TRAIN_SPNORM)
 		for (int i = 0; i < nl; i++)
-			nn_set_cap(t->net, t->weighted[i], (float)cfg->rho[i]);
+			nn_set_cap(t->net, t->weighted[i], (float)caps.rho[i]);
 	nn_update_caps(t->net, 1);
 	new_epoch_order(t);
 	*out = t;

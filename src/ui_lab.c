@@ -19,6 +19,7 @@
 
 #include <curses.h>
 
+#include "sectorlab/certify.h"
 #include "sectorlab/interrupt.h"
 #include "sectorlab/ui.h"
 
@@ -38,7 +39,9 @@ struct editor {
 	bool valid;              /* both fields are numbers */
 	bool feasible;
 	double lo, hi, gamma;    /* the network's sector and Lipschitz bound */
-	struct sector_allocation a;
+	int nlayers;             /* rows of the table: the model's sector layers */
+	struct caps_spec spec;   /* the lab's caps spec with the fields' indices */
+	struct sector_allocation a; /* caps_preview's allocation for spec */
 	char why[512];           /* when not valid or not feasible */
 	char status[160];        /* after Enter */
 	bool lost;               /* a restart failed and took the job with it */
@@ -448,13 +451,20 @@ static void editor_update(struct ui *ui)
 	}
 	struct sl_error err;
 	status_clear(&err);
+	/* The same computation as the restart's (caps.h): preview, not a copy. */
+	ed->spec = caps_spec_certified(nu, delta, ui->ctx->caps.objective);
+	struct caps_plan plan;
 	if (sector_slopes(nu, delta, &ed->lo, &ed->hi, &err) != SL_OK ||
 	    sector_gamma(nu, delta, &ed->gamma, &err) != SL_OK ||
-	    sector_allocate(nu, delta, ui->ctx->layers, ui->ctx->nlayers, ui->ctx->objective,
-			    &ed->a, &err) != SL_OK) {
+	    caps_preview(&ed->spec, ui->ctx->model, &plan, &err) != SL_OK) {
 		snprintf(ed->why, sizeof ed->why, "%s", err.msg);
 		return;
 	}
+	if (!plan.feasible) {
+		snprintf(ed->why, sizeof ed->why, "%s", plan.why);
+		return;
+	}
+	ed->a = plan.alloc;
 	ed->feasible = true;
 }
 
@@ -462,9 +472,12 @@ static void editor_open(struct ui *ui)
 {
 	struct editor *ed = &ui->ed;
 	if (!ed->text[0][0] && !ed->text[1][0]) { /* first time: the lab's indices */
-		snprintf(ed->text[0], sizeof ed->text[0], "%g", ui->ctx->nu);
-		snprintf(ed->text[1], sizeof ed->text[1], "%g", ui->ctx->delta);
+		snprintf(ed->text[0], sizeof ed->text[0], "%g", ui->ctx->caps.nu);
+		snprintf(ed->text[1], sizeof ed->text[1], "%g", ui->ctx->caps.delta);
 	}
+	struct sector_layer layers[SECTOR_MAX_LAYERS];
+	int n = certify_model_layers(ui->ctx->model, layers, SECTOR_MAX_LAYERS, NULL);
+	ed->nlayers = n > 0 ? n : 0;
 	ed->open = true;
 	ed->focus = 0;
 	ed->status[0] = '\0';
@@ -492,8 +505,7 @@ static bool editor_key(struct ui *ui, int ch)
 		} else if (!ed->feasible) {
 			snprintf(ed->status, sizeof ed->status, "no allocation: nothing to train with");
 		} else {
-			double nu = strtod(ed->text[0], NULL), delta = strtod(ed->text[1], NULL);
-			struct job *job = ui->ctx->restart(ui->ctx->restart_ctx, nu, delta, &ed->lost,
+			struct job *job = ui->ctx->restart(ui->ctx->restart_ctx, &ed->spec, &ed->lost,
 							   ed->status, sizeof ed->status);
 			if (ed->lost)
 				return false;
@@ -536,7 +548,7 @@ static void editor_overlay(const struct ui *ui)
 {
 	const struct editor *ed = &ui->ed;
 	const struct ui_context *c = ui->ctx;
-	int h = c->nlayers + 8 < 13 ? 13 : c->nlayers + 8, w = 66;
+	int h = ed->nlayers + 8 < 13 ? 13 : ed->nlayers + 8, w = 66;
 	int y = (LINES - h) / 2, x = (COLS - w) / 2;
 	for (int r = 0; r < h; r++)
 		mvhline(y + r, x, ' ', w);
@@ -589,7 +601,7 @@ static void editor_overlay(const struct ui *ui)
 			row++;
 		}
 		mvprintw(row++, x + 2, "product of the caps %.6f (%s objective)", ed->a.rho_product,
-			 sector_objective_name(c->objective));
+			 sector_objective_name(ed->spec.objective));
 	}
 	/* The caps training uses now, against the table. */
 	int k = 0;
@@ -636,8 +648,7 @@ static bool handle_key(struct ui *ui, int ch)
 			ui->help = !ui->help;
 			break;
 		case ACT_EDITOR:
-			if (ui->ctx->nlayers > 0)
-				editor_open(ui);
+			editor_open(ui);
 			break;
 		case ACT_NEXT:
 			job_next_example(ui->job);

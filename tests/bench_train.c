@@ -191,9 +191,10 @@ static int run_one(const char *model_name, int threads)
 	cfg.holdout = 0;
 	cfg.batch = BATCH;
 	cfg.mode = TRAIN_SPNORM;
-	cfg.nrho = model_weighted_count(id);
-	for (int i = 0; i < cfg.nrho; i++)
-		cfg.rho[i] = 0.5;
+	double rho[NN_MAX_LAYERS];
+	for (int i = 0; i < NN_MAX_LAYERS; i++)
+		rho[i] = 0.5;
+	cfg.caps = caps_spec_manual(rho, model_weighted_count(id));
 	struct trainer *t;
 	if (trainer_new(&cfg, &data, NULL, &t, &err) != SL_OK)
 		goto fail;

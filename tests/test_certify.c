@@ -179,10 +179,7 @@ static void test_attacks_respect_certified_radii(void **state)
 	cfg.holdout = 0;
 	cfg.epochs = 2;
 	cfg.mode = TRAIN_SPNORM;
-	cfg.nrho = nl;
-	cfg.rho_certified = true;
-	for (int i = 0; i < nl; i++)
-		cfg.rho[i] = alloc.layer[i].rho * (1 - CERTIFY_CAP_MARGIN);
+	cfg.caps = caps_spec_paper();
 	struct trainer *t;
 	assert_int_equal(trainer_new(&cfg, &train, &test, &t, NULL), SL_OK);
 	struct train_step_info info;

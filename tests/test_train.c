@@ -95,7 +95,7 @@ static void test_spnorm_caps_hold(void **state)
 	struct train_config cfg = train_config_default();
 	cfg.holdout = 0;
 	cfg.mode = TRAIN_SPNORM;
-	cfg.nrho = model_authors_caps(cfg.model, cfg.rho);
+	cfg.caps.source = CAPS_AUTHORS;
 	struct trainer *t;
 	assert_int_equal(trainer_new(&cfg, &s->train, &s->test, &t, NULL), SL_OK);
 	for (int e = 1; e <= 3; e++) {
@@ -125,8 +125,10 @@ static void test_settle_measures_crowded_layers(void **state)
 	struct train_config cfg = train_config_default();
 	cfg.holdout = 0;
 	cfg.mode = TRAIN_SPNORM;
-	cfg.nrho = model_authors_caps(cfg.model, cfg.rho);
-	cfg.rho[1] = 0.5;
+	double rho[NN_MAX_LAYERS];
+	int nrho = model_authors_caps(cfg.model, rho);
+	rho[1] = 0.5;
+	cfg.caps = caps_spec_manual(rho, nrho);
 	struct trainer *t;
 	assert_int_equal(trainer_new(&cfg, &s->train, &s->test, &t, NULL), SL_OK);
 	struct nn_layer *l = &t->net->layers[1]; /* fc2: 20 x 50 */
@@ -227,9 +229,8 @@ static void test_alexnet_lite_steps(void **state)
 	trainer_free(b);
 
 	cfg.mode = TRAIN_SPNORM;
-	cfg.nrho = 5;
 	double rho[5] = {0.6, 0.5, 0.8, 0.8, 0.9};
-	memcpy(cfg.rho, rho, sizeof rho);
+	cfg.caps = caps_spec_manual(rho, 5);
 	assert_int_equal(trainer_new(&cfg, &train, &test, &a, NULL), SL_OK);
 	train_epochs(a, 1);
 	for (int j = 0; j < a->nweighted; j++) {
@@ -257,13 +258,17 @@ static void test_rejects_bad_config(void **state)
 	cfg = train_config_default();
 	cfg.holdout = 0;
 	cfg.mode = TRAIN_SPNORM;
-	cfg.nrho = 2;
-	cfg.rho[0] = cfg.rho[1] = 1;
+	double rho[3] = {1, 1, -1};
+	cfg.caps = caps_spec_manual(rho, 2);
 	assert_int_equal(trainer_new(&cfg, &s->train, &s->test, &t, &err), SL_ERR_ARG);
 	assert_non_null(strstr(err.msg, "3 caps"));
-	cfg.nrho = 3;
-	cfg.rho[2] = -1;
+	cfg.caps = caps_spec_manual(rho, 3);
 	assert_int_equal(trainer_new(&cfg, &s->train, &s->test, &t, &err), SL_ERR_ARG);
+	assert_non_null(strstr(err.msg, "cap 3 is -1"));
+	/* Indices that admit no allocation: the allocation's own reason. */
+	cfg.caps = caps_spec_certified(-0.4, 4, SECTOR_OBJ_PRODUCT);
+	assert_int_not_equal(trainer_new(&cfg, &s->train, &s->test, &t, &err), SL_OK);
+	assert_non_null(strstr(err.msg, "no certified caps"));
 }
 
 /* Divergence is caught within the step and named. */

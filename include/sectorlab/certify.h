@@ -79,6 +79,7 @@ struct certify_layer {
 
 struct certificate {
 	double nu, delta;
+	enum sector_objective objective; /* of the allocation */
 	double sector_lo, sector_hi;  /* the network's sector, when it is one */
 	bool allocated;               /* Theorem 3 allocation exists */
 	char reason[1024];            /* why not, when !allocated or !sector_certified */

@@ -70,37 +70,28 @@ struct cmd_caps_request {
 	const char *objective;     /* --objective: product (default) or min */
 };
 
-/* Where the caps came from, for the screen, the log and the checkpoint. */
-struct cmd_caps {
-	bool allocated;            /* from the Theorem 3 allocation: certified */
-	double nu, delta;
-	char what[128];            /* "allocated for (nu, delta) = (-2, 0.4) ...: certified" */
-	char note[64];             /* for a narrow panel: "certified: nu -2, delta 0.4",
-				      "no caps (vanilla)" */
-};
-
 /*
- * The caps of cfg (whose model and mode are set) from req: in spnorm mode by
- * default the Theorem 3 allocation at (nu, delta) (default the paper's
- * (-2, 0.4)) with each layer's Theorem 4 bound, trained CERTIFY_CAP_MARGIN
- * below it (certified); or --rho, or the authors' hard-coded caps (neither
- * certified).  Other modes take none of these options.  Returns 0, or the
- * exit code after saying why: in why (why_cap bytes) when why is not NULL,
- * else on stderr ("sectorlab <cmd>: ..."); 2 for bad usage, 1 when
- * (nu, delta) admits no allocation.
+ * The caps spec of cfg (whose model and mode are set) from req, into
+ * cfg->caps, and what it resolves to (caps_resolve) into plan: in spnorm
+ * mode by default the Theorem 3 allocation at (nu, delta) (default the
+ * paper's) with the objective (default product), certified; or --rho, or
+ * the authors' hard-coded caps (neither certified).  Other modes take none
+ * of these options.  Returns 0, or the exit code after saying why: in why
+ * (why_cap bytes) when why is not NULL, else on stderr ("sectorlab <cmd>:
+ * ..."); 2 for bad usage, 1 when (nu, delta) admits no allocation.
  */
 int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_request *req,
-		    struct train_config *cfg, struct cmd_caps *out, char *why, size_t why_cap);
+		    struct train_config *cfg, struct caps_plan *plan, char *why, size_t why_cap);
 
 /*
  * Save a trainer's network at path (safetensors, atomically) with the
- * metadata every command reads back: format, model, mode, caps (values,
- * certified or not, nu, delta, how they were chosen), optimizer, seed,
- * dataset, pixel scale, epochs done and planned, test_accuracy.
+ * metadata every command reads back: format, model, mode, the caps (their
+ * spec whole: source, nu, delta, objective; the values; certified or not;
+ * how they were chosen), optimizer, seed, dataset, pixel scale, epochs done
+ * and planned, test_accuracy.
  */
-sl_status cmd_save_checkpoint(const struct trainer *t, const struct cmd_caps *caps,
-			      enum data_kind kind, double test_acc, const char *path,
-			      struct sl_error *err);
+sl_status cmd_save_checkpoint(const struct trainer *t, enum data_kind kind, double test_acc,
+			      const char *path, struct sl_error *err);
 
 /* Print `"certified_accuracy":{"0.1":0.9123,...}` (radius: share) on stdout,
  * as certify and train both report it. */

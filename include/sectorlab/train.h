@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sectorlab/certify.h"
+#include "sectorlab/caps.h"
 #include "sectorlab/data.h"
 #include "sectorlab/model.h"
 #include "sectorlab/nn.h"
@@ -30,24 +30,18 @@ enum train_mode { TRAIN_VANILLA, TRAIN_L2, TRAIN_SPNORM };
 struct train_config {
 	enum model_id model;
 	enum train_mode mode;
-	double rho[NN_MAX_LAYERS]; /* spnorm caps, one per weighted layer (conv, dense) */
-	int nrho;
-	bool rho_certified;        /* false for caps that no theorem backs */
+	struct caps_spec caps;     /* spnorm: where the caps come from (caps.h) */
 	double l2;                 /* l2 mode: penalty weight (0.005) */
 	struct optim_config optim; /* optimizer, learning rate and schedule */
 	int epochs;
 	int batch;                 /* 128 */
 	uint64_t seed;
 	uint32_t holdout;          /* the first `holdout` training images are held out */
-	/* The certificate the run is measured by, as `sectorlab certify` will
-	 * compute it from the checkpoint: the caps' allocation indices when
-	 * they come from one, else the paper's (-2, 0.4); objective product. */
-	struct certify_options certify;
 };
 
 /* The paper's recipe for the MNIST network: mlp, vanilla, 10 epochs, batch
- * 128, Adam 1e-3, seed 1, holdout 5000, l2 weight 0.005; nrho = 0 (spnorm
- * then needs caps, e.g. the authors'). */
+ * 128, Adam 1e-3, seed 1, holdout 5000, l2 weight 0.005; spnorm caps
+ * certified at the paper's (-2, 0.4) (caps_spec_paper). */
 struct train_config train_config_default(void);
 
 /* The same with the model's own recipe (model_default_optim). */
@@ -58,6 +52,7 @@ const char *train_mode_name(enum train_mode mode);
 
 struct trainer {
 	struct train_config cfg;
+	struct caps_plan caps;     /* cfg.caps resolved (spnorm); nrho = 0 otherwise */
 	struct nn_net *net;
 	struct optim *opt;
 	struct sl_rng rng;
@@ -91,8 +86,9 @@ struct train_step_info {
 	bool epoch_done;    /* this step finished an epoch */
 };
 
-/* Build a trainer: a fresh network with Glorot weights drawn from cfg->seed.
- * train must match the model's input shape. */
+/* Build a trainer: a fresh network with Glorot weights drawn from cfg->seed,
+ * in spnorm mode capped at caps_resolve(cfg->caps) (its error when the caps
+ * do not exist).  train must match the model's input shape. */
 sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *train,
 		      const struct sl_dataset *test, struct trainer **out,
 		      struct sl_error *err);

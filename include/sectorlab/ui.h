@@ -6,6 +6,7 @@
 #ifndef SECTORLAB_UI_H
 #define SECTORLAB_UI_H
 
+#include "sectorlab/caps.h"
 #include "sectorlab/job.h"
 #include "sectorlab/sector.h"
 
@@ -15,18 +16,17 @@ struct ui_context {
 	unsigned train_n, test_n;
 	const char *caps_note;   /* what the caps are ("authors' caps, not certified") */
 	int pace;                /* initial steps per second (0: unlimited) */
-	/* The network's sector layers (s = 0) for the (nu, delta) editor, and
-	 * the indices it opens with. */
-	const struct sector_layer *layers;
-	int nlayers;
-	double nu, delta;
-	enum sector_objective objective;
-	/* Enter in the editor: train again from the start, capped at the
-	 * allocation for (nu, delta).  Returns the new job, which replaces the
-	 * one the screen watches (the old one is stopped and freed), or NULL
-	 * with why filled (the lab then closes when *lost says the old job is
-	 * gone too).  NULL here: the editor only shows. */
-	struct job *(*restart)(void *ctx, double nu, double delta, bool *lost, char *why,
+	/* The (nu, delta) editor previews certified caps for the model with
+	 * caps_preview, starting from the lab's caps spec (its indices and
+	 * objective). */
+	enum model_id model;
+	struct caps_spec caps;
+	/* Enter in the editor: train again from the start with the spec
+	 * previewed.  Returns the new job, which replaces the one the screen
+	 * watches (the old one is stopped and freed), or NULL with why filled
+	 * (the lab then closes when *lost says the old job is gone too).  NULL
+	 * here: the editor only shows. */
+	struct job *(*restart)(void *ctx, const struct caps_spec *caps, bool *lost, char *why,
 			       size_t cap);
 	void *restart_ctx;
 };

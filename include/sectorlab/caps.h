@@ -1,0 +1,122 @@
+/*
+ * caps: where a run's spectral caps come from, and what they are.
+ *
+ * A caps_spec is the one description of a run's caps (DESIGN.md §5): the
+ * Theorem 3 allocation for network indices (nu, delta) with an objective
+ * (certified), the caps the authors' code hard-codes, or caps given by hand
+ * (neither certified).  The training config carries it; checkpoints record
+ * it whole; certify reads it back.
+ *
+ * caps_preview and caps_resolve are the only ways to turn a spec into
+ * numbers, and resolve is preview plus "it must exist": the editor that
+ * previews and the restart that trains cannot disagree.  Certified caps are
+ * each layer's Theorem 4 bound lowered by CERTIFY_CAP_MARGIN, so that float
+ * rounding never takes a layer over the bound certify checks.
+ *
+ * This module does not train, print or touch networks; results are plain
+ * structs owned by the caller.
+ */
+#ifndef SECTORLAB_CAPS_H
+#define SECTORLAB_CAPS_H
+
+#include <stdbool.h>
+
+#include "sectorlab/certify.h"
+#include "sectorlab/checkpoint.h"
+#include "sectorlab/model.h"
+#include "sectorlab/nn.h"
+#include "sectorlab/sector.h"
+#include "sectorlab/status.h"
+
+/* The paper's network indices, named once. */
+#define CAPS_PAPER_NU (-2.0)
+#define CAPS_PAPER_DELTA 0.4
+
+enum caps_source {
+	CAPS_CERTIFIED, /* the Theorem 3 allocation at (nu, delta), Theorem 4 bounds */
+	CAPS_AUTHORS,   /* the authors' hard-coded caps (model_authors_caps) */
+	CAPS_MANUAL,    /* rho given by hand */
+};
+
+struct caps_spec {
+	enum caps_source source;
+	double nu, delta;                /* CAPS_CERTIFIED: the network's indices */
+	enum sector_objective objective; /* CAPS_CERTIFIED: what the allocation maximises */
+	double rho[NN_MAX_LAYERS];       /* CAPS_MANUAL: one cap per weighted layer */
+	int nrho;
+};
+
+/* Certified caps at the paper's (-2, 0.4), product objective: the default. */
+struct caps_spec caps_spec_paper(void);
+
+/* The same source at other indices. */
+struct caps_spec caps_spec_certified(double nu, double delta, enum sector_objective objective);
+
+/* Caps by hand (n of them; n <= NN_MAX_LAYERS). */
+struct caps_spec caps_spec_manual(const double *rho, int n);
+
+/* "certified", "authors", "manual" and back (SL_ERR_ARG naming the known ones). */
+const char *caps_source_name(enum caps_source source);
+sl_status caps_source_parse(const char *name, enum caps_source *out, struct sl_error *err);
+
+/* "product" or "min" (the only parser of an objective's name). */
+sl_status caps_objective_parse(const char *name, enum sector_objective *out,
+			       struct sl_error *err);
+
+/* What a spec comes to for one model. */
+struct caps_plan {
+	struct caps_spec spec;
+	bool feasible;                 /* caps exist; else status and why say why not */
+	sl_status status;              /* SL_OK when feasible; SL_ERR_ARG for a spec that
+					  does not fit the model, SL_ERR_INFEASIBLE,
+					  SL_ERR_RANGE, ... when no allocation exists */
+	char why[512];
+	bool certified;                /* a theorem backs the caps (CAPS_CERTIFIED) */
+	struct sector_allocation alloc; /* CAPS_CERTIFIED and feasible: per sector layer
+					  (pooling included), with the Theorem 4 branch */
+	int nrho;                      /* one per weighted layer of the model */
+	double rho[NN_MAX_LAYERS];     /* the caps training uses */
+	double bound[NN_MAX_LAYERS];   /* certified: the Theorem 4 bound above each cap;
+					  otherwise the cap itself */
+	char what[160];                /* "allocated for (nu, delta) = (-2, 0.4) (product
+					  objective) by Theorems 3 and 4: certified" */
+	char note[64];                 /* for a narrow panel: "certified: nu -2, delta 0.4" */
+};
+
+/*
+ * The caps spec gives for model, whether or not they exist (out->feasible);
+ * milliseconds, so an editor may call it at every key.  Returns SL_OK when
+ * the preview was computed; an error only for a failure to compute it.
+ */
+sl_status caps_preview(const struct caps_spec *spec, enum model_id model, struct caps_plan *out,
+		       struct sl_error *err);
+
+/* caps_preview, then out->status with out->why when the caps do not exist. */
+sl_status caps_resolve(const struct caps_spec *spec, enum model_id model, struct caps_plan *out,
+		       struct sl_error *err);
+
+/* The certificate a run with these caps is measured by, as `sectorlab
+ * certify` computes it from the checkpoint by default: the spec's (nu,
+ * delta) and objective (the paper's for caps that no allocation gave);
+ * other options zero. */
+struct certify_options caps_certify_options(const struct caps_spec *spec);
+
+/*
+ * Checkpoint metadata: caps_meta fills the values of the keys
+ * CAPS_META_KEYS (in that order) for a resolved plan (rho: the caps trained
+ * at, which the checkpoint loader applies); caps_spec_from_info reads a spec
+ * back from a checkpoint's metadata.  A checkpoint without "caps_source"
+ * (older files) is read as certified at its "nu"/"delta" (default the
+ * paper's) with its "objective" (default product).
+ */
+#define CAPS_META_N 5
+extern const char *const CAPS_META_KEYS[CAPS_META_N]; /* caps_source, nu, delta,
+							objective, rho */
+struct caps_meta {
+	char value[CAPS_META_N][512];
+};
+void caps_meta(const struct caps_plan *plan, struct caps_meta *out);
+sl_status caps_spec_from_info(const struct checkpoint_info *info, struct caps_spec *out,
+			      struct sl_error *err);
+
+#endif

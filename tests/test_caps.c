@@ -1,0 +1,209 @@
+/* test_caps: the caps description, its preview and resolution (one
+ * computation), the objective carried through training and checkpoints. */
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "sectorlab/caps.h"
+#include "sectorlab/certify.h"
+#include "sectorlab/checkpoint.h"
+#include "sectorlab/train.h"
+
+/* DESIGN.md §1: the MNIST network at (-2, 0.4) gets (0.272, 0.823, 0.616),
+ * each trained CERTIFY_CAP_MARGIN below its Theorem 4 bound. */
+static void test_paper_product(void **state)
+{
+	(void)state;
+	struct caps_spec spec = caps_spec_paper();
+	assert_int_equal(spec.source, CAPS_CERTIFIED);
+	assert_true(spec.nu == CAPS_PAPER_NU && spec.delta == CAPS_PAPER_DELTA);
+	struct caps_plan p;
+	assert_int_equal(caps_preview(&spec, MODEL_MLP, &p, NULL), SL_OK);
+	assert_true(p.feasible);
+	assert_true(p.certified);
+	assert_int_equal(p.nrho, 3);
+	const double want[3] = {0.272, 0.823, 0.616};
+	for (int i = 0; i < 3; i++) {
+		assert_close(p.bound[i], want[i], 1e-3);
+		assert_close(p.rho[i], p.bound[i] * (1 - CERTIFY_CAP_MARGIN), 1e-15);
+		assert_true(p.rho[i] < p.bound[i]);
+	}
+	assert_close(p.alloc.rho_product, 0.138, 1e-3);
+	assert_non_null(strstr(p.what, "product objective"));
+}
+
+/* The objective is part of the spec: min gives equal caps (0.4544 each). */
+static void test_min_objective(void **state)
+{
+	(void)state;
+	struct caps_spec spec = caps_spec_certified(CAPS_PAPER_NU, CAPS_PAPER_DELTA,
+						    SECTOR_OBJ_MIN);
+	struct caps_plan p;
+	assert_int_equal(caps_resolve(&spec, MODEL_MLP, &p, NULL), SL_OK);
+	for (int i = 0; i < 3; i++)
+		assert_close(p.bound[i], 0.4544, 1e-4);
+	assert_non_null(strstr(p.what, "min objective"));
+}
+
+/* Preview and resolve are one computation: equal numbers when feasible;
+ * when not, resolve fails with the preview's reason. */
+static void test_preview_is_resolve(void **state)
+{
+	(void)state;
+	struct caps_spec specs[] = {
+		caps_spec_paper(),
+		caps_spec_certified(-3, 0.4, SECTOR_OBJ_MIN),
+		caps_spec_certified(-0.4, 4, SECTOR_OBJ_PRODUCT), /* Theorem 4 infeasible */
+		caps_spec_certified(1, 0.4, SECTOR_OBJ_PRODUCT),  /* not a sector */
+	};
+	for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+		for (int m = 0; m < 2; m++) {
+			enum model_id model = m ? MODEL_ALEXNET_LITE : MODEL_MLP;
+			struct caps_plan p, r;
+			struct sl_error err;
+			assert_int_equal(caps_preview(&specs[k], model, &p, NULL), SL_OK);
+			sl_status st = caps_resolve(&specs[k], model, &r, &err);
+			assert_int_equal(st, p.status);
+			assert_int_equal(p.feasible, st == SL_OK);
+			if (st != SL_OK) {
+				assert_string_equal(err.msg, p.why);
+				continue;
+			}
+			assert_int_equal(p.nrho, model_weighted_count(model));
+			assert_memory_equal(p.rho, r.rho, sizeof p.rho);
+		}
+	}
+}
+
+static void test_authors_and_manual(void **state)
+{
+	(void)state;
+	struct caps_spec spec = caps_spec_paper();
+	spec.source = CAPS_AUTHORS;
+	struct caps_plan p;
+	assert_int_equal(caps_resolve(&spec, MODEL_MLP, &p, NULL), SL_OK);
+	assert_false(p.certified);
+	assert_int_equal(p.nrho, 3);
+	assert_close(p.rho[0], 1.8, 1e-12);
+	assert_close(p.rho[2], 0.9204, 1e-12);
+	assert_non_null(strstr(p.note, "NOT certified"));
+
+	double rho[3] = {0.5, 0.6, 0.7};
+	spec = caps_spec_manual(rho, 3);
+	assert_int_equal(caps_resolve(&spec, MODEL_MLP, &p, NULL), SL_OK);
+	assert_false(p.certified);
+	assert_memory_equal(p.rho, rho, sizeof rho);
+	struct sl_error err;
+	assert_int_equal(caps_resolve(&spec, MODEL_ALEXNET_LITE, &p, &err), SL_ERR_ARG);
+	assert_non_null(strstr(err.msg, "5 caps"));
+	rho[1] = NAN;
+	spec = caps_spec_manual(rho, 3);
+	assert_int_equal(caps_resolve(&spec, MODEL_MLP, &p, &err), SL_ERR_ARG);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	enum sector_objective o;
+	struct sl_error err;
+	assert_int_equal(caps_objective_parse("min", &o, NULL), SL_OK);
+	assert_int_equal(o, SECTOR_OBJ_MIN);
+	assert_int_equal(caps_objective_parse("product", &o, NULL), SL_OK);
+	assert_int_equal(o, SECTOR_OBJ_PRODUCT);
+	assert_int_equal(caps_objective_parse("Min", &o, &err), SL_ERR_ARG);
+	assert_non_null(strstr(err.msg, "product or min"));
+	for (int s = CAPS_CERTIFIED; s <= CAPS_MANUAL; s++) {
+		enum caps_source back;
+		assert_int_equal(caps_source_parse(caps_source_name((enum caps_source)s), &back,
+						   NULL),
+				 SL_OK);
+		assert_int_equal(back, s);
+	}
+	enum caps_source src;
+	assert_int_equal(caps_source_parse("theirs", &src, &err), SL_ERR_ARG);
+}
+
+/* What caps_meta writes, caps_spec_from_info reads back whole. */
+static void round_trip(const struct caps_spec *spec)
+{
+	struct caps_plan p;
+	assert_int_equal(caps_resolve(spec, MODEL_MLP, &p, NULL), SL_OK);
+	struct caps_meta cm;
+	caps_meta(&p, &cm);
+	char *keys[CAPS_META_N], *values[CAPS_META_N];
+	for (int i = 0; i < CAPS_META_N; i++) {
+		keys[i] = (char *)CAPS_META_KEYS[i];
+		values[i] = cm.value[i];
+	}
+	struct checkpoint_info info = {.nmeta = CAPS_META_N, .keys = keys, .values = values};
+	struct caps_spec back;
+	assert_int_equal(caps_spec_from_info(&info, &back, NULL), SL_OK);
+	assert_int_equal(back.source, spec->source);
+	if (spec->source == CAPS_CERTIFIED) {
+		assert_true(back.nu == spec->nu && back.delta == spec->delta);
+		assert_int_equal(back.objective, spec->objective);
+	}
+	struct caps_plan q;
+	assert_int_equal(caps_resolve(&back, MODEL_MLP, &q, NULL), SL_OK);
+	for (int i = 0; i < p.nrho; i++)
+		assert_true((float)q.rho[i] == (float)p.rho[i]);
+}
+
+static void test_meta_round_trip(void **state)
+{
+	(void)state;
+	struct caps_spec s = caps_spec_certified(-2.5, 0.3, SECTOR_OBJ_MIN);
+	round_trip(&s);
+	s = caps_spec_paper();
+	round_trip(&s);
+	s.source = CAPS_AUTHORS;
+	round_trip(&s);
+	double rho[3] = {0.1234567891, 0.5, 2};
+	s = caps_spec_manual(rho, 3);
+	round_trip(&s);
+	/* A file from before caps_source: certified at its nu, delta. */
+	char *keys[] = {"nu", "delta"}, *values[] = {"-3", "0.5"};
+	struct checkpoint_info info = {.nmeta = 2, .keys = keys, .values = values};
+	assert_int_equal(caps_spec_from_info(&info, &s, NULL), SL_OK);
+	assert_int_equal(s.source, CAPS_CERTIFIED);
+	assert_true(s.nu == -3 && s.delta == 0.5 && s.objective == SECTOR_OBJ_PRODUCT);
+	values[0] = "minus two";
+	struct sl_error err;
+	assert_int_equal(caps_spec_from_info(&info, &s, &err), SL_ERR_FORMAT);
+}
+
+/* The trainer caps its network at exactly what the preview showed. */
+static void test_trainer_uses_resolution(void **state)
+{
+	(void)state;
+	struct sl_dataset train = {0};
+	assert_int_equal(data_load(DATA_MNIST, tu_sample_data(), true, &train, NULL), SL_OK);
+	struct train_config cfg = train_config_default();
+	cfg.holdout = 0;
+	cfg.mode = TRAIN_SPNORM;
+	cfg.caps = caps_spec_certified(CAPS_PAPER_NU, CAPS_PAPER_DELTA, SECTOR_OBJ_MIN);
+	struct caps_plan p;
+	assert_int_equal(caps_preview(&cfg.caps, cfg.model, &p, NULL), SL_OK);
+	struct trainer *t;
+	assert_int_equal(trainer_new(&cfg, &train, NULL, &t, NULL), SL_OK);
+	assert_true(t->caps.certified);
+	for (int j = 0; j < t->nweighted; j++)
+		assert_true(t->net->layers[t->weighted[j]].rho == (float)p.rho[j]);
+	trainer_free(t);
+	data_free(&train);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_paper_product),
+		cmocka_unit_test(test_min_objective),
+		cmocka_unit_test(test_preview_is_resolve),
+		cmocka_unit_test(test_authors_and_manual),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_meta_round_trip),
+		cmocka_unit_test(test_trainer_uses_resolution),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
