@@ -83,14 +83,14 @@ __attribute__((format(printf, 3, 4))) static void refuse(struct caps_plan *out, 
 
 /* Theorem 3's allocation at the spec's indices, each weighted layer's
  * Theorem 4 bound, and the caps CERTIFY_CAP_MARGIN below them. */
-static sl_status preview_certified(enum model_id model, struct caps_plan *out,
+static sl_status preview_certified(const struct arch *arch, struct caps_plan *out,
 				   struct sl_error *err)
 {
 	const struct caps_spec *s = &out->spec;
 	struct sector_layer layers[SECTOR_MAX_LAYERS];
 	struct sl_error lerr;
 	status_clear(&lerr);
-	int n = certify_model_layers(model, layers, SECTOR_MAX_LAYERS, &lerr);
+	int n = certify_arch_layers(arch, layers, SECTOR_MAX_LAYERS, &lerr);
 	if (n < 0)
 		return status_set(err, lerr.code, "%s", lerr.msg);
 	struct sl_error aerr;
@@ -119,24 +119,24 @@ static sl_status preview_certified(enum model_id model, struct caps_plan *out,
 	return SL_OK;
 }
 
-sl_status caps_preview(const struct caps_spec *spec, enum model_id model, struct caps_plan *out,
+sl_status caps_preview(const struct caps_spec *spec, const struct arch *arch, struct caps_plan *out,
 		       struct sl_error *err)
 {
 	memset(out, 0, sizeof *out);
 	out->spec = *spec;
 	out->feasible = true;
 	out->status = SL_OK;
-	int nw = model_weighted_count(model);
+	int nw = arch_weighted_count(arch);
 	switch (spec->source) {
 	case CAPS_CERTIFIED:
-		return preview_certified(model, out, err);
+		return preview_certified(arch, out, err);
 	case CAPS_AUTHORS:
-		out->nrho = model_authors_caps(model, out->rho);
+		out->nrho = model_authors_caps(arch, out->rho);
 		if (out->nrho == 0) {
 			refuse(out, SL_ERR_ARG,
 			       "the authors' code hard-codes no caps for %s; give them by hand "
 			       "or by (nu, delta)",
-			       model_name(model));
+			       arch_label(arch));
 			return SL_OK;
 		}
 		snprintf(out->what, sizeof out->what, "the authors' hard-coded caps: not certified");
@@ -146,7 +146,7 @@ sl_status caps_preview(const struct caps_spec *spec, enum model_id model, struct
 		if (spec->nrho != nw) {
 			refuse(out, SL_ERR_ARG,
 			       "spnorm needs %d caps (one per weighted layer of %s), got %d", nw,
-			       model_name(model), spec->nrho);
+			       arch_label(arch), spec->nrho);
 			return SL_OK;
 		}
 		for (int i = 0; i < nw; i++) {
@@ -168,10 +168,10 @@ sl_status caps_preview(const struct caps_spec *spec, enum model_id model, struct
 	return SL_OK;
 }
 
-sl_status caps_resolve(const struct caps_spec *spec, enum model_id model, struct caps_plan *out,
+sl_status caps_resolve(const struct caps_spec *spec, const struct arch *arch, struct caps_plan *out,
 		       struct sl_error *err)
 {
-	sl_status st = caps_preview(spec, model, out, err);
+	sl_status st = caps_preview(spec, arch, out, err);
 	if (st != SL_OK)
 		return st;
 	if (!out->feasible)

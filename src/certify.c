@@ -87,7 +87,9 @@ static bool sector_of_kind(enum nn_kind kind, enum nn_act act, float slope, int 
 		*st = sector_layer_pool(*pool_k, out, err);
 		return true;
 	}
-	enum sector_act_kind sa = act == NN_ACT_LEAKY_RELU ? SECTOR_ACT_LEAKY : SECTOR_ACT_IDENTITY;
+	enum sector_act_kind sa = act == NN_ACT_LEAKY_RELU ? SECTOR_ACT_LEAKY
+				  : act == NN_ACT_TANH     ? SECTOR_ACT_TANH
+							   : SECTOR_ACT_IDENTITY;
 	*st = sector_layer_weighted(kind == NN_CONV ? SECTOR_LAYER_CONV : SECTOR_LAYER_DENSE, sa,
 				    slope, 0.0, out, err);
 	return true;
@@ -100,13 +102,12 @@ static bool sector_of(const struct nn_layer *l, struct sector_layer *out, double
 			      err, st);
 }
 
-int certify_model_layers(enum model_id model, struct sector_layer *layers, int max,
-			 struct sl_error *err)
+int certify_arch_layers(const struct arch *arch, struct sector_layer *layers, int max,
+			struct sl_error *err)
 {
-	struct nn_layer_spec specs[NN_MAX_LAYERS];
-	int nspecs = model_layers(model, specs), n = 0;
-	for (int i = 0; i < nspecs; i++) {
-		const struct nn_layer_spec *s = &specs[i];
+	int n = 0;
+	for (int i = 0; i < arch->nlayers; i++) {
+		const struct nn_layer_spec *s = &arch->layers[i];
 		struct sector_layer l;
 		double k;
 		sl_status st;
@@ -120,13 +121,21 @@ int certify_model_layers(enum model_id model, struct sector_layer *layers, int m
 		if (st != SL_OK)
 			return -1;
 		if (n == max) {
-			status_set(err, SL_ERR_ARG, "model %s has more than %d sector layers",
-				   model_name(model), max);
+			status_set(err, SL_ERR_ARG, "%s has more than %d sector layers",
+				   *arch->name ? arch->name : "the layer spec", max);
 			return -1;
 		}
 		layers[n++] = l;
 	}
 	return n;
+}
+
+int certify_model_layers(enum model_id model, struct sector_layer *layers, int max,
+			 struct sl_error *err)
+{
+	struct arch a;
+	model_get(model, &a);
+	return certify_arch_layers(&a, layers, max, err);
 }
 
 /* The first half of a certificate: the sector, the network's sector layers

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sectorlab/arch.h"
 #include "sectorlab/io.h"
 #include "sectorlab/model.h"
 #include "sectorlab/spectral.h"
@@ -113,19 +114,6 @@ static int write_scaled(FILE *f, const float *data, size_t count, float scale)
 /* The layer table as text, so any reader (tests/torch_roundtrip.py, say) can
  * build the same network: "conv1:conv:in=3,out=32,k=5,stride=1,pad=2,
  * act=leaky,slope=0.1;pool1:maxpool:k=3,stride=2,pad=0;flatten1:flatten:;..." */
-/* The shortest decimal that reads back as the same float ("0.1", not
- * "0.100000001"). */
-static const char *shortest_float(float v, char *buf)
-{
-	for (int digits = 6; digits < 9; digits++) {
-		snprintf(buf, 32, "%.*g", digits, (double)v);
-		if (strtof(buf, NULL) == v)
-			return buf;
-	}
-	snprintf(buf, 32, "%.9g", (double)v);
-	return buf;
-}
-
 static void describe_layers(FILE *f, const struct nn_net *net)
 {
 	char num[32];
@@ -149,7 +137,9 @@ static void describe_layers(FILE *f, const struct nn_net *net)
 			continue;
 		}
 		if (l->act == NN_ACT_LEAKY_RELU)
-			fprintf(f, "act=leaky,slope=%s", shortest_float(l->slope, num));
+			fprintf(f, "act=leaky,slope=%s", arch_float_text(l->slope, num));
+		else if (l->act == NN_ACT_TANH)
+			fprintf(f, "act=tanh");
 		else
 			fprintf(f, "act=identity");
 	}

@@ -15,7 +15,7 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: sectorlab allocate [--model NAME] [--nu X] [--delta Y]\n"
+	fputs("usage: sectorlab allocate [--model NAME | --arch SPEC] [--nu X] [--delta Y]\n"
 	      "                          [--objective product|min] [--json]\n"
 	      "\n"
 	      "Split the network's sector indices (nu, delta) into per-layer indices\n"
@@ -24,6 +24,7 @@ static void usage(FILE *f)
 	      "the cascade as 2-Lipschitz maps and have no cap.\n"
 	      "\n"
 	      "  --model NAME       mlp (default), alexnet or alexnet-lite\n"
+	      CMD_ARCH_HELP
 	      "  --nu X             the network's nu (default -2)\n"
 	      "  --delta Y          the network's delta, > 0 (default 0.4)\n"
 	      "  --objective OBJ    product: maximize the product of the rho_i (default);\n"
@@ -39,7 +40,7 @@ static void usage(FILE *f)
 }
 
 struct allocate_opts {
-	const char *model;
+	const char *model, *arch;
 	double nu, delta;
 	enum sector_objective objective;
 	int json;
@@ -47,9 +48,10 @@ struct allocate_opts {
 
 /* 0 to go on, 1 after --help (exit 0), 2 on bad usage. */
 /* The options; a settings file (--config) may set any of them but help. */
-enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJECTIVE, O_JSON };
+enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJECTIVE, O_JSON, O_ARCH };
 static const struct option allocate_options[] = {
 	{"model", required_argument, 0, O_MODEL},
+	{"arch", required_argument, 0, O_ARCH},
 	{"nu", required_argument, 0, O_NU},
 	{"delta", required_argument, 0, O_DELTA},
 	{"objective", required_argument, 0, O_OBJECTIVE},
@@ -65,6 +67,7 @@ static int parse(int argc, char **argv, struct allocate_opts *o)
 	while ((c = getopt_long(argc, argv, "h", allocate_options, NULL)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;
+		case O_ARCH: o->arch = optarg; break;
 		case O_NU: bad |= cmd_parse_double("--nu", optarg, &o->nu) != 0; break;
 		case O_DELTA: bad |= cmd_parse_double("--delta", optarg, &o->delta) != 0; break;
 		case O_OBJECTIVE: {
@@ -109,6 +112,7 @@ static void json_string(const char *s)
 /* Everything the two printers need. */
 struct allocate_report {
 	const struct allocate_opts *o;
+	const char *label;        /* the model's name or the spec */
 	const struct sector_layer *layers;
 	int n;
 	bool have_sector; /* slopes and gamma exist */
@@ -123,7 +127,7 @@ static void print_json(const struct allocate_report *r)
 	printf("{\"feasible\": %s, \"reason\": ", r->feasible ? "true" : "false");
 	json_string(r->reason);
 	printf(", \"model\": ");
-	json_string(r->o->model);
+	json_string(r->label);
 	printf(", \"objective\": \"%s\", \"nu\": %.10g, \"delta\": %.10g",
 	       sector_objective_name(r->o->objective), r->o->nu, r->o->delta);
 	if (r->have_sector)
@@ -170,7 +174,7 @@ static void print_json(const struct allocate_report *r)
 
 static void print_table(const struct allocate_report *r)
 {
-	printf("model %s, network indices (nu, delta) = (%g, %g), objective %s\n", r->o->model,
+	printf("model %s, network indices (nu, delta) = (%g, %g), objective %s\n", r->label,
 	       r->o->nu, r->o->delta, sector_objective_name(r->o->objective));
 	if (r->have_sector)
 		printf("sector slopes [%.6f, %.6f], Lipschitz bound gamma = %.6f\n", r->lo, r->hi,
@@ -203,24 +207,28 @@ static void print_table(const struct allocate_report *r)
 
 static int allocate_run(int argc, char **argv)
 {
-	struct allocate_opts o = {.model = "mlp", .nu = CAPS_PAPER_NU, .delta = CAPS_PAPER_DELTA};
+	struct allocate_opts o = {.nu = CAPS_PAPER_NU, .delta = CAPS_PAPER_DELTA};
 	int rc = parse(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 
 	struct sector_layer layers[SECTOR_MAX_LAYERS];
 	struct sl_error err;
-	enum model_id model;
-	int n = model_parse(o.model, &model, &err) == SL_OK
-			? certify_model_layers(model, layers, SECTOR_MAX_LAYERS, &err)
-			: -1;
+	struct arch arch;
+	if ((rc = cmd_arch("allocate", o.model, o.arch, "mlp", &arch)) != 0) {
+		fputs("Try 'sectorlab allocate --help'.\n", stderr);
+		return rc;
+	}
+	int n = certify_arch_layers(&arch, layers, SECTOR_MAX_LAYERS, &err);
 	if (n < 0) {
 		fprintf(stderr, "sectorlab allocate: %s\nTry 'sectorlab allocate --help'.\n",
 			err.msg);
 		return 2;
 	}
 
-	struct allocate_report r = {.o = &o, .layers = layers, .n = n};
+	char label[ARCH_TEXT];
+	struct allocate_report r = {.o = &o, .layers = layers, .n = n,
+				    .label = cmd_arch_label(&arch, label, sizeof label)};
 	r.have_sector = sector_slopes(o.nu, o.delta, &r.lo, &r.hi, NULL) == SL_OK &&
 			sector_gamma(o.nu, o.delta, &r.gamma, NULL) == SL_OK;
 	struct sector_allocation a;

@@ -24,6 +24,8 @@ static void usage(FILE *f)
 	      "  --dataset NAME   mnist (default) or fashion\n"
 	      "  --data-dir DIR   where the data is (default: $SECTORLAB_DATA, else data/)\n"
 	      "  --mode MODE      spnorm (default) or vanilla\n"
+	      "  --arch SPEC      the network as a layer spec (default the mlp,\n"
+	      "                   784-50-20-10; see 'sectorlab train --help')\n"
 	      "  --nu X --delta Y spnorm: network sector indices; each layer is capped at\n"
 	      "                   its Theorem 4 bound from the Theorem 3 allocation\n"
 	      "                   (default -2, 0.4: certified caps)\n"
@@ -45,11 +47,12 @@ static void usage(FILE *f)
 
 /* The options; a settings file (--config) may set any of them but help. */
 enum { O_DATASET = 256, O_DATADIR, O_MODE, O_RHO, O_EPOCHS, O_SEED, O_EPS, O_PACE,
-       O_HELP_LAB, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_OUT };
+       O_HELP_LAB, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_OUT, O_ARCH };
 static const struct option lab_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
 	{"mode", required_argument, 0, O_MODE},
+	{"arch", required_argument, 0, O_ARCH},
 	{"rho", required_argument, 0, O_RHO},
 	{"nu", required_argument, 0, O_NU},
 	{"delta", required_argument, 0, O_DELTA},
@@ -101,7 +104,7 @@ static struct job *restart(void *ctx, const struct caps_spec *spec, bool *lost, 
 	struct caps_plan caps;
 	struct sl_error err;
 	/* On the screen, not on stderr under curses. */
-	if (caps_resolve(&cfg.caps, cfg.model, &caps, &err) != SL_OK) {
+	if (caps_resolve(&cfg.caps, &cfg.arch, &caps, &err) != SL_OK) {
 		snprintf(why, cap, "%s", err.msg);
 		return NULL;
 	}
@@ -120,6 +123,7 @@ static struct job *restart(void *ctx, const struct caps_spec *spec, bool *lost, 
 static int lab_run(int argc, char **argv)
 {
 	const char *dataset = "mnist", *data_dir = NULL, *mode = "spnorm", *out_path = NULL;
+	const char *arch_spec = NULL;
 	struct cmd_caps_request req = {.nu = NAN, .delta = NAN};
 	double eps = 0.1;
 	int bad = 0, c;
@@ -130,6 +134,7 @@ static int lab_run(int argc, char **argv)
 		case O_DATASET: dataset = optarg; break;
 		case O_DATADIR: data_dir = optarg; break;
 		case O_MODE: mode = optarg; break;
+		case O_ARCH: arch_spec = optarg; break;
 		case O_RHO:
 			req.nrho = cmd_parse_doubles("--rho", optarg, req.rho, NN_MAX_LAYERS);
 			bad |= req.nrho < 0;
@@ -176,11 +181,23 @@ static int lab_run(int argc, char **argv)
 				"(mnist or fashion)\n");
 		return 2;
 	}
+	if (arch_spec) {
+		struct arch arch;
+		int rc = cmd_arch("lab", NULL, arch_spec, "mlp", &arch);
+		if (rc == 0 && arch_fit_input(&arch, (struct nn_shape){1, 28, 28}, &err) != SL_OK) {
+			fprintf(stderr, "sectorlab: --arch: %s\n", err.msg);
+			rc = 2;
+		}
+		if (rc)
+			return rc;
+		jc.train.arch = arch;
+		jc.train.optim = model_default_optim(&arch);
+	}
 	jc.train.epochs = (int)epochs;
 	jc.train.seed = (uint64_t)seed;
 	/* The same caps as `sectorlab train`: certified unless asked otherwise. */
 	struct caps_plan caps;
-	int caps_rc = cmd_spnorm_caps("lab", jc.train.model, &req, &jc.train, &caps, NULL, 0);
+	int caps_rc = cmd_spnorm_caps("lab", &jc.train.arch, &req, &jc.train, &caps, NULL, 0);
 	if (caps_rc)
 		return caps_rc;
 
@@ -211,10 +228,12 @@ static int lab_run(int argc, char **argv)
 	struct lab_trainer lt = {.jc = jc, .train = &train, .test = &test, .caps = &caps,
 				 .job = job};
 	char title[128];
-	snprintf(title, sizeof title, "mlp on %s", data_kind_name(kind));
+	char label[ARCH_TEXT];
+	snprintf(title, sizeof title, "%.60s on %s", cmd_arch_label(&jc.train.arch, label, sizeof label),
+		 data_kind_name(kind));
 	struct ui_context ctx = {
 		.title = title,
-		.model = jc.train.model,
+		.arch = jc.train.arch,
 		.caps = jc.train.caps,
 		.data_source = train.source,
 		.train_n = train.n - jc.train.holdout,

@@ -27,8 +27,9 @@ static void usage(FILE *f)
 	      "\n"
 	      "  --model NAME       mlp (784-50-20-10, leaky ReLU 0.1; default), alexnet (the\n"
 	      "                     paper's CIFAR-10 network) or alexnet-lite (narrower)\n"
+	      CMD_ARCH_HELP
 	      "  --dataset NAME     mnist, fashion or cifar10 (default: mnist for mlp,\n"
-	      "                     cifar10 for the AlexNets)\n"
+	      "                     cifar10 for the AlexNets and specs taking 3x32x32)\n"
 	      "  --data-dir DIR     where the data is (default: $SECTORLAB_DATA, else data/,\n"
 	      "                     which holds an embedded 10,000-image MNIST sample)\n"
 	      "  --mode MODE        vanilla (default), l2 (weight penalty) or spnorm (caps)\n"
@@ -71,7 +72,7 @@ static void usage(FILE *f)
 }
 
 struct train_opts {
-	const char *dataset, *data_dir, *model, *mode, *out, *log, *optimizer, *schedule;
+	const char *dataset, *data_dir, *model, *arch, *mode, *out, *log, *optimizer, *schedule;
 	double rho[NN_MAX_LAYERS];
 	int nrho;
 	long epochs, batch, seed, holdout, threads, lr_step;
@@ -86,11 +87,13 @@ struct train_opts {
 /* The options; a settings file (--config) may set any of them but help. */
 enum { O_DATASET = 256, O_DATADIR, O_MODEL, O_MODE, O_RHO, O_EPOCHS, O_BATCH, O_LR,
        O_SEED, O_HOLDOUT, O_EPS, O_OUT, O_LOG, O_JSON, O_L2, O_OPTIM, O_MOMENTUM,
-       O_SCHEDULE, O_LR_STEP, O_LR_GAMMA, O_THREADS, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_QUIET };
+       O_SCHEDULE, O_LR_STEP, O_LR_GAMMA, O_THREADS, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_QUIET,
+       O_ARCH };
 static const struct option train_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
 	{"model", required_argument, 0, O_MODEL},
+	{"arch", required_argument, 0, O_ARCH},
 	{"mode", required_argument, 0, O_MODE},
 	{"rho", required_argument, 0, O_RHO},
 	{"l2", required_argument, 0, O_L2},
@@ -127,6 +130,7 @@ static int parse(int argc, char **argv, struct train_opts *o)
 		case O_DATASET: o->dataset = optarg; break;
 		case O_DATADIR: o->data_dir = optarg; break;
 		case O_MODEL: o->model = optarg; break;
+		case O_ARCH: o->arch = optarg; break;
 		case O_MODE: o->mode = optarg; break;
 		case O_RHO:
 			o->nrho = cmd_parse_doubles("--rho", optarg, o->rho, NN_MAX_LAYERS);
@@ -216,24 +220,25 @@ static int configure(const struct train_opts *o, struct train_config *cfg,
 {
 	struct sl_error err;
 	status_clear(&err);
-	enum model_id model;
-	if (model_parse(o->model, &model, &err) != SL_OK)
-		return usage_error(err.msg);
-	const char *dataset = o->dataset ? o->dataset : model_default_dataset(model);
+	struct arch arch;
+	int rc = cmd_arch("train", o->model, o->arch, "mlp", &arch);
+	if (rc)
+		return rc;
+	const char *dataset = o->dataset ? o->dataset : model_default_dataset(&arch);
 	if (data_kind_parse(dataset, kind, &err) != SL_OK)
 		return usage_error(err.msg);
-	*cfg = train_config_for(model);
-	if (train_mode_parse(o->mode, &cfg->mode, &err) != SL_OK)
-		return usage_error(err.msg);
 	bool grey = *kind != DATA_CIFAR10;
-	if (grey != (model == MODEL_MLP)) {
-		char msg[160];
-		snprintf(msg, sizeof msg, "model %s takes %s images; %s has %s", model_name(model),
-			 model == MODEL_MLP ? "28x28 grey" : "32x32 colour", dataset,
-			 grey ? "28x28 grey ones (try --model mlp)"
-			      : "32x32 colour ones (try --model alexnet-lite)");
+	struct nn_shape shape = grey ? (struct nn_shape){1, 28, 28} : (struct nn_shape){3, 32, 32};
+	if (arch_fit_input(&arch, shape, &err) != SL_OK) {
+		char msg[700];
+		snprintf(msg, sizeof msg, "%s; %s has %s", err.msg, dataset,
+			 grey ? "28x28 grey images (try --model mlp)"
+			      : "32x32 colour images (try --model alexnet-lite)");
 		return usage_error(msg);
 	}
+	*cfg = train_config_for(&arch);
+	if (train_mode_parse(o->mode, &cfg->mode, &err) != SL_OK)
+		return usage_error(err.msg);
 	if (o->optimizer) {
 		enum optim_kind k;
 		if (optim_kind_parse(o->optimizer, &k, &err) != SL_OK)
@@ -263,7 +268,7 @@ static int configure(const struct train_opts *o, struct train_config *cfg,
 	struct cmd_caps_request req = {.nrho = o->nrho, .caps = o->caps, .nu = o->nu,
 				       .delta = o->delta, .objective = o->objective};
 	memcpy(req.rho, o->rho, sizeof req.rho);
-	return cmd_spnorm_caps("train", model, &req, cfg, src, NULL, 0);
+	return cmd_spnorm_caps("train", &cfg->arch, &req, cfg, src, NULL, 0);
 }
 
 /* The certified accuracy of the trainer's network on ds at the given radii,
@@ -286,13 +291,14 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 		       const struct certify_accuracy *cert)
 {
 	const struct train_config *cfg = &t->cfg;
+	char label[ARCH_TEXT];
 	printf("{\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"epochs\":%d,\"seconds\":%.3f,"
 	       "\"mode\":\"%s\",\"model\":\"%s\",\"dataset\":\"%s\",\"seed\":%lu,"
 	       "\"train_images\":%u,\"test_images\":%u,\"steps\":%ld,\"batch\":%d,"
 	       "\"threads\":%d,\"optimizer\":\"%s\",\"lr\":%g,\"momentum\":%g,"
 	       "\"schedule\":\"%s\",",
 	       test_acc, test_loss, t->epoch, seconds, train_mode_name(cfg->mode),
-	       model_name(cfg->model), data_kind_name(kind), (unsigned long)cfg->seed,
+	       cmd_arch_label(&cfg->arch, label, sizeof label), data_kind_name(kind), (unsigned long)cfg->seed,
 	       t->train.n, t->test ? t->test->n : 0, t->step, cfg->batch, nn_threads(),
 	       optim_kind_name(cfg->optim.kind), cfg->optim.lr,
 	       cfg->optim.kind == OPTIM_SGD ? cfg->optim.momentum : 0,
@@ -330,7 +336,7 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 static int train_run(int argc, char **argv)
 {
 	/* NAN marks a number not given (the parser accepts finite values only). */
-	struct train_opts o = {.model = "mlp", .mode = "vanilla", .epochs = 10, .batch = 128,
+	struct train_opts o = {.mode = "vanilla", .epochs = 10, .batch = 128,
 			       .seed = 1, .holdout = -1, .lr = NAN, .eps = NAN, .l2 = NAN,
 			       .momentum = NAN, .nu = NAN, .delta = NAN};
 	int rc = parse(argc, argv, &o);
@@ -365,10 +371,12 @@ static int train_run(int argc, char **argv)
 		rc = fail(&err);
 		goto out;
 	}
+	char label[ARCH_TEXT];
 	fprintf(stderr,
 		"training %s (%s) on %u images from %s, testing on %u; %s lr %g%s%s, batch %d, "
 		"seed %lu, %d thread%s\n",
-		model_name(cfg.model), train_mode_name(cfg.mode), t->train.n, train.source,
+		cmd_arch_label(&cfg.arch, label, sizeof label), train_mode_name(cfg.mode), t->train.n,
+		train.source,
 		test.n, optim_kind_name(cfg.optim.kind), cfg.optim.lr,
 		cfg.optim.schedule == OPTIM_CONSTANT ? "" : " ",
 		cfg.optim.schedule == OPTIM_CONSTANT ? "" : optim_schedule_name(cfg.optim.schedule),

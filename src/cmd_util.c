@@ -98,6 +98,37 @@ const char *cmd_data_dir(const char *flag_value)
 	return "data";
 }
 
+int cmd_arch(const char *cmd, const char *model, const char *spec, const char *fallback,
+	     struct arch *out)
+{
+	struct sl_error err;
+	status_clear(&err);
+	if (model && spec) {
+		fprintf(stderr, "sectorlab %s: give --model or --arch, not both\n", cmd);
+		return 2;
+	}
+	const char *text = spec ? spec : model ? model : fallback;
+	sl_status st = spec ? model_arch(text, out, &err) : SL_OK;
+	if (!spec) {
+		enum model_id id;
+		st = model_parse(text, &id, &err);
+		if (st == SL_OK)
+			model_get(id, out);
+	}
+	if (st != SL_OK) {
+		fprintf(stderr, "sectorlab %s: %s%s\n", cmd, spec ? "--arch: " : "", err.msg);
+		return 2;
+	}
+	return 0;
+}
+
+const char *cmd_arch_label(const struct arch *a, char *buf, size_t cap)
+{
+	if (*a->name)
+		return a->name;
+	return arch_format(a, buf, cap);
+}
+
 int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
 		   const char *dataset_flag, const char *data_dir, struct cmd_model *out)
 {
@@ -118,9 +149,14 @@ int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
 	out->mode = mode ? mode : "?";
 	const char *dataset = dataset_flag ? dataset_flag
 					   : checkpoint_info_get(&out->info, "dataset");
-	enum model_id id;
-	if (!dataset)
-		dataset = model_parse(name, &id, NULL) == SL_OK ? model_default_dataset(id) : "mnist";
+	if (!dataset) {
+		struct arch a;
+		enum model_id id;
+		arch_of_net(out->net, &a);
+		if (model_parse(name, &id, NULL) == SL_OK)
+			model_get(id, &a);
+		dataset = model_default_dataset(&a);
+	}
 	enum data_kind kind;
 	if (data_kind_parse(dataset, &kind, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);
@@ -276,7 +312,7 @@ static int caps_fail(const struct caps_err *e, int code, const char *msg)
 	return code;
 }
 
-int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_request *req,
+int cmd_spnorm_caps(const char *cmd, const struct arch *arch, const struct cmd_caps_request *req,
 		    struct train_config *cfg, struct caps_plan *plan, char *why, size_t why_cap)
 {
 	const struct caps_err e = {cmd, why, why_cap};
@@ -316,7 +352,7 @@ int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_
 			return caps_fail(&e, 2, msg);
 		}
 	}
-	if (caps_preview(&spec, model, plan, &err) != SL_OK)
+	if (caps_preview(&spec, arch, plan, &err) != SL_OK)
 		return caps_fail(&e, 1, err.msg);
 	if (!plan->feasible)
 		return caps_fail(&e, plan->status == SL_ERR_ARG ? 2 : 1, plan->why);
@@ -347,7 +383,7 @@ sl_status cmd_save_checkpoint(const struct trainer *t, enum data_kind kind, doub
 		snprintf(mom_text, sizeof mom_text, "%g", cfg->optim.momentum);
 	const struct checkpoint_meta meta[] = {
 		{"format", "sectorlab-1"},
-		{"model", model_name(cfg->model)},
+		{"model", *cfg->arch.name ? cfg->arch.name : "custom"},
 		{"mode", train_mode_name(cfg->mode)},
 		/* The caps spec whole (caps.h): empty values without caps. */
 		{CAPS_META_KEYS[0], cm.value[0]},

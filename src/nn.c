@@ -47,7 +47,7 @@ static sl_status layer_shape(struct nn_layer *l, const struct nn_layer_spec *s, 
 	l->in = shape_count(in);
 	l->scale = 1;
 	if ((s->kind == NN_DENSE || s->kind == NN_CONV) &&
-	    (s->act != NN_ACT_IDENTITY && s->act != NN_ACT_LEAKY_RELU))
+	    (s->act != NN_ACT_IDENTITY && s->act != NN_ACT_LEAKY_RELU && s->act != NN_ACT_TANH))
 		return status_set(err, SL_ERR_ARG, "layer %d: unknown activation", i + 1);
 	if (s->act == NN_ACT_LEAKY_RELU && !(s->slope >= 0 && s->slope <= 1))
 		return status_set(err, SL_ERR_ARG, "layer %d: leaky ReLU slope %g (0 to 1)", i + 1,
@@ -575,10 +575,32 @@ static void leaky_relu_backward(float *restrict d, const float *restrict a, size
 		d[k] *= leaky_factor(a[k], one, sb);
 }
 
-static void activate(const struct nn_layer *l, int batch)
+/* The layer's activation on a[0 .. n), in place. */
+static void act_forward(const struct nn_layer *l, float *a, size_t n)
 {
 	if (l->act == NN_ACT_LEAKY_RELU)
-		leaky_relu(l->a, (size_t)batch * l->out, l->slope);
+		leaky_relu(a, n, l->slope);
+	else if (l->act == NN_ACT_TANH)
+		for (size_t k = 0; k < n; k++)
+			a[k] = tanhf(a[k]);
+}
+
+/* d[k] *= phi'(z[k]) for k < n, from the outputs a: with slope >= 0, z > 0
+ * exactly when a > 0 (and phi'(0) is the slope, as in PyTorch); tanh' is
+ * 1 - a^2. */
+static void act_backward(const struct nn_layer *l, float *restrict d, const float *restrict a,
+			 size_t n)
+{
+	if (l->act == NN_ACT_LEAKY_RELU)
+		leaky_relu_backward(d, a, n, l->slope);
+	else if (l->act == NN_ACT_TANH)
+		for (size_t k = 0; k < n; k++)
+			d[k] *= 1.0f - a[k] * a[k];
+}
+
+static void activate(const struct nn_layer *l, int batch)
+{
+	act_forward(l, l->a, (size_t)batch * l->out);
 }
 
 static void dense_forward(const struct nn_layer *l, const float *in, int batch)
@@ -608,8 +630,7 @@ static void conv_forward_part(void *ctx, int tid, int begin, int end)
 	for (int n = begin; n < end; n++) {
 		float *a = l->a + (size_t)n * l->out;
 		conv_apply(&l->geom, l->w, l->scale, l->b, j->in + (size_t)n * l->in, a, col);
-		if (l->act == NN_ACT_LEAKY_RELU)
-			leaky_relu(a, (size_t)l->out, l->slope);
+		act_forward(l, a, (size_t)l->out);
 	}
 }
 
@@ -618,8 +639,7 @@ static void conv_forward(struct nn_net *net, struct nn_layer *l, const float *in
 	l->dft_used = l->dft && dft_pays(&l->geom, batch);
 	if (l->dft_used) {
 		conv_dft_forward(l->dft, net->team, l->w, l->scale, l->b, in, l->a, batch);
-		if (l->act == NN_ACT_LEAKY_RELU)
-			leaky_relu(l->a, (size_t)batch * l->out, l->slope);
+		act_forward(l, l->a, (size_t)batch * l->out);
 		return;
 	}
 	struct layer_job j = {.net = net, .l = l, .in = in};
@@ -872,12 +892,10 @@ double nn_loss(struct nn_net *net, const int *y)
 
 /* ---- Backward ---- */
 
-/* da <- da * phi'(z); with slope >= 0, z > 0 exactly when a > 0 (and
- * phi'(z) is the slope at z = 0, as in PyTorch). */
+/* da <- da * phi'(z). */
 static void activate_backward(const struct nn_layer *l, int batch)
 {
-	if (l->act == NN_ACT_LEAKY_RELU)
-		leaky_relu_backward(l->da, l->a, (size_t)batch * l->out, l->slope);
+	act_backward(l, l->da, l->a, (size_t)batch * l->out);
 }
 
 /* The sum of x[0 .. n) in NN_BLOCK interleaved partial sums (so it runs as
@@ -999,8 +1017,7 @@ static void conv_backward_images(const struct layer_job *j, int tid, int begin, 
 	float *gb = tid ? gw + wsz : l->gb;
 	for (int n = begin; n < end; n++) {
 		float *dz = l->da + (size_t)n * l->out;
-		if (l->act == NN_ACT_LEAKY_RELU)
-			leaky_relu_backward(dz, l->a + (size_t)n * l->out, (size_t)l->out, l->slope);
+		act_backward(l, dz, l->a + (size_t)n * l->out, (size_t)l->out);
 		if (j->want_params) {
 			for (int o = 0; o < l->wrows; o++)
 				gb[o] += sum_floats(dz + (size_t)o * plane, plane);
@@ -1022,8 +1039,7 @@ static void conv_backward_part(void *ctx, int tid, int begin, int end)
 static void conv_backward_dft(struct nn_net *net, struct nn_layer *l, int batch,
 			      bool want_params, float *dst)
 {
-	if (l->act == NN_ACT_LEAKY_RELU)
-		leaky_relu_backward(l->da, l->a, (size_t)batch * l->out, l->slope);
+	act_backward(l, l->da, l->a, (size_t)batch * l->out);
 	if (want_params) {
 		const int plane = l->geom.ho * l->geom.wo;
 		memset(l->gb, 0, sizeof(float) * (size_t)l->wrows);

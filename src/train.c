@@ -9,24 +9,24 @@
 struct train_config train_config_default(void)
 {
 	struct train_config c = {
-		.model = MODEL_MLP,
 		.mode = TRAIN_VANILLA,
 		.caps = caps_spec_paper(),
 		.l2 = 0.005,
-		.optim = model_default_optim(MODEL_MLP),
 		.epochs = 10,
 		.batch = 128,
 		.seed = 1,
 		.holdout = 5000,
 	};
+	model_get(MODEL_MLP, &c.arch);
+	c.optim = model_default_optim(&c.arch);
 	return c;
 }
 
-struct train_config train_config_for(enum model_id model)
+struct train_config train_config_for(const struct arch *arch)
 {
 	struct train_config c = train_config_default();
-	c.model = model;
-	c.optim = model_default_optim(model);
+	c.arch = *arch;
+	c.optim = model_default_optim(arch);
 	return c;
 }
 
@@ -74,14 +74,12 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 		      struct sl_error *err)
 {
 	*out = NULL;
-	int nl = model_weighted_count(cfg->model);
-	int c, h, w;
-	model_input_shape(cfg->model, &c, &h, &w);
-	if (train->c != (uint32_t)c || train->h != (uint32_t)h || train->w != (uint32_t)w)
-		return status_set(err, SL_ERR_ARG,
-				  "model %s takes %dx%dx%d images but %s has %ux%ux%u",
-				  model_name(cfg->model), c, h, w, train->source, train->c,
-				  train->h, train->w);
+	int nl = arch_weighted_count(&cfg->arch);
+	struct arch arch = cfg->arch;
+	struct nn_shape data = {(int)train->c, (int)train->h, (int)train->w};
+	sl_status fit = arch_fit_input(&arch, data, err);
+	if (fit != SL_OK)
+		return fit;
 	if (test && data_dim(test) != data_dim(train))
 		return status_set(err, SL_ERR_ARG, "test images (%s) differ in shape from training",
 				  test->source);
@@ -99,18 +97,19 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 	snprintf(caps.what, sizeof caps.what, "no caps (%s)", train_mode_name(cfg->mode));
 	snprintf(caps.note, sizeof caps.note, "no caps (%s)", train_mode_name(cfg->mode));
 	if (cfg->mode == TRAIN_SPNORM) {
-		sl_status cst = caps_resolve(&cfg->caps, cfg->model, &caps, err);
+		sl_status cst = caps_resolve(&cfg->caps, &arch, &caps, err);
 		if (cst != SL_OK)
 			return cst;
 		if (caps.nrho != nl)
 			return status_set(err, SL_ERR_ARG, "%d caps for the %d weighted layers of %s",
-					  caps.nrho, nl, model_name(cfg->model));
+					  caps.nrho, nl, arch_label(&arch));
 	}
 
 	struct trainer *t = calloc(1, sizeof *t);
 	if (!t)
 		return status_set(err, SL_ERR_NOMEM, "trainer");
 	t->cfg = *cfg;
+	t->cfg.arch = arch;
 	t->caps = caps;
 	t->test = test;
 	rng_seed(&t->rng, cfg->seed);
@@ -118,7 +117,7 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 	if (st == SL_OK)
 		st = data_view(train, 0, cfg->holdout, &t->val, err);
 	if (st == SL_OK)
-		st = model_build(cfg->model, cfg->batch, &t->net, err);
+		st = arch_build(&arch, cfg->batch, &t->net, err);
 	if (st != SL_OK)
 		goto fail;
 	st = optim_new(&cfg->optim, t->net->nparams, &t->opt, err);

@@ -456,7 +456,7 @@ static void editor_update(struct ui *ui)
 	struct caps_plan plan;
 	if (sector_slopes(nu, delta, &ed->lo, &ed->hi, &err) != SL_OK ||
 	    sector_gamma(nu, delta, &ed->gamma, &err) != SL_OK ||
-	    caps_preview(&ed->spec, ui->ctx->model, &plan, &err) != SL_OK) {
+	    caps_preview(&ed->spec, &ui->ctx->arch, &plan, &err) != SL_OK) {
 		snprintf(ed->why, sizeof ed->why, "%s", err.msg);
 		return;
 	}
@@ -476,7 +476,7 @@ static void editor_open(struct ui *ui)
 		snprintf(ed->text[1], sizeof ed->text[1], "%g", ui->ctx->caps.delta);
 	}
 	struct sector_layer layers[SECTOR_MAX_LAYERS];
-	int n = certify_model_layers(ui->ctx->model, layers, SECTOR_MAX_LAYERS, NULL);
+	int n = certify_arch_layers(&ui->ctx->arch, layers, SECTOR_MAX_LAYERS, NULL);
 	ed->nlayers = n > 0 ? n : 0;
 	ed->open = true;
 	ed->focus = 0;

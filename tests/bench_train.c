@@ -187,7 +187,9 @@ static int run_one(const char *model_name, int threads)
 	 * step pays for the power iteration and the gradient through sigma),
 	 * timed with its caps on and off in alternation: the two figures share
 	 * memory, data and warm-up, and their difference is the capping. */
-	struct train_config cfg = train_config_for(id);
+	struct arch arch;
+	model_get(id, &arch);
+	struct train_config cfg = train_config_for(&arch);
 	cfg.holdout = 0;
 	cfg.batch = BATCH;
 	cfg.mode = TRAIN_SPNORM;

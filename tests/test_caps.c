@@ -12,6 +12,14 @@
 
 /* DESIGN.md §1: the MNIST network at (-2, 0.4) gets (0.272, 0.823, 0.616),
  * each trained CERTIFY_CAP_MARGIN below its Theorem 4 bound. */
+/* A built-in model's architecture (static storage, one per model). */
+static const struct arch *model_arch_of(enum model_id id)
+{
+	static struct arch archs[MODEL_COUNT];
+	model_get(id, &archs[id]);
+	return &archs[id];
+}
+
 static void test_paper_product(void **state)
 {
 	(void)state;
@@ -19,7 +27,7 @@ static void test_paper_product(void **state)
 	assert_int_equal(spec.source, CAPS_CERTIFIED);
 	assert_true(spec.nu == CAPS_PAPER_NU && spec.delta == CAPS_PAPER_DELTA);
 	struct caps_plan p;
-	assert_int_equal(caps_preview(&spec, MODEL_MLP, &p, NULL), SL_OK);
+	assert_int_equal(caps_preview(&spec, model_arch_of(MODEL_MLP), &p, NULL), SL_OK);
 	assert_true(p.feasible);
 	assert_true(p.certified);
 	assert_int_equal(p.nrho, 3);
@@ -40,7 +48,7 @@ static void test_min_objective(void **state)
 	struct caps_spec spec = caps_spec_certified(CAPS_PAPER_NU, CAPS_PAPER_DELTA,
 						    SECTOR_OBJ_MIN);
 	struct caps_plan p;
-	assert_int_equal(caps_resolve(&spec, MODEL_MLP, &p, NULL), SL_OK);
+	assert_int_equal(caps_resolve(&spec, model_arch_of(MODEL_MLP), &p, NULL), SL_OK);
 	for (int i = 0; i < 3; i++)
 		assert_close(p.bound[i], 0.4544, 1e-4);
 	assert_non_null(strstr(p.what, "min objective"));
@@ -60,10 +68,12 @@ static void test_preview_is_resolve(void **state)
 	for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
 		for (int m = 0; m < 2; m++) {
 			enum model_id model = m ? MODEL_ALEXNET_LITE : MODEL_MLP;
+			struct arch arch;
+			model_get(model, &arch);
 			struct caps_plan p, r;
 			struct sl_error err;
-			assert_int_equal(caps_preview(&specs[k], model, &p, NULL), SL_OK);
-			sl_status st = caps_resolve(&specs[k], model, &r, &err);
+			assert_int_equal(caps_preview(&specs[k], &arch, &p, NULL), SL_OK);
+			sl_status st = caps_resolve(&specs[k], &arch, &r, &err);
 			assert_int_equal(st, p.status);
 			assert_int_equal(p.feasible, st == SL_OK);
 			if (st != SL_OK) {
@@ -82,7 +92,7 @@ static void test_authors_and_manual(void **state)
 	struct caps_spec spec = caps_spec_paper();
 	spec.source = CAPS_AUTHORS;
 	struct caps_plan p;
-	assert_int_equal(caps_resolve(&spec, MODEL_MLP, &p, NULL), SL_OK);
+	assert_int_equal(caps_resolve(&spec, model_arch_of(MODEL_MLP), &p, NULL), SL_OK);
 	assert_false(p.certified);
 	assert_int_equal(p.nrho, 3);
 	assert_close(p.rho[0], 1.8, 1e-12);
@@ -91,15 +101,15 @@ static void test_authors_and_manual(void **state)
 
 	double rho[3] = {0.5, 0.6, 0.7};
 	spec = caps_spec_manual(rho, 3);
-	assert_int_equal(caps_resolve(&spec, MODEL_MLP, &p, NULL), SL_OK);
+	assert_int_equal(caps_resolve(&spec, model_arch_of(MODEL_MLP), &p, NULL), SL_OK);
 	assert_false(p.certified);
 	assert_memory_equal(p.rho, rho, sizeof rho);
 	struct sl_error err;
-	assert_int_equal(caps_resolve(&spec, MODEL_ALEXNET_LITE, &p, &err), SL_ERR_ARG);
+	assert_int_equal(caps_resolve(&spec, model_arch_of(MODEL_ALEXNET_LITE), &p, &err), SL_ERR_ARG);
 	assert_non_null(strstr(err.msg, "5 caps"));
 	rho[1] = NAN;
 	spec = caps_spec_manual(rho, 3);
-	assert_int_equal(caps_resolve(&spec, MODEL_MLP, &p, &err), SL_ERR_ARG);
+	assert_int_equal(caps_resolve(&spec, model_arch_of(MODEL_MLP), &p, &err), SL_ERR_ARG);
 }
 
 static void test_names(void **state)
@@ -128,7 +138,7 @@ static void test_names(void **state)
 static void round_trip(const struct caps_spec *spec)
 {
 	struct caps_plan p;
-	assert_int_equal(caps_resolve(spec, MODEL_MLP, &p, NULL), SL_OK);
+	assert_int_equal(caps_resolve(spec, model_arch_of(MODEL_MLP), &p, NULL), SL_OK);
 	struct caps_meta cm;
 	caps_meta(&p, &cm);
 	char *keys[CAPS_META_N], *values[CAPS_META_N];
@@ -145,7 +155,7 @@ static void round_trip(const struct caps_spec *spec)
 		assert_int_equal(back.objective, spec->objective);
 	}
 	struct caps_plan q;
-	assert_int_equal(caps_resolve(&back, MODEL_MLP, &q, NULL), SL_OK);
+	assert_int_equal(caps_resolve(&back, model_arch_of(MODEL_MLP), &q, NULL), SL_OK);
 	for (int i = 0; i < p.nrho; i++)
 		assert_true((float)q.rho[i] == (float)p.rho[i]);
 }
@@ -184,7 +194,7 @@ static void test_trainer_uses_resolution(void **state)
 	cfg.mode = TRAIN_SPNORM;
 	cfg.caps = caps_spec_certified(CAPS_PAPER_NU, CAPS_PAPER_DELTA, SECTOR_OBJ_MIN);
 	struct caps_plan p;
-	assert_int_equal(caps_preview(&cfg.caps, cfg.model, &p, NULL), SL_OK);
+	assert_int_equal(caps_preview(&cfg.caps, &cfg.arch, &p, NULL), SL_OK);
 	struct trainer *t;
 	assert_int_equal(trainer_new(&cfg, &train, NULL, &t, NULL), SL_OK);
 	assert_true(t->caps.certified);

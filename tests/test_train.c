@@ -126,7 +126,7 @@ static void test_settle_measures_crowded_layers(void **state)
 	cfg.holdout = 0;
 	cfg.mode = TRAIN_SPNORM;
 	double rho[NN_MAX_LAYERS];
-	int nrho = model_authors_caps(cfg.model, rho);
+	int nrho = model_authors_caps(&cfg.arch, rho);
 	rho[1] = 0.5;
 	cfg.caps = caps_spec_manual(rho, nrho);
 	struct trainer *t;
@@ -209,7 +209,9 @@ static void test_alexnet_lite_steps(void **state)
 	struct sl_dataset train, test;
 	synthetic_cifar(&train, 320, 1);
 	synthetic_cifar(&test, 64, 2);
-	struct train_config cfg = train_config_for(MODEL_ALEXNET_LITE);
+	struct arch lite;
+	model_get(MODEL_ALEXNET_LITE, &lite);
+	struct train_config cfg = train_config_for(&lite);
 	assert_int_equal(cfg.optim.kind, OPTIM_SGD);
 	cfg.holdout = 0;
 	cfg.batch = 32;

@@ -70,6 +70,8 @@ def build_model(layers):
             raise ValueError(f"unknown layer kind {kind}")
         if kind in ("conv", "dense") and a["act"] == "leaky":
             modules[name + "_act"] = nn.LeakyReLU(float(a["slope"]))
+        elif kind in ("conv", "dense") and a["act"] == "tanh":
+            modules[name + "_act"] = nn.Tanh()
     return nn.Sequential(modules)
 
 

@@ -88,11 +88,11 @@ struct caps_plan {
  * milliseconds, so an editor may call it at every key.  Returns SL_OK when
  * the preview was computed; an error only for a failure to compute it.
  */
-sl_status caps_preview(const struct caps_spec *spec, enum model_id model, struct caps_plan *out,
+sl_status caps_preview(const struct caps_spec *spec, const struct arch *arch, struct caps_plan *out,
 		       struct sl_error *err);
 
 /* caps_preview, then out->status with out->why when the caps do not exist. */
-sl_status caps_resolve(const struct caps_spec *spec, enum model_id model, struct caps_plan *out,
+sl_status caps_resolve(const struct caps_spec *spec, const struct arch *arch, struct caps_plan *out,
 		       struct sl_error *err);
 
 /* The certificate a run with these caps is measured by, as `sectorlab

@@ -98,12 +98,16 @@ struct certificate {
  * options or a failed computation.
  */
 /*
- * The sector layers of a model's layer table (model.c), in order, with
+ * The sector layers of an architecture's layer table (arch.h), in order, with
  * s = 0, mapped exactly as certify_network maps a network's layers: dense
  * and conv layers with their activation's sector, a k x k max pooling with
  * stride s as sqrt(ceil(k/s)^2)-Lipschitz, flatten skipped.  Returns their
  * number, or -1 with err set when there are more than max.
  */
+int certify_arch_layers(const struct arch *arch, struct sector_layer *layers, int max,
+			struct sl_error *err);
+
+/* certify_arch_layers of a built-in model. */
 int certify_model_layers(enum model_id model, struct sector_layer *layers, int max,
 			 struct sl_error *err);
 

@@ -40,6 +40,26 @@ void cmd_set_threads(long requested);
  * (or, when there is no data/ here, the sample `make install` copied). */
 const char *cmd_data_dir(const char *flag_value);
 
+/* The help text of --arch, shared by every command that takes it. */
+#define CMD_ARCH_HELP                                                                  \
+	"  --arch SPEC        a layer spec instead of a built-in model: 784-100-100-10\n" \
+	"                     (dense layers, leaky ReLU 0.1 between them) or, layer\n"    \
+	"                     by layer, 'input 3x32x32, conv 32 3x3 pad same, relu,\n"    \
+	"                     maxpool 2x2/2, flatten, dense 10' (conv C kxk [stride s]\n" \
+	"                     [pad same|valid|p]; activations leaky:A, relu, tanh,\n"     \
+	"                     none after the layer they apply to)\n"
+
+/*
+ * The architecture a command runs: --arch's spec, else --model's name (a
+ * built-in model; --arch also takes one), else fallback.  Giving both is an
+ * error.  Returns 0, or 2 after printing why ("sectorlab <cmd>: ...").
+ */
+int cmd_arch(const char *cmd, const char *model, const char *spec, const char *fallback,
+	     struct arch *out);
+
+/* A built-in model's name, or else the spec (arch_format) into buf. */
+const char *cmd_arch_label(const struct arch *a, char *buf, size_t cap);
+
 /*
  * Settings files (see config.h).  cmd_with_config runs a command with the
  * settings of `--config FILE` (or `--config=FILE`) anywhere in argv: they
@@ -80,7 +100,7 @@ struct cmd_caps_request {
  * (why_cap bytes) when why is not NULL, else on stderr ("sectorlab <cmd>:
  * ..."); 2 for bad usage, 1 when (nu, delta) admits no allocation.
  */
-int cmd_spnorm_caps(const char *cmd, enum model_id model, const struct cmd_caps_request *req,
+int cmd_spnorm_caps(const char *cmd, const struct arch *arch, const struct cmd_caps_request *req,
 		    struct train_config *cfg, struct caps_plan *plan, char *why, size_t why_cap);
 
 /*

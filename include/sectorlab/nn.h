@@ -4,7 +4,8 @@
  * A network is built from a list of layer specs (models are data): dense
  * layers, 2-D convolutions (im2col + sgemm, stride, zero padding), max
  * pooling (any window and stride) and flatten.  Dense and convolution layers
- * apply an activation to their output: leaky ReLU or the identity.
+ * apply an activation to their output: leaky ReLU (ReLU at slope 0), tanh
+ * or the identity.
  * Activations are NCHW, one example after the other, so flatten is free and
  * orders features C, H, W as PyTorch's nn.Flatten does.
  *
@@ -46,7 +47,7 @@
 #define NN_MAX_LAYERS 16
 
 enum nn_kind { NN_DENSE, NN_CONV, NN_MAXPOOL, NN_FLATTEN };
-enum nn_act { NN_ACT_IDENTITY, NN_ACT_LEAKY_RELU };
+enum nn_act { NN_ACT_IDENTITY, NN_ACT_LEAKY_RELU, NN_ACT_TANH };
 
 /*
  * One row of a layer table, best written with designated initializers:

@@ -28,7 +28,7 @@
 enum train_mode { TRAIN_VANILLA, TRAIN_L2, TRAIN_SPNORM };
 
 struct train_config {
-	enum model_id model;
+	struct arch arch;          /* the network; its input is fitted to the data */
 	enum train_mode mode;
 	struct caps_spec caps;     /* spnorm: where the caps come from (caps.h) */
 	double l2;                 /* l2 mode: penalty weight (0.005) */
@@ -44,8 +44,8 @@ struct train_config {
  * certified at the paper's (-2, 0.4) (caps_spec_paper). */
 struct train_config train_config_default(void);
 
-/* The same with the model's own recipe (model_default_optim). */
-struct train_config train_config_for(enum model_id model);
+/* The same for the architecture, with its own recipe (model_default_optim). */
+struct train_config train_config_for(const struct arch *arch);
 
 sl_status train_mode_parse(const char *name, enum train_mode *out, struct sl_error *err);
 const char *train_mode_name(enum train_mode mode);

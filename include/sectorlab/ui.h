@@ -19,7 +19,7 @@ struct ui_context {
 	/* The (nu, delta) editor previews certified caps for the model with
 	 * caps_preview, starting from the lab's caps spec (its indices and
 	 * objective). */
-	enum model_id model;
+	struct arch arch;
 	struct caps_spec caps;
 	/* Enter in the editor: train again from the start with the spec
 	 * previewed.  Returns the new job, which replaces the one the screen
