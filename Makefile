@@ -40,12 +40,13 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 .SECONDARY:
 
-.PHONY: all run test sanitize tsan bench lint deps data install clean help fuzz fuzz-build
+.PHONY: all run test sanitize tsan bench lint deps deps-test data install clean help fuzz fuzz-build
 
 all: $(PROG)
 
 help:
 	@echo "make deps      install the Debian packages sectorlab needs (apt-get)"
+	@echo "make deps-test also python3-torch, the interop tests' peer (CI runs them)"
 	@echo "make           build $(PROG)"
 	@echo "make run       build and open the lab on the embedded MNIST sample"
 	@echo "make test      build and run the test suite (WERROR=1 for -Werror)"
@@ -144,6 +145,9 @@ lint:
 
 deps:
 	@sh .ci/deps.sh
+
+deps-test:
+	@sh .ci/deps.sh test
 
 data:
 	@sh data/fetch.sh data
