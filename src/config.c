@@ -2,9 +2,11 @@
 #include "sectorlab/config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int is_blank(char c)
 {
@@ -23,6 +25,11 @@ static void trim(const char **s, const char **e)
 		(*s)++;
 	while (*e > *s && is_blank((*e)[-1]))
 		(*e)--;
+}
+
+static int is_quote(char c)
+{
+	return c == '"' || c == '\'';
 }
 
 static char *copy(const char *s, const char *e)
@@ -52,12 +59,25 @@ static sl_status parse_line(const char *s, const char *e, int line, struct confi
 			    int *cap, struct sl_error *err)
 {
 	const char *name = cfg->name;
-	/* A comment starts at '#' at the line's start or after a blank. */
-	for (const char *p = s; p < e; p++)
+	/* A comment starts at '#' at the line's start or after a blank, but not
+	 * inside a quoted value. */
+	bool after_eq = false;
+	for (const char *p = s; p < e; p++) {
 		if (*p == '#' && (p == s || is_blank(p[-1]))) {
 			e = p;
 			break;
 		}
+		if (*p != '=' || after_eq)
+			continue;
+		after_eq = true;
+		const char *v = p + 1;
+		while (v < e && is_blank(*v))
+			v++;
+		const char *close = v < e && is_quote(*v) ? memchr(v + 1, *v, (size_t)(e - v - 1))
+							 : NULL;
+		if (close)
+			p = close;
+	}
 	trim(&s, &e);
 	if (s == e)
 		return SL_OK;
@@ -87,6 +107,16 @@ static sl_status parse_line(const char *s, const char *e, int line, struct confi
 		return status_set(err, SL_ERR_FORMAT,
 				  "%s line %d: write the key without dashes ('%.*s')", name, line,
 				  (int)(ke - bare), bare);
+	}
+	if (vs < ve && is_quote(*vs)) {
+		/* "a value" or 'a value': the quotes go, the blanks inside stay. */
+		if (ve - vs < 2 || ve[-1] != *vs)
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s line %d: the value of '%.*s' opens a quote (%c) that "
+					  "does not close at the end of the line",
+					  name, line, (int)(ke - ks), ks, *vs);
+		vs++;
+		ve--;
 	}
 	if (vs == ve)
 		return status_set(err, SL_ERR_FORMAT, "%s line %d: '%.*s' has no value", name,
@@ -137,6 +167,11 @@ sl_status config_parse(const char *text, size_t len, const char *name, struct co
 	cfg->name = strdup(name);
 	if (!cfg->name)
 		return status_set(err, SL_ERR_NOMEM, "%s: name", name);
+	/* Editors on some systems begin UTF-8 text with a byte-order mark. */
+	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+		text += 3;
+		len -= 3;
+	}
 	int cap = 0, line = 1;
 	const char *s = text, *end = text + len;
 	while (s < end) {
@@ -159,6 +194,11 @@ sl_status config_read(const char *path, struct config *cfg, struct sl_error *err
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return status_set(err, SL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		return status_set(err, SL_ERR_ARG, "%s is a directory, not a settings file", path);
+	}
 	/* Read one byte past the limit to tell a file that is too long. */
 	char *buf = malloc((size_t)CONFIG_MAX_BYTES + 1);
 	if (!buf) {
@@ -166,12 +206,12 @@ sl_status config_read(const char *path, struct config *cfg, struct sl_error *err
 		return status_set(err, SL_ERR_NOMEM, "%s", path);
 	}
 	size_t n = fread(buf, 1, (size_t)CONFIG_MAX_BYTES + 1, f);
-	int bad = ferror(f);
+	int bad = ferror(f) ? errno : 0;
 	fclose(f);
-	sl_status st = bad ? status_set(err, SL_ERR_IO, "reading %s failed", path)
+	sl_status rc = bad ? status_set(err, SL_ERR_IO, "reading %s failed: %s", path, strerror(bad))
 			   : config_parse(buf, n, path, cfg, err);
 	free(buf);
-	return st;
+	return rc;
 }
 
 const char *config_get(const struct config *cfg, const char *key)

@@ -2,6 +2,7 @@
 #include "sectorlab/io.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,20 @@ static void atomic_reset(struct io_atomic *a)
 	a->tmp_path = NULL;
 }
 
+/* The temporary name beside path: "NAME.tmp.PID", with NAME cut short when
+ * the whole would pass NAME_MAX, so that a final name of up to NAME_MAX
+ * bytes can be written too. */
+static void temp_name(const char *path, char *buf, size_t cap)
+{
+	char suffix[32];
+	int slen = snprintf(suffix, sizeof suffix, ".tmp.%ld", (long)getpid());
+	const char *slash = strrchr(path, '/');
+	size_t dir = slash ? (size_t)(slash + 1 - path) : 0, base = strlen(path) - dir;
+	if (base + (size_t)slen > NAME_MAX)
+		base = NAME_MAX - (size_t)slen;
+	snprintf(buf, cap, "%.*s%s", (int)(dir + base), path, suffix);
+}
+
 sl_status io_atomic_open(struct io_atomic *a, const char *path, struct sl_error *err)
 {
 	memset(a, 0, sizeof *a);
@@ -25,7 +40,7 @@ sl_status io_atomic_open(struct io_atomic *a, const char *path, struct sl_error 
 		atomic_reset(a);
 		return status_set(err, SL_ERR_NOMEM, "%s: path", path);
 	}
-	snprintf(a->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+	temp_name(path, a->tmp_path, n);
 	a->f = fopen(a->tmp_path, "wb");
 	if (!a->f) {
 		sl_status st = status_set(err, SL_ERR_IO, "cannot write %s: %s", path,

@@ -137,6 +137,45 @@ static void test_yes_and_no(void **state)
 	assert_int_equal(config_bool(""), -1);
 }
 
+/* What editors and careful users write: a byte-order mark, quoted values
+ * (with blanks or '#' inside), and what is refused with its reason. */
+static void test_bom_quotes_and_reasons(void **state)
+{
+	const char *dir = *state;
+	struct config c = parse_ok("\xEF\xBB\xBF"
+				   "epochs = 3\n"
+				   "out = \"my runs/a #1.safetensors\"  # quoted\n"
+				   "log = 'x.csv'\n"
+				   "data-dir = \" spaced \"\n"
+				   "model = it\"s\n");
+	assert_int_equal(c.n, 5);
+	assert_string_equal(c.entry[0].key, "epochs"); /* not "\xEF\xBB\xBFepochs" */
+	assert_string_equal(config_get(&c, "out"), "my runs/a #1.safetensors");
+	assert_string_equal(config_get(&c, "log"), "x.csv");
+	assert_string_equal(config_get(&c, "data-dir"), " spaced ");
+	assert_string_equal(config_get(&c, "model"), "it\"s"); /* not quoted: kept */
+	config_free(&c);
+
+	static const struct {
+		const char *text, *says;
+	} bad[] = {
+		{"out = \"runs/a\n", "t.conf line 1: the value of 'out' opens a quote (\")"},
+		{"out = 'runs/a\"\n", "opens a quote (')"},
+		{"out = \"\"\n", "t.conf line 1: 'out' has no value"},
+		{"out = \"\n", "opens a quote"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct sl_error err;
+		if (config_parse(bad[i].text, strlen(bad[i].text), "t.conf", &c, &err) == SL_OK ||
+		    !strstr(err.msg, bad[i].says))
+			fail_msg("'%s' gave '%s'", bad[i].text, err.msg);
+	}
+	/* A directory is refused as one, not as a failed read. */
+	struct sl_error err;
+	assert_int_equal(config_read(dir, &c, &err), SL_ERR_ARG);
+	assert_non_null(strstr(err.msg, "is a directory"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -145,6 +184,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_limits_and_files, tu_setup_tmpdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test(test_yes_and_no),
+		cmocka_unit_test_setup_teardown(test_bom_quotes_and_reasons, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

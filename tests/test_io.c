@@ -61,12 +61,36 @@ static void test_unwritable_directory(void **state)
 	free(path);
 }
 
+/* A final name of NAME_MAX bytes (and every length below) is written: the
+ * temporary name beside it stays within NAME_MAX too. */
+static void test_names_up_to_name_max(void **state)
+{
+	for (int len = 240; len <= 255; len++) {
+		char name[256];
+		memset(name, 'n', (size_t)len);
+		name[len] = '\0';
+		char *path = tu_path(*state, name);
+		struct sl_error err;
+		if (io_write_file(path, "x", 1, &err) != SL_OK || io_probe(path, &err) != SL_OK)
+			fail_msg("a name of %d bytes: %s", len, err.msg);
+		size_t n;
+		char *text = tu_read_file(path, &n);
+		assert_non_null(text);
+		assert_int_equal(n, 1);
+		free(text);
+		free(path);
+	}
+	assert_int_equal(count_entries(*state), 16); /* and no temporary left behind */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_atomic_write_and_replace, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_abort_keeps_old_file, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_unwritable_directory, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_names_up_to_name_max, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("io", tests, NULL, NULL);
 }

@@ -11,10 +11,14 @@
  *
  * A key is a command's long option name without the dashes (lower-case
  * letters, digits and '-'); the value is the rest of the line with the
- * surrounding blanks removed.  '#' at the start of a line, or after a blank,
- * begins a comment.  Blank lines are skipped; "\r\n" line ends are read as
- * "\n".  A key may appear once.  The file is at most CONFIG_MAX_BYTES and
- * holds no NUL byte.  Errors name the file and the line.
+ * surrounding blanks removed, and then one pair of matching quotes ("..." or
+ * '...') around all of it, whose inside is kept as it is (blanks and '#'
+ * included); a value that opens a quote it does not close is refused.  '#' at
+ * the start of a line, or after a blank outside quotes, begins a comment.
+ * Blank lines are skipped; "\r\n" line ends are read as "\n"; a UTF-8
+ * byte-order mark at the start is skipped.  A key may appear once.  The file
+ * is at most CONFIG_MAX_BYTES and holds no NUL byte.  Errors name the file
+ * and the line; a directory is refused as such (SL_ERR_ARG).
  *
  * What the keys mean is the command's business: config_to_args (in the
  * command layer, cmd.h) turns the settings into options.

@@ -1,7 +1,7 @@
 /*
  * Fuzz target: settings files.  The input is parsed as a file; every entry
  * must then keep config.h's promises (a key of option-name characters, a
- * value with no surrounding blanks, no line break in either), and the
+ * value that is not empty, no line break in either), and the
  * entries are turned into options against a table shaped like a command's.
  */
 #include <stdint.h>
@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t kl = strlen(k), vl = strlen(v);
 		if (kl == 0 || kl > CONFIG_MAX_KEY || vl == 0 || k[0] == '-' ||
 		    strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789-") != kl || strchr(v, '\n') ||
-		    strchr(" \t\r", v[0]) || strchr(" \t\r", v[vl - 1]) || cfg.entry[i].line < 1 ||
+		    cfg.entry[i].line < 1 ||
 		    config_get(&cfg, k) != cfg.entry[i].value)
 			abort();
 	}
