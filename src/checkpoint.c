@@ -1,5 +1,6 @@
 /* checkpoint: safetensors writer and validating reader for networks (see checkpoint.h). */
 #include "sectorlab/checkpoint.h"
+#include "sectorlab/json.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -76,23 +77,6 @@ static int layer_refs(const struct nn_layer *l, struct tensor_ref *t)
 		ref_set(&t[n++], l, "weight_v", l->v, 1, 1, l->vsize, 0, 0, 0);
 	}
 	return n;
-}
-
-/* Append a JSON string literal; metadata may carry paths, so quote,
- * backslash and control characters are escaped. */
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
 }
 
 /* Write count floats of data * scale. */
