@@ -11,6 +11,7 @@
 
 #include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
+#include "sectorlab/json.h"
 #include "sectorlab/sector.h"
 
 static void usage(FILE *f)
@@ -34,6 +35,7 @@ static void usage(FILE *f)
 	      "                     (# starts a comment); options typed here win\n"
 	      "  -h, --help         this help\n"
 	      "\n"
+	      "Options are written in full (no abbreviations: --n is not --nu).\n"
 	      "Exit status: 0 allocation printed, 1 no allocation exists (the reason is\n"
 	      "printed), 2 bad usage.\n",
 	      f);
@@ -64,12 +66,14 @@ static int parse(int argc, char **argv, struct allocate_opts *o)
 {
 	int c, bad = 0;
 	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
-	while ((c = getopt_long(argc, argv, "h", allocate_options, NULL)) != -1) {
+	while ((c = cmd_getopt("allocate", argc, argv, allocate_options)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;
 		case O_ARCH: o->arch = optarg; break;
-		case O_NU: bad |= cmd_parse_double("--nu", optarg, &o->nu) != 0; break;
-		case O_DELTA: bad |= cmd_parse_double("--delta", optarg, &o->delta) != 0; break;
+		case O_NU: bad |= cmd_parse_double("--nu", optarg, CMD_RANGE_NU, &o->nu) != 0; break;
+		case O_DELTA:
+			bad |= cmd_parse_double("--delta", optarg, CMD_RANGE_DELTA, &o->delta) != 0;
+			break;
 		case O_OBJECTIVE: {
 			struct sl_error err;
 			if (caps_objective_parse(optarg, &o->objective, &err) != SL_OK) {
@@ -87,26 +91,13 @@ static int parse(int argc, char **argv, struct allocate_opts *o)
 		fprintf(stderr, "sectorlab allocate: unexpected argument '%s'\n", argv[optind]);
 		bad = 1;
 	}
+	if (!bad && cmd_check_indices("allocate", o->nu, o->delta) != 0)
+		bad = 1;
 	if (bad) {
 		fputs("Try 'sectorlab allocate --help'.\n", stderr);
 		return 2;
 	}
 	return 0;
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
 }
 
 /* Everything the two printers need. */
@@ -125,19 +116,21 @@ struct allocate_report {
 static void print_json(const struct allocate_report *r)
 {
 	printf("{\"feasible\": %s, \"reason\": ", r->feasible ? "true" : "false");
-	json_string(r->reason);
+	json_string(stdout, r->reason);
 	printf(", \"model\": ");
-	json_string(r->label);
-	printf(", \"objective\": \"%s\", \"nu\": %.10g, \"delta\": %.10g",
-	       sector_objective_name(r->o->objective), r->o->nu, r->o->delta);
+	json_string(stdout, r->label);
+	printf(", \"objective\": \"%s\", \"nu\": %s, \"delta\": %s",
+	       sector_objective_name(r->o->objective), json_num(r->o->nu).s, json_num(r->o->delta).s);
 	if (r->have_sector)
-		printf(", \"sector\": [%.10g, %.10g], \"gamma\": %.10g", r->lo, r->hi, r->gamma);
+		printf(", \"sector\": [%s, %s], \"gamma\": %s", json_num(r->lo).s, json_num(r->hi).s,
+		       json_num(r->gamma).s);
 	else
 		printf(", \"sector\": null, \"gamma\": null");
 	if (r->feasible)
-		printf(", \"max_eig_A\": %.6g, \"tolerance\": %g, \"rho_product\": %.10g, "
-		       "\"rho_min\": %.10g",
-		       r->a->max_eig_a, SECTOR_ALLOC_TOL, r->a->rho_product, r->a->rho_min);
+		printf(", \"max_eig_A\": %s, \"tolerance\": %g, \"rho_product\": %s, "
+		       "\"rho_min\": %s",
+		       json_num(r->a->max_eig_a).s, SECTOR_ALLOC_TOL, json_num(r->a->rho_product).s,
+		       json_num(r->a->rho_min).s);
 	else
 		printf(", \"max_eig_A\": null, \"tolerance\": %g, \"rho_product\": null, "
 		       "\"rho_min\": null",
@@ -149,18 +142,19 @@ static void print_json(const struct allocate_report *r)
 		printf("%s{\"index\": %d, \"kind\": \"%s\"", i ? ", " : "", i + 1,
 		       sector_layer_kind_name(l->kind));
 		if (pool)
-			printf(", \"activation\": null, \"k\": %.10g, \"m\": null, \"p\": null, "
+			printf(", \"activation\": null, \"k\": %s, \"m\": null, \"p\": null, "
 			       "\"s\": null",
-			       l->k);
+			       json_num(l->k).s);
 		else
-			printf(", \"activation\": \"%s\", \"k\": null, \"m\": %.10g, \"p\": %.10g, "
-			       "\"s\": %.10g",
-			       sector_act_name(l->act), l->sector.m, l->sector.p, l->s);
+			printf(", \"activation\": \"%s\", \"k\": null, \"m\": %s, \"p\": %s, "
+			       "\"s\": %s",
+			       sector_act_name(l->act), json_num(l->sector.m).s, json_num(l->sector.p).s,
+			       json_num(l->s).s);
 		if (r->feasible) {
 			const struct sector_alloc_layer *al = &r->a->layer[i];
-			printf(", \"nu\": %.10g, \"delta\": %.10g", al->nu, al->delta);
+			printf(", \"nu\": %s, \"delta\": %s", json_num(al->nu).s, json_num(al->delta).s);
 			if (al->has_rho)
-				printf(", \"rho\": %.10g, \"branch\": \"%s\"", al->rho,
+				printf(", \"rho\": %s, \"branch\": \"%s\"", json_num(al->rho).s,
 				       sector_t4_branch_name(al->branch));
 			else
 				printf(", \"rho\": null, \"branch\": null");

@@ -15,6 +15,7 @@
 #include "sectorlab/data.h"
 #include "sectorlab/export.h"
 #include "sectorlab/io.h"
+#include "sectorlab/json.h"
 #include "sectorlab/npy.h"
 #include "sectorlab/interrupt.h"
 #include "sectorlab/plot.h"
@@ -76,7 +77,11 @@ static void usage(FILE *f)
 	      "  --threads N         threads (default: one per processor)\n"
 	      "  --config FILE       settings from FILE, one 'option = value' per line\n"
 	      "                      (# starts a comment); options typed here win\n"
-	      "  -h, --help          this help\n",
+	      "  -h, --help          this help\n"
+	      "\n"
+	      "Options are written in full (no abbreviations such as --res for --restarts).\n"
+	      "Exit status: 0 done, 1 a failure, 2 bad usage, 130/143 stopped by\n"
+	      "Ctrl-C/SIGTERM.\n",
 	      f);
 }
 
@@ -89,6 +94,7 @@ struct attack_opts {
 	double step_size, step_travel;
 	bool random_start, no_clip, early_stop, json, quiet;
 	bool steps_given, step_size_given, step_travel_given, restarts_given, seed_given;
+	bool png_count_given;
 };
 
 static int bad_usage(const char *msg)
@@ -136,17 +142,23 @@ static const struct option attack_options[] = {
 	{0, 0, 0, 0},
 };
 
+/* eps in the units of a [0, 1] pixel scale: 100 is beyond the L2 distance
+ * between any two images of either dataset (sqrt(3072) < 56), so every
+ * meaningful ball fits and float arithmetic stays finite. */
+#define R_EPS CMD_RANGE(0, 100)
+#define R_EPS_STEP CMD_ABOVE(0, 100)
+
 static int parse(int argc, char **argv, struct attack_opts *o)
 {
 	int c, bad = 0;
 	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
-	while ((c = getopt_long(argc, argv, "h", attack_options, NULL)) != -1) {
+	while ((c = cmd_getopt("attack", argc, argv, attack_options)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;
 		case O_ATTACK: o->attack = optarg; break;
 		case O_NORM: o->norm = optarg; break;
 		case O_EPS:
-			o->neps = cmd_parse_doubles("--eps", optarg, o->eps, MAX_EPS);
+			o->neps = cmd_parse_doubles("--eps", optarg, R_EPS, o->eps, MAX_EPS);
 			bad |= o->neps < 0;
 			break;
 		case O_STEPS:
@@ -154,11 +166,11 @@ static int parse(int argc, char **argv, struct attack_opts *o)
 			o->steps_given = true;
 			break;
 		case O_STEP_SIZE:
-			bad |= cmd_parse_double("--step-size", optarg, &o->step_size);
+			bad |= cmd_parse_double("--step-size", optarg, R_EPS_STEP, &o->step_size);
 			o->step_size_given = true;
 			break;
 		case O_STEP_TRAVEL:
-			bad |= cmd_parse_double("--step-travel", optarg, &o->step_travel);
+			bad |= cmd_parse_double("--step-travel", optarg, R_EPS_STEP, &o->step_travel);
 			o->step_travel_given = true;
 			break;
 		case O_RANDOM_START: o->random_start = true; break;
@@ -182,6 +194,7 @@ static int parse(int argc, char **argv, struct attack_opts *o)
 		case O_PNG_DIR: o->png_dir = optarg; break;
 		case O_PNG_COUNT:
 			bad |= cmd_parse_long("--png-count", optarg, 1, MAX_PNG, &o->png_count);
+			o->png_count_given = true;
 			break;
 		case O_NPY: o->npy = optarg; break;
 		case O_CSV: o->csv = optarg; break;
@@ -202,21 +215,14 @@ static int parse(int argc, char **argv, struct attack_opts *o)
 	if (!o->model)
 		return bad_usage("--model FILE is required");
 	for (int i = 0; i < o->neps; i++) {
-		if (o->eps[i] < 0) {
-			fprintf(stderr, "sectorlab attack: --eps values must be >= 0, got %g\n",
-				o->eps[i]);
-			return bad_usage(NULL);
-		}
 		for (int j = 0; j < i; j++)
 			if ((float)o->eps[j] == (float)o->eps[i]) {
 				fprintf(stderr, "sectorlab attack: --eps lists %g twice\n", o->eps[i]);
 				return bad_usage(NULL);
 			}
 	}
-	if (o->step_size_given && !(o->step_size > 0))
-		return bad_usage("--step-size must be > 0");
-	if (o->step_travel_given && !(o->step_travel > 0))
-		return bad_usage("--step-travel must be > 0");
+	if (o->png_count_given && !o->png_dir)
+		return bad_usage("--png-count is a setting of --png-dir");
 	if (o->step_size_given && o->step_travel_given)
 		return bad_usage("give --step-size or --step-travel, not both");
 	return 0;
@@ -403,21 +409,6 @@ static sl_status on_batch(void *ctx, const struct attack_progress *p, struct sl_
 static const char *flag_names[] = {"pgd_weaker_than_one_step", "accuracy_not_falling",
 				   "many_zero_gradients", "nonfinite_gradients"};
 
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static void print_json(FILE *f, const struct attack_opts *o, const char *model_name,
 		       const char *mode, const char *dataset, const struct attack_recipe *r,
 		       const struct attack_result *res, int neps, const struct collect *c)
@@ -465,13 +456,14 @@ static void print_json(FILE *f, const struct attack_opts *o, const char *model_n
 				fprintf(f, "\"one_step_target_hits\":%d,", x->one_step_target_hits);
 		}
 		fprintf(f,
-			"\"l2_mean\":%.6g,\"l2_max\":%.6g,\"linf_mean\":%.6g,\"linf_max\":%.6g,"
+			"\"l2_mean\":%s,\"l2_max\":%s,\"linf_mean\":%s,\"linf_max\":%s,"
 			"\"fooled\":%d,\"fooled_after_8bit\":%d,\"zero_gradients\":%d,"
-			"\"nonfinite_gradients\":%d,\"gradient_evaluations\":%ld,\"seconds\":%.4f,"
-			"\"images_per_second\":%.1f,",
-			x->l2_mean, x->l2_max, x->linf_mean, x->linf_max, x->fooled, x->fooled_8bit,
-			x->zero_grad, x->nonfinite_grad, x->grad_evals, x->seconds,
-			x->images_per_second);
+			"\"nonfinite_gradients\":%d,\"gradient_evaluations\":%ld,\"seconds\":%s,"
+			"\"images_per_second\":%s,",
+			json_num(x->l2_mean).s, json_num(x->l2_max).s, json_num(x->linf_mean).s,
+			json_num(x->linf_max).s, x->fooled, x->fooled_8bit, x->zero_grad,
+			x->nonfinite_grad, x->grad_evals, json_num(x->seconds).s,
+			json_num(x->images_per_second).s);
 		if (o->png_dir)
 			fprintf(f, "\"png\":{\"files\":%d,\"fooled\":%d,\"still_adversarial\":%d},",
 				c->npng, c->png_fooled[i], c->png_still[i]);
@@ -698,12 +690,22 @@ out:
 	return st;
 }
 
+/* --png-dir, created when missing: 0, or the exit code after saying why
+ * (2 when the name is taken by something else than a directory). */
 static int ensure_dir(const char *dir)
 {
 	struct stat s;
-	if (stat(dir, &s) == 0)
-		return S_ISDIR(s.st_mode) ? 0 : -1;
-	return mkdir(dir, 0777);
+	if (stat(dir, &s) == 0) {
+		if (S_ISDIR(s.st_mode))
+			return 0;
+		fprintf(stderr, "sectorlab attack: --png-dir %s: %s\n", dir, strerror(ENOTDIR));
+		return 2;
+	}
+	if (mkdir(dir, 0777) == 0)
+		return 0;
+	fprintf(stderr, "sectorlab attack: --png-dir %s: cannot create the directory: %s\n", dir,
+		strerror(errno));
+	return 1;
 }
 
 static int attack_run(int argc, char **argv)
@@ -757,11 +759,9 @@ static int attack_run(int argc, char **argv)
 	c.neps = o.neps;
 	cmd_progress_init(&c.progress, o.quiet);
 	if (o.png_dir) {
-		if (ensure_dir(o.png_dir) != 0) {
-			fprintf(stderr, "sectorlab attack: --png-dir %s: cannot create the directory\n",
-				o.png_dir);
+		if ((rc = ensure_dir(o.png_dir)) != 0)
 			goto out;
-		}
+		rc = 1;
 		c.npng = (int)(o.png_count < n ? o.png_count : n);
 		size_t sz = (size_t)c.npng * c.dim;
 		c.png_x0 = malloc(sizeof(float) * sz);

@@ -9,6 +9,7 @@
 #include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
 #include "sectorlab/cmd_progress.h"
+#include "sectorlab/json.h"
 #include "sectorlab/lmi.h"
 
 static void usage(FILE *f)
@@ -39,6 +40,8 @@ static void usage(FILE *f)
 	      "                     (# starts a comment); options typed here win\n"
 	      "  -h, --help         this help\n"
 	      "\n"
+	      "Options are written in full (no abbreviations such as --obj for\n"
+	      "--objective).\n"
 	      "Exit status: 0 when the certificate was computed (certified or not), 1 on\n"
 	      "a failure, 2 on bad usage.\n",
 	      f);
@@ -75,12 +78,15 @@ static int parse(int argc, char **argv, struct certify_opts *o)
 {
 	int c, bad = 0;
 	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
-	while ((c = getopt_long(argc, argv, "h", certify_options, NULL)) != -1) {
+	while ((c = cmd_getopt("certify", argc, argv, certify_options)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;
-		case O_NU: bad |= cmd_parse_double("--nu", optarg, &o->nu); o->have_nu = 1; break;
+		case O_NU:
+			bad |= cmd_parse_double("--nu", optarg, CMD_RANGE_NU, &o->nu);
+			o->have_nu = 1;
+			break;
 		case O_DELTA:
-			bad |= cmd_parse_double("--delta", optarg, &o->delta);
+			bad |= cmd_parse_double("--delta", optarg, CMD_RANGE_DELTA, &o->delta);
 			o->have_delta = 1;
 			break;
 		case O_OBJ: o->objective = optarg; break;
@@ -125,7 +131,7 @@ static int indices(const struct certify_opts *o, const struct checkpoint_info *i
 	struct caps_spec spec;
 	struct sl_error err;
 	if (caps_spec_from_info(info, &spec, &err) != SL_OK) {
-		fprintf(stderr, "sectorlab certify: %s\n", err.msg);
+		fprintf(stderr, "sectorlab certify: %s: %s\n", o->model, err.msg);
 		return 1;
 	}
 	co->nu = o->have_nu ? o->nu : spec.nu;
@@ -145,20 +151,6 @@ static const char *lmi_name(enum certify_lmi v)
 	case CERTIFY_LMI_FAILED: return "solver failed";
 	}
 	return "?";
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", (unsigned char)*s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
 }
 
 static void print_table(const struct certify_opts *o, const struct cmd_model *m,
@@ -217,53 +209,54 @@ static void print_json(const struct certify_opts *o, const struct cmd_model *m,
 		       const struct certificate *c, const struct certify_accuracy *a)
 {
 	printf("{\"model\":");
-	json_str(o->model);
+	json_string(stdout, o->model);
 	printf(",\"model_name\":");
-	json_str(m->model_name);
+	json_string(stdout, m->model_name);
 	printf(",\"mode\":");
-	json_str(m->mode);
-	printf(",\"dataset\":\"%s\",\"nu\":%.10g,\"delta\":%.10g,\"objective\":\"%s\","
-	       "\"sector\":[%.10g,%.10g],\"allocated\":%s,\"sector_certified\":%s,\"reason\":",
-	       m->dataset, c->nu, c->delta, sector_objective_name(c->objective), c->sector_lo,
-	       c->sector_hi,
+	json_string(stdout, m->mode);
+	printf(",\"dataset\":\"%s\",\"nu\":%s,\"delta\":%s,\"objective\":\"%s\","
+	       "\"sector\":[%s,%s],\"allocated\":%s,\"sector_certified\":%s,\"reason\":",
+	       m->dataset, json_num(c->nu).s, json_num(c->delta).s,
+	       sector_objective_name(c->objective), json_num(c->sector_lo).s,
+	       json_num(c->sector_hi).s,
 	       c->allocated ? "true" : "false", c->sector_certified ? "true" : "false");
-	json_str(c->sector_certified ? "" : c->reason);
+	json_string(stdout, c->sector_certified ? "" : c->reason);
 	printf(",\"gamma_sector\":");
 	if (c->sector_certified)
-		printf("%.10g", c->gamma_sector);
+		printf("%s", json_num(c->gamma_sector).s);
 	else
 		printf("null");
-	printf(",\"gamma_product\":%.10g,\"gamma\":%.10g,\"layers\":[", c->gamma_product,
-	       c->gamma);
+	printf(",\"gamma_product\":%s,\"gamma\":%s,\"layers\":[", json_num(c->gamma_product).s,
+	       json_num(c->gamma).s);
 	for (int i = 0; i < c->nlayers; i++) {
 		const struct certify_layer *l = &c->layer[i];
 		printf("%s{\"name\":\"%s\",\"kind\":\"%s\"", i ? "," : "", l->name,
 		       sector_layer_kind_name(l->kind));
 		if (c->allocated)
-			printf(",\"nu\":%.10g,\"delta\":%.10g", c->alloc.layer[i].nu,
-			       c->alloc.layer[i].delta);
+			printf(",\"nu\":%s,\"delta\":%s", json_num(c->alloc.layer[i].nu).s,
+			       json_num(c->alloc.layer[i].delta).s);
 		if (l->kind == SECTOR_LAYER_POOL) {
-			printf(",\"k\":%.10g}", l->k);
+			printf(",\"k\":%s}", json_num(l->k).s);
 			continue;
 		}
-		printf(",\"sigma_power\":%.10g,\"power_iterations\":%d,\"sigma\":%.10g,"
-		       "\"sigma_exact\":%s,\"s\":%.10g,\"rho\":",
-		       l->sigma_power, l->power_iters, l->sigma, l->sigma_exact ? "true" : "false",
-		       l->s);
+		printf(",\"sigma_power\":%s,\"power_iterations\":%d,\"sigma\":%s,"
+		       "\"sigma_exact\":%s,\"s\":%s,\"rho\":",
+		       json_num(l->sigma_power).s, l->power_iters, json_num(l->sigma).s,
+		       l->sigma_exact ? "true" : "false", json_num(l->s).s);
 		if (c->allocated)
-			printf("%.10g", l->rho);
+			printf("%s", json_num(l->rho).s);
 		else
 			printf("null");
 		printf(",\"within\":%s,\"lmi\":\"%s\",\"lmi_nu_max\":",
 		       l->within ? "true" : "false", lmi_name(l->lmi));
 		if (l->lmi == CERTIFY_LMI_CERTIFIED || l->lmi == CERTIFY_LMI_REFUTED)
-			printf("%.10g", l->lmi_nu_max);
+			printf("%s", json_num(l->lmi_nu_max).s);
 		else
 			printf("null");
 		printf(",\"certified\":%s}", l->certified ? "true" : "false");
 	}
-	printf("],\"n\":%d,\"clean_accuracy\":%.6f,\"median_radius\":%.6g,", a->n, a->clean,
-	       a->median_radius);
+	printf("],\"n\":%d,\"clean_accuracy\":%.6f,\"median_radius\":%s,", a->n, a->clean,
+	       json_num(a->median_radius).s);
 	cmd_json_certified(a);
 	printf("}\n");
 }
@@ -290,10 +283,8 @@ static int certify_run(int argc, char **argv)
 		goto out;
 	rc = 1;
 	struct certify_options co = {.lmi = o.lmi};
-	if (indices(&o, &m.info, &co) != 0) {
-		rc = 2;
-		goto out;
-	}
+	if (indices(&o, &m.info, &co) != 0)
+		goto out; /* a corrupt file, named: status 1 */
 	struct sl_error err;
 	status_clear(&err);
 	struct certificate c;

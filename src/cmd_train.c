@@ -15,6 +15,7 @@
 #include "sectorlab/data.h"
 #include "sectorlab/interrupt.h"
 #include "sectorlab/io.h"
+#include "sectorlab/json.h"
 #include "sectorlab/train.h"
 
 static void usage(FILE *f)
@@ -67,7 +68,11 @@ static void usage(FILE *f)
 	      "                     terminal: batch, rate and ETA)\n"
 	      "  --config FILE      settings from FILE, one 'option = value' per line\n"
 	      "                     (# starts a comment); options typed here win\n"
-	      "  -h, --help         this help\n",
+	      "  -h, --help         this help\n"
+	      "\n"
+	      "Options are written in full (no abbreviations such as --epo for --epochs).\n"
+	      "Exit status: 0 trained, 1 a failure, 2 bad usage, 130/143 stopped by\n"
+	      "Ctrl-C/SIGTERM.\n",
 	      f);
 }
 
@@ -121,11 +126,14 @@ static const struct option train_options[] = {
 	{0, 0, 0, 0},
 };
 
+/* SGD's momentum: 1 would never forget a gradient. */
+#define R_MOMENTUM ((struct cmd_range){0, 1, false, true})
+
 static int parse(int argc, char **argv, struct train_opts *o)
 {
 	int c, bad = 0;
 	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
-	while ((c = getopt_long(argc, argv, "h", train_options, NULL)) != -1) {
+	while ((c = cmd_getopt("train", argc, argv, train_options)) != -1) {
 		switch (c) {
 		case O_DATASET: o->dataset = optarg; break;
 		case O_DATADIR: o->data_dir = optarg; break;
@@ -133,28 +141,33 @@ static int parse(int argc, char **argv, struct train_opts *o)
 		case O_ARCH: o->arch = optarg; break;
 		case O_MODE: o->mode = optarg; break;
 		case O_RHO:
-			o->nrho = cmd_parse_doubles("--rho", optarg, o->rho, NN_MAX_LAYERS);
+			o->nrho = cmd_parse_doubles("--rho", optarg, CMD_RANGE_RHO, o->rho,
+						    NN_MAX_LAYERS);
 			bad |= o->nrho < 0;
 			break;
-		case O_L2: bad |= cmd_parse_double("--l2", optarg, &o->l2); break;
+		case O_L2: bad |= cmd_parse_double("--l2", optarg, CMD_RANGE(0, 100), &o->l2); break;
 		case O_OPTIM: o->optimizer = optarg; break;
-		case O_LR: bad |= cmd_parse_double("--lr", optarg, &o->lr); break;
-		case O_MOMENTUM: bad |= cmd_parse_double("--momentum", optarg, &o->momentum); break;
+		case O_LR: bad |= cmd_parse_double("--lr", optarg, CMD_ABOVE(0, 100), &o->lr); break;
+		case O_MOMENTUM:
+			bad |= cmd_parse_double("--momentum", optarg, R_MOMENTUM, &o->momentum);
+			break;
 		case O_SCHEDULE: o->schedule = optarg; break;
 		case O_LR_STEP: bad |= cmd_parse_long("--lr-step", optarg, 1, 100000, &o->lr_step); break;
-		case O_LR_GAMMA: bad |= cmd_parse_double("--lr-gamma", optarg, &o->lr_gamma); break;
+		case O_LR_GAMMA:
+			bad |= cmd_parse_double("--lr-gamma", optarg, CMD_ABOVE(0, 1), &o->lr_gamma);
+			break;
 		case O_EPOCHS: bad |= cmd_parse_long("--epochs", optarg, 0, 100000, &o->epochs); break;
 		case O_BATCH: bad |= cmd_parse_long("--batch", optarg, 1, 65536, &o->batch); break;
 		case O_SEED: bad |= cmd_parse_long("--seed", optarg, 0, 0x7fffffffL, &o->seed); break;
 		case O_THREADS: bad |= cmd_parse_long("--threads", optarg, 1, 256, &o->threads); break;
-		case O_NU: bad |= cmd_parse_double("--nu", optarg, &o->nu); break;
-		case O_DELTA: bad |= cmd_parse_double("--delta", optarg, &o->delta); break;
+		case O_NU: bad |= cmd_parse_double("--nu", optarg, CMD_RANGE_NU, &o->nu); break;
+		case O_DELTA: bad |= cmd_parse_double("--delta", optarg, CMD_RANGE_DELTA, &o->delta); break;
 		case O_CAPS: o->caps = optarg; break;
 		case O_OBJECTIVE: o->objective = optarg; break;
 		case O_HOLDOUT:
 			bad |= cmd_parse_long("--holdout", optarg, 0, 100000000L, &o->holdout);
 			break;
-		case O_EPS: bad |= cmd_parse_double("--eps", optarg, &o->eps); break;
+		case O_EPS: bad |= cmd_parse_double("--eps", optarg, CMD_RANGE_FGSM_EPS, &o->eps); break;
 		case O_OUT: o->out = optarg; break;
 		case O_LOG: o->log = optarg; break;
 		case O_JSON: o->json = 1; break;
@@ -165,10 +178,6 @@ static int parse(int argc, char **argv, struct train_opts *o)
 	}
 	if (!bad && optind < argc) {
 		fprintf(stderr, "sectorlab train: unexpected argument '%s'\n", argv[optind]);
-		bad = 1;
-	}
-	if (!bad && o->eps < 0) {
-		fprintf(stderr, "sectorlab train: --eps must be >= 0, got %g\n", o->eps);
 		bad = 1;
 	}
 	if (bad) {
@@ -249,14 +258,22 @@ static int configure(const struct train_opts *o, struct train_config *cfg,
 	}
 	if (!isnan(o->lr))
 		cfg->optim.lr = o->lr;
-	if (!isnan(o->momentum))
+	if (!isnan(o->momentum)) {
+		if (cfg->optim.kind != OPTIM_SGD)
+			return usage_error("--momentum is a setting of --optimizer sgd");
 		cfg->optim.momentum = o->momentum;
+	}
 	if (o->schedule && optim_schedule_parse(o->schedule, &cfg->optim.schedule, &err) != SL_OK)
 		return usage_error(err.msg);
+	enum optim_schedule sched = cfg->optim.schedule;
+	if (o->lr_step > 0 && sched != OPTIM_STEP)
+		return usage_error("--lr-step is a setting of --schedule step");
+	if (!isnan(o->lr_gamma) && sched == OPTIM_CONSTANT)
+		return usage_error("--lr-gamma is a setting of --schedule step or exp");
 	cfg->optim.step_epochs = o->lr_step > 0 ? (int)o->lr_step : 10;
-	cfg->optim.gamma = o->lr_gamma > 0 ? o->lr_gamma
-			   : cfg->optim.schedule == OPTIM_STEP ? 0.1
-			   : cfg->optim.schedule == OPTIM_EXP ? 0.95 : 1;
+	cfg->optim.gamma = !isnan(o->lr_gamma) ? o->lr_gamma
+			   : sched == OPTIM_STEP ? 0.1
+			   : sched == OPTIM_EXP ? 0.95 : 1;
 	if (!isnan(o->l2)) {
 		if (cfg->mode != TRAIN_L2)
 			return usage_error("--l2 needs --mode l2");
@@ -292,37 +309,38 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 {
 	const struct train_config *cfg = &t->cfg;
 	char label[ARCH_TEXT];
-	printf("{\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"epochs\":%d,\"seconds\":%.3f,"
+	printf("{\"test_accuracy\":%.6f,\"test_loss\":%s,\"epochs\":%d,\"seconds\":%.3f,"
 	       "\"mode\":\"%s\",\"model\":\"%s\",\"dataset\":\"%s\",\"seed\":%lu,"
 	       "\"train_images\":%u,\"test_images\":%u,\"steps\":%ld,\"batch\":%d,"
-	       "\"threads\":%d,\"optimizer\":\"%s\",\"lr\":%g,\"momentum\":%g,"
+	       "\"threads\":%d,\"optimizer\":\"%s\",\"lr\":%s,\"momentum\":%s,"
 	       "\"schedule\":\"%s\",",
-	       test_acc, test_loss, t->epoch, seconds, train_mode_name(cfg->mode),
+	       test_acc, json_num(test_loss).s, t->epoch, seconds, train_mode_name(cfg->mode),
 	       cmd_arch_label(&cfg->arch, label, sizeof label), data_kind_name(kind), (unsigned long)cfg->seed,
 	       t->train.n, t->test ? t->test->n : 0, t->step, cfg->batch, nn_threads(),
-	       optim_kind_name(cfg->optim.kind), cfg->optim.lr,
-	       cfg->optim.kind == OPTIM_SGD ? cfg->optim.momentum : 0,
+	       optim_kind_name(cfg->optim.kind), json_num(cfg->optim.lr).s,
+	       json_num(cfg->optim.kind == OPTIM_SGD ? cfg->optim.momentum : 0).s,
 	       optim_schedule_name(cfg->optim.schedule));
 	if (cfg->mode == TRAIN_L2)
-		printf("\"l2\":%g,", cfg->l2);
+		printf("\"l2\":%s,", json_num(cfg->l2).s);
 	printf("\"power_iterations_to_settle\":%d,\"rho_certified\":%s,\"layers\":[", settle,
 	       cfg->mode == TRAIN_SPNORM && t->caps.certified ? "true" : "false");
 	for (int j = 0; j < t->nweighted; j++) {
 		const struct nn_layer *l = &t->net->layers[t->weighted[j]];
-		printf("%s{\"name\":\"%s\",\"in\":%d,\"out\":%d,\"sigma_exact\":%.6f,"
-		       "\"sigma_hat\":%.6f,",
-		       j ? "," : "", l->name, l->in, l->out, sigma[j], l->sigma_hat * l->scale);
+		printf("%s{\"name\":\"%s\",\"in\":%d,\"out\":%d,\"sigma_exact\":%s,"
+		       "\"sigma_hat\":%s,",
+		       j ? "," : "", l->name, l->in, l->out, json_num(sigma[j]).s,
+		       json_num(l->sigma_hat * l->scale).s);
 		if (l->rho > 0)
-			printf("\"rho\":%.6f}", l->rho);
+			printf("\"rho\":%s}", json_num(l->rho).s);
 		else
 			printf("\"rho\":null}");
 	}
 	printf("]");
 	if (eps > 0)
-		printf(",\"fgsm\":{\"norm\":\"inf\",\"eps\":%g,\"labels\":\"true\",\"clip\":true,"
+		printf(",\"fgsm\":{\"norm\":\"inf\",\"eps\":%s,\"labels\":\"true\",\"clip\":true,"
 		       "\"n\":%d,\"clean_accuracy\":%.6f,\"robust_accuracy\":%.6f,"
 		       "\"attack_success_rate\":%.6f,\"zero_gradients\":%d}",
-		       eps, ar->n, ar->clean_accuracy, ar->robust_accuracy,
+		       json_num(eps).s, ar->n, ar->clean_accuracy, ar->robust_accuracy,
 		       ar->attack_success_rate, ar->zero_grad);
 	printf(",\"certify\":{\"nu\":%.10g,\"delta\":%.10g,\"objective\":\"%s\"},"
 	       "\"lipschitz_bound\":%.10g,\"bound\":\"%s\",",
@@ -338,7 +356,8 @@ static int train_run(int argc, char **argv)
 	/* NAN marks a number not given (the parser accepts finite values only). */
 	struct train_opts o = {.mode = "vanilla", .epochs = 10, .batch = 128,
 			       .seed = 1, .holdout = -1, .lr = NAN, .eps = NAN, .l2 = NAN,
-			       .momentum = NAN, .nu = NAN, .delta = NAN};
+			       .momentum = NAN, .lr_gamma = NAN, .nu = NAN,
+			       .delta = NAN};
 	int rc = parse(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? 0 : rc;

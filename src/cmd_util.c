@@ -14,13 +14,54 @@
 #include "sectorlab/sector.h"
 #include "sectorlab/model.h"
 
-int cmd_parse_double(const char *opt, const char *text, double *out)
+int cmd_getopt(const char *cmd, int argc, char **argv, const struct option *longopts)
+{
+	int index = -1;
+	int c = getopt_long(argc, argv, "h", longopts, &index);
+	if (c == -1 || c == '?' || index < 0)
+		return c;
+	/* The word that named the option: the one before its separate value,
+	 * if it has one ("--nu 5"), else the last one read ("--nu=5"). */
+	const char *word = argv[optind - 1];
+	if (optarg && optarg == argv[optind - 1] && optind >= 2)
+		word = argv[optind - 2];
+	const char *name = longopts[index].name;
+	size_t len = strcspn(word + 2, "=");
+	if (strncmp(word, "--", 2) != 0 || len != strlen(name) || strncmp(word + 2, name, len) != 0) {
+		fprintf(stderr, "sectorlab %s: unknown option '%.*s' (options are written in full, "
+				"as --%s)\n",
+			cmd, (int)(len + 2), word, name);
+		return '?';
+	}
+	return c;
+}
+
+/* "[0, 1]", "(0, 1e+06]" */
+static void range_text(struct cmd_range r, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%c%g, %g%c", r.lo_open ? '(' : '[', r.lo, r.hi, r.hi_open ? ')' : ']');
+}
+
+bool cmd_in_range(struct cmd_range r, double v)
+{
+	return (r.lo_open ? v > r.lo : v >= r.lo) && (r.hi_open ? v < r.hi : v <= r.hi);
+}
+
+int cmd_parse_double(const char *opt, const char *text, struct cmd_range r, double *out)
 {
 	char *end = NULL;
 	errno = 0;
 	double v = strtod(text, &end);
-	if (end == text || *end != '\0' || errno == ERANGE || !isfinite(v)) {
-		fprintf(stderr, "sectorlab: %s expects a number, got '%s'\n", opt, text);
+	char range[96];
+	range_text(r, range, sizeof range);
+	if (end == text || *end != '\0' || isnan(v)) {
+		fprintf(stderr, "sectorlab: %s expects a number in %s, got '%s'\n", opt, range, text);
+		return -1;
+	}
+	/* Overflow (ERANGE with an infinite result) is out of every range;
+	 * underflow is a number close to 0 and judged as one. */
+	if (!isfinite(v) || !cmd_in_range(r, v)) {
+		fprintf(stderr, "sectorlab: %s must be in %s, got %s\n", opt, range, text);
 		return -1;
 	}
 	*out = v;
@@ -32,20 +73,22 @@ int cmd_parse_long(const char *opt, const char *text, long min, long max, long *
 	char *end = NULL;
 	errno = 0;
 	long v = strtol(text, &end, 10);
-	if (end == text || *end != '\0' || errno == ERANGE) {
-		fprintf(stderr, "sectorlab: %s expects a whole number, got '%s'\n", opt, text);
+	if (end == text || *end != '\0') {
+		fprintf(stderr, "sectorlab: %s expects a whole number between %ld and %ld, got '%s'\n",
+			opt, min, max, text);
 		return -1;
 	}
-	if (v < min || v > max) {
-		fprintf(stderr, "sectorlab: %s must be between %ld and %ld, got %ld\n", opt, min,
-			max, v);
+	if (errno == ERANGE || v < min || v > max) {
+		fprintf(stderr, "sectorlab: %s must be between %ld and %ld, got %s\n", opt, min,
+			max, text);
 		return -1;
 	}
 	*out = v;
 	return 0;
 }
 
-int cmd_parse_doubles(const char *opt, const char *text, double *out, int max)
+int cmd_parse_doubles(const char *opt, const char *text, struct cmd_range r, double *out,
+		      int max)
 {
 	int n = 0;
 	const char *p = text;
@@ -64,13 +107,23 @@ int cmd_parse_doubles(const char *opt, const char *text, double *out, int max)
 		}
 		memcpy(item, p, len);
 		item[len] = '\0';
-		if (cmd_parse_double(opt, item, &out[n]) != 0)
+		if (cmd_parse_double(opt, item, r, &out[n]) != 0)
 			return -1;
 		n++;
 		if (!comma)
 			return n;
 		p = comma + 1;
 	}
+}
+
+int cmd_check_indices(const char *cmd, double nu, double delta)
+{
+	struct sl_error err;
+	double lo, hi;
+	if (sector_slopes(nu, delta, &lo, &hi, &err) == SL_OK)
+		return 0;
+	fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);
+	return 2;
 }
 
 #ifndef SECTORLAB_DATADIR
@@ -354,8 +407,8 @@ int cmd_spnorm_caps(const char *cmd, const struct arch *arch, const struct cmd_c
 	}
 	if (caps_preview(&spec, arch, plan, &err) != SL_OK)
 		return caps_fail(&e, 1, err.msg);
-	if (!plan->feasible)
-		return caps_fail(&e, plan->status == SL_ERR_ARG ? 2 : 1, plan->why);
+	if (!plan->feasible) /* what the options asked for cannot be had */
+		return caps_fail(&e, 2, plan->why);
 	cfg->caps = spec;
 	return 0;
 }

@@ -43,13 +43,13 @@ static void test_bad_usage(void **state)
 		{"train --model resnet", "unknown model 'resnet'"},
 		{"train --rho 1,x", "--rho expects a number"},
 		{"train --rho 1,2,3", "need --mode spnorm"},
-		{"train --eps -0.1", "--eps must be >= 0"},
-		{"train --lr 0", "learning rate"},
+		{"train --eps -0.1", "--eps must be in [0, 1], got -0.1"},
+		{"train --lr 0", "--lr must be in (0, 100], got 0"},
 		{"train extra", "unexpected argument"},
 		{"--pace fast", "--pace expects a whole number"},
 		{"--caps mine", "sectorlab lab: --caps takes 'authors'"},
 		{"--mode vanilla --nu -2", "need --mode spnorm"},
-		{"--nu 1 --delta 4", "no certified caps for (nu, delta) = (1, 4)"},
+		{"--nu 1 --delta 4", "the indices (1, 4) describe an empty sector"},
 		{"train --model alexnet --dataset mnist", "alexnet takes 3x32x32 inputs"},
 		{"train --model mlp --dataset cifar10", "mlp takes 1x28x28 inputs"},
 		{"train --arch 784-50-10 --dataset cifar10", "takes 784x1x1 inputs"},
@@ -68,12 +68,74 @@ static void test_bad_usage(void **state)
 		{"train --threads 0", "--threads must be between"},
 		{"train --model alexnet-lite --mode spnorm --caps authors", "hard-codes no caps"},
 		{"train --mode spnorm --caps authors --rho 1,2,3", "one way"},
-		{"train --mode spnorm --nu 1 --delta 4", "no certified caps"},
+		{"train --mode spnorm --nu 1 --delta 4", "describe an empty sector"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int rc = run(cases[i].args, out, sizeof out);
-		if (!strstr(out, cases[i].says) || (rc != 2 && rc != 1))
+		if (!strstr(out, cases[i].says) || rc != 2)
 			fail_msg("'%s' exited %d with:\n%s", cases[i].args, rc, out);
+	}
+}
+
+/* Every command answers bad usage with status 2 and a message that says
+ * what is allowed: numbers out of their range (said at parse time), options
+ * that do not apply to the rest of the command line, abbreviated options,
+ * and the same option gets the same status in every command. */
+static void test_bad_usage_status_and_reason(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *args, *says;
+	} cases[] = {
+		/* ranges, stated */
+		{"train --eps 1e300", "--eps must be in [0, 1], got 1e300"},
+		{"train --mode spnorm --rho 1e308,1,1", "--rho must be in (0, 1e+06], got 1e308"},
+		{"train --mode spnorm --rho 1e-400,1,1", "--rho must be in (0, 1e+06]"},
+		{"train --optimizer sgd --momentum 1", "--momentum must be in [0, 1), got 1"},
+		{"train --schedule exp --lr-gamma 0", "--lr-gamma must be in (0, 1], got 0"},
+		{"train --mode l2 --l2 -1", "--l2 must be in [0, 100], got -1"},
+		{"train --epochs 99999999999999999999", "--epochs must be between 0 and 100000"},
+		{"allocate --nu nan", "--nu expects a number in [-1e+06, 1e+06], got 'nan'"},
+		{"allocate --delta inf", "--delta must be in (0, 1e+06], got inf"},
+		{"--eps 2", "--eps must be in [0, 1], got 2"},
+		/* the same bad value, the same status, in every command */
+		{"allocate --delta -1", "--delta must be in (0, 1e+06], got -1"},
+		{"train --mode spnorm --delta -1", "--delta must be in (0, 1e+06], got -1"},
+		{"--delta -1", "--delta must be in (0, 1e+06], got -1"},
+		{"certify --model x --delta -1", "--delta must be in (0, 1e+06], got -1"},
+		{"allocate --nu 1 --delta 4", "describe an empty sector"},
+		{"train --mode spnorm --nu -0.1", "no certified caps for (nu, delta) = (-0.1, 0.4)"},
+		{"train --mode spnorm --rho 1,2", "needs 3 caps"},
+		/* options that do not apply are refused, not replaced or ignored */
+		{"train --momentum 0.5", "--momentum is a setting of --optimizer sgd"},
+		{"train --optimizer adam --momentum 0.5", "--momentum is a setting of --optimizer sgd"},
+		{"train --lr-gamma 0.5", "--lr-gamma is a setting of --schedule step or exp"},
+		{"train --lr-step 2 --schedule exp", "--lr-step is a setting of --schedule step"},
+		{"train --mode spnorm --rho 1,1,1 --objective min", "--objective applies to caps"},
+		{"--caps authors --objective min", "--objective applies to caps"},
+		/* full option names only */
+		{"allocate --n 500", "unknown option '--n' (options are written in full, as --nu)"},
+		{"allocate --nu=-3 --del=0.5", "unknown option '--del'"},
+		{"train --epo 1", "unknown option '--epo' (options are written in full, as --epochs)"},
+		{"train --epochs 1 --mom 0.9", "unknown option '--mom'"},
+		{"certify --mod x", "unknown option '--mod'"},
+		{"attack --mod x", "unknown option '--mod'"},
+		{"--epoch 3", "unknown option '--epoch'"},
+		/* settings files: the reason */
+		{"train --config /", "/ is a directory, not a settings file"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int rc = run(cases[i].args, out, sizeof out);
+		if (!strstr(out, cases[i].says) || rc != 2)
+			fail_msg("'%s' exited %d with:\n%s", cases[i].args, rc, out);
+	}
+	/* --help says so. */
+	static const char *const helps[] = {"train --help", "attack --help", "certify --help",
+					    "allocate --help", "--help-lab"};
+	for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {
+		assert_int_equal(run(helps[i], out, sizeof out), 0);
+		if (!strstr(out, "Options are written in full") || !strstr(out, "bad usage"))
+			fail_msg("'%s' does not say how options are written:\n%s", helps[i], out);
 	}
 }
 
@@ -311,6 +373,65 @@ static void test_train_settings_file(void **state)
 	free(ckpt);
 }
 
+/* Whether text is one JSON value that python3's strict reader takes (valid
+ * UTF-8, no NaN or Infinity); -1 when python3 is missing. */
+static int json_valid(const char *dir, const char *text)
+{
+	if (access("/usr/bin/python3", X_OK) != 0)
+		return -1;
+	char *path = tu_path(dir, "out.json");
+	assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd,
+		 "/usr/bin/python3 -c 'import json,sys\n"
+		 "def bad(c): raise ValueError(c)\n"
+		 "json.loads(open(sys.argv[1], \"rb\").read().decode(\"utf-8\"), "
+		 "parse_constant=bad)' '%s'",
+		 path);
+	free(path);
+	return system(cmd) == 0;
+}
+
+/* JSON is valid UTF-8 whatever bytes a path holds, and holds no NaN or
+ * Infinity whatever the numbers; a checkpoint whose metadata is corrupt is
+ * named in the error. */
+static void test_json_valid_and_metadata_named(void **state)
+{
+	const char *dir = *state;
+	char args[8192], *model = tu_path(dir, "m\xFF\xFE\xC3.safetensors");
+	snprintf(args, sizeof args, "train --mode spnorm --epochs 1 --out '%s'", model);
+	assert_int_equal(run(args, out, sizeof out), 0);
+	static const char *const commands[] = {
+		"certify --json --n 50 --model",
+		"attack --json --n 20 --attack fgsm --no-clip --eps 0,100 --model",
+	};
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		snprintf(args, sizeof args, "%s '%s'", commands[i], model);
+		assert_int_equal(tu_run(args, false, out, sizeof out), 0);
+		assert_non_null(strstr(out, "m\\ufffd\\ufffd\\ufffd.safetensors"));
+		int ok = json_valid(dir, out);
+		if (ok == 0)
+			fail_msg("'%s' printed JSON that is not valid:\n%s", commands[i], out);
+	}
+
+	/* The metadata "nu":"-2" becomes "nu":"xx", same length. */
+	size_t n;
+	char *bytes = tu_read_file(model, &n);
+	assert_non_null(bytes);
+	char *nu = strstr(bytes + 8, "\"nu\":\"-2\"");
+	assert_non_null(nu);
+	memcpy(nu + 6, "xx", 2);
+	char *bad = tu_path(dir, "bad.safetensors");
+	assert_int_equal(tu_write_file(bad, bytes, n), 0);
+	snprintf(args, sizeof args, "certify --n 10 --model '%s'", bad);
+	assert_int_equal(run(args, out, sizeof out), 1);
+	if (!strstr(out, bad) || !strstr(out, "metadata nu is 'xx'"))
+		fail_msg("the error does not name the file:\n%s", out);
+	free(bytes);
+	free(bad);
+	free(model);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -318,12 +439,15 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_bad_usage),
+		cmocka_unit_test(test_bad_usage_status_and_reason),
 		cmocka_unit_test(test_spnorm_wrong_cap_count),
 		cmocka_unit_test(test_missing_and_bad_data),
 		cmocka_unit_test(test_train_run_writes_files),
 		cmocka_unit_test_setup_teardown(test_certify_uses_recorded_objective,
 						tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test(test_train_alexnet_lite),
+		cmocka_unit_test_setup_teardown(test_json_valid_and_metadata_named, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_train_settings_file, tu_setup_tmpdir,
 						tu_teardown_tmpdir),
 	};

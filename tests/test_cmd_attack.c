@@ -58,7 +58,12 @@ static void test_bad_arguments(void **state)
 		int rc;
 	} cases[] = {
 		{"", "--model FILE is required", 2},
-		{"--eps 0.1,-0.1", "--eps values must be >= 0", 2},
+		{"--eps 0.1,-0.1", "--eps must be in [0, 100], got -0.1", 2},
+		{"--eps 1e300", "--eps must be in [0, 100], got 1e300", 2},
+		{"--eps 3e38 --no-clip", "--eps must be in [0, 100], got 3e38", 2},
+		{"--step-size 1e300", "--step-size must be in (0, 100], got 1e300", 2},
+		{"--png-count 3", "--png-count is a setting of --png-dir", 2},
+		{"--png-dir /dev/null", "--png-dir /dev/null: Not a directory", 2},
 		{"--eps 0.1,x", "--eps expects a number", 2},
 		{"--eps 0.1,0.2,0.1", "--eps lists 0.1 twice", 2},
 		{"--steps 0", "--steps must be between 1", 2},
@@ -71,7 +76,7 @@ static void test_bad_arguments(void **state)
 		{"--attack fgm --norm inf", "fgm is the L2 attack", 2},
 		{"--attack fgsm --steps 5", "need pgd", 2},
 		{"--attack fgm --random-start", "need pgd", 2},
-		{"--step-size 0", "--step-size must be > 0", 2},
+		{"--step-size 0", "--step-size must be in (0, 100], got 0", 2},
 		{"--step-size 0.1 --step-travel 2", "not both", 2},
 		{"--restarts 0", "--restarts must be between 1", 2},
 		{"--target 12", "target class 12 is not in 0..9", 2},

@@ -9,6 +9,7 @@
 #define SECTORLAB_CMD_H
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "sectorlab/certify.h"
@@ -25,14 +26,47 @@ int cmd_attack(int argc, char **argv);
 int cmd_certify(int argc, char **argv);
 int cmd_lab(int argc, char **argv); /* the ncurses lab (no subcommand) */
 
-/* Shared option helpers (src/cmd_util.c). */
+/* Shared option helpers (src/cmd_util.c).  They print what is wrong on
+ * stderr; the caller answers bad usage with exit status 2. */
 
-/* Parse a comma-separated list of at most max doubles ("1.8,1.8,0.92").
- * Returns the count, or -1 (with a message on stderr naming opt) on error. */
-int cmd_parse_doubles(const char *opt, const char *text, double *out, int max);
-/* Parse a double / a non-negative long; on error print to stderr and return -1. */
-int cmd_parse_double(const char *opt, const char *text, double *out);
+/*
+ * getopt_long(argc, argv, "h", longopts, NULL) that takes long options only
+ * by their full names: getopt's abbreviations ("--n" for "--nu") are refused
+ * with a message naming the option meant, and '?' is returned as for any
+ * unknown option.  Every command's --help says so.
+ */
+int cmd_getopt(const char *cmd, int argc, char **argv, const struct option *longopts);
+
+/* The values a numeric option takes: lo to hi, each end included unless
+ * marked open.  Messages print it as "[0, 1]" or "(0, 100]". */
+struct cmd_range {
+	double lo, hi;
+	bool lo_open, hi_open;
+};
+#define CMD_RANGE(lo, hi) ((struct cmd_range){(lo), (hi), false, false})
+#define CMD_ABOVE(lo, hi) ((struct cmd_range){(lo), (hi), true, false}) /* (lo, hi] */
+bool cmd_in_range(struct cmd_range r, double v);
+
+/* Parse a number in r (finite by construction: every range is); on error
+ * print "--eps must be in [0, 100], got 1e300" and return -1. */
+int cmd_parse_double(const char *opt, const char *text, struct cmd_range r, double *out);
+/* Parse a comma-separated list of at most max numbers in r ("1.8,1.8,0.92").
+ * Returns the count, or -1 after printing why. */
+int cmd_parse_doubles(const char *opt, const char *text, struct cmd_range r, double *out,
+		      int max);
+/* Parse a whole number in [min, max]; -1 after printing why. */
 int cmd_parse_long(const char *opt, const char *text, long min, long max, long *out);
+
+/* The ranges of the options several commands share. */
+#define CMD_RANGE_NU CMD_RANGE(-1e6, 1e6)   /* a network's nu */
+#define CMD_RANGE_DELTA CMD_ABOVE(0, 1e6)   /* a network's delta */
+#define CMD_RANGE_RHO CMD_ABOVE(0, 1e6)     /* a spectral-norm cap */
+#define CMD_RANGE_FGSM_EPS CMD_RANGE(0, 1)  /* L-inf: the pixel box is 1 wide */
+
+/* 0 when the indices (nu, delta) give a sector (sector_slopes), else 2
+ * after saying why ("sectorlab <cmd>: delta = -1 <= 0: ..."). */
+int cmd_check_indices(const char *cmd, double nu, double delta);
+
 /* Threads for the networks built from now on: requested if > 0, else one
  * per processor (at most 64). */
 void cmd_set_threads(long requested);
@@ -98,7 +132,9 @@ struct cmd_caps_request {
  * the authors' hard-coded caps (neither certified).  Other modes take none
  * of these options.  Returns 0, or the exit code after saying why: in why
  * (why_cap bytes) when why is not NULL, else on stderr ("sectorlab <cmd>:
- * ..."); 2 for bad usage, 1 when (nu, delta) admits no allocation.
+ * ..."): 2 for bad usage, which includes a spec that caps_preview refuses
+ * ((nu, delta) without a sector or an allocation, --rho of the wrong
+ * count), 1 when the preview itself fails.
  */
 int cmd_spnorm_caps(const char *cmd, const struct arch *arch, const struct cmd_caps_request *req,
 		    struct train_config *cfg, struct caps_plan *plan, char *why, size_t why_cap);
