@@ -727,14 +727,14 @@ static int attack_run(int argc, char **argv)
 	struct collect c = {0};
 	struct interrupt_guard guard;
 	bool caught = false;
-	const char *outputs[] = {o.npy, o.csv, o.plot};
-	for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
-		if (outputs[i] && io_probe(outputs[i], &err) != SL_OK) {
-			fprintf(stderr, "sectorlab attack: %s\n", err.msg);
-			return 1;
-		}
+	const struct cmd_file files[] = {{"--model", o.model, false}, {"--npy", o.npy, true},
+					 {"--csv", o.csv, true}, {"--plot", o.plot, true}};
+	if ((rc = cmd_check_files("attack", files, 4)) != 0)
+		return rc;
 	cmd_set_threads(o.threads);
-	rc = cmd_load_model("attack", o.model, (int)o.batch, o.dataset, o.data_dir, &m);
+	/* Buffers for no more images than are attacked. */
+	long batch = o.n > 0 && o.n < o.batch ? o.n : o.batch;
+	rc = cmd_load_model("attack", o.model, (int)batch, o.dataset, o.data_dir, &m);
 	if (rc)
 		goto out;
 	struct nn_net *net = m.net;
@@ -796,7 +796,7 @@ static int attack_run(int argc, char **argv)
 			model_name, mode, n, dataset);
 	/* Ctrl-C or SIGTERM stops between batches and between exported files:
 	 * every file under its final name is whole, and the archive, CSV and
-	 * plot, written at the end, are not written at all. */
+	 * plot, written after the results are printed, are not written at all. */
 	interrupt_catch(&guard);
 	caught = true;
 	cmd_progress_start(&c.progress, "images", (double)o.neps * n);
@@ -813,6 +813,13 @@ static int attack_run(int argc, char **argv)
 		}
 		goto out;
 	}
+	/* The results first: a file that then fails to be written loses no
+	 * number of the sweep. */
+	if (o.json)
+		print_json(stdout, &o, model_name, mode, dataset, &recipe, res, o.neps, &c);
+	else
+		print_table(stdout, &recipe, model_name, mode, dataset, o.model, res, o.neps, &o, &c);
+	fflush(stdout);
 	if (c.npz) {
 		struct npz_writer *z = c.npz;
 		c.npz = NULL;
@@ -830,10 +837,6 @@ static int attack_run(int argc, char **argv)
 		fprintf(stderr, "sectorlab attack: %s\n", err.msg);
 		goto out;
 	}
-	if (o.json)
-		print_json(stdout, &o, model_name, mode, dataset, &recipe, res, o.neps, &c);
-	else
-		print_table(stdout, &recipe, model_name, mode, dataset, o.model, res, o.neps, &o, &c);
 	if (!o.json) {
 		if (o.png_dir)
 			fprintf(stderr, "wrote %d examples per eps and a grid to %s/\n", c.npng,

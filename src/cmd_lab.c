@@ -7,7 +7,6 @@
 #include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
 #include "sectorlab/data.h"
-#include "sectorlab/io.h"
 #include "sectorlab/job.h"
 #include "sectorlab/ui.h"
 
@@ -203,10 +202,10 @@ static int lab_run(int argc, char **argv)
 	if (caps_rc)
 		return caps_rc;
 
-	if (out_path && io_probe(out_path, &err) != SL_OK) {
-		fprintf(stderr, "sectorlab: %s\n", err.msg);
-		return 1;
-	}
+	const struct cmd_file files[] = {{"--out", out_path, true}};
+	int files_rc = cmd_check_files("lab", files, 1);
+	if (files_rc)
+		return files_rc;
 	struct lab_saver saver = {.path = out_path, .kind = kind, .saved_epoch = -1};
 	if (out_path) {
 		jc.on_epoch = save_epoch;

@@ -62,7 +62,8 @@ static void usage(FILE *f)
 	      "  --out FILE         save the trained network (safetensors, PyTorch names),\n"
 	      "                     rewritten after every epoch: Ctrl-C or SIGTERM stops\n"
 	      "                     training and leaves the last complete epoch there\n"
-	      "  --log FILE         per-epoch metrics as CSV\n"
+	      "  --log FILE         per-epoch metrics as CSV, rewritten after every epoch\n"
+	      "                     (with --epochs 0: the header row alone)\n"
 	      "  --json             print one JSON object with the results on stdout\n"
 	      "  --quiet            no live progress line (shown only when stderr is a\n"
 	      "                     terminal: batch, rate and ETA)\n"
@@ -194,6 +195,14 @@ struct csv_log {
 	size_t len;
 	FILE *mem;
 };
+
+/* Rewrite path with the log so far (the header alone before epoch 1). */
+static sl_status log_save(struct csv_log *log, const char *path, struct sl_error *err)
+{
+	if (fflush(log->mem) != 0)
+		return status_set(err, SL_ERR_NOMEM, "%s: the log's buffer", path);
+	return io_write_file(path, log->text, log->len, err);
+}
 
 static int fail(const struct sl_error *err)
 {
@@ -371,8 +380,9 @@ static int train_run(int argc, char **argv)
 
 	struct sl_error err;
 	status_clear(&err);
-	if ((o.out && io_probe(o.out, &err) != SL_OK) || (o.log && io_probe(o.log, &err) != SL_OK))
-		return fail(&err);
+	const struct cmd_file files[] = {{"--out", o.out, true}, {"--log", o.log, true}};
+	if ((rc = cmd_check_files("train", files, 2)) != 0)
+		return rc;
 	const char *dir = cmd_data_dir(o.data_dir);
 	struct sl_dataset train = {0}, test = {0};
 	struct trainer *t = NULL;
@@ -500,8 +510,7 @@ static int train_run(int argc, char **argv)
 			for (int k = 0; k < cert.nradii; k++)
 				fprintf(log.mem, ",%.6f", cert.certified[k]);
 			fprintf(log.mem, "\n");
-			fflush(log.mem);
-			if (io_write_file(o.log, log.text, log.len, &err) != SL_OK) {
+			if (log_save(&log, o.log, &err) != SL_OK) {
 				rc = fail(&err);
 				goto out;
 			}
@@ -523,12 +532,14 @@ static int train_run(int argc, char **argv)
 	}
 
 	/* The last epoch left the network settled, measured, evaluated and
-	 * saved; with no epoch at all, that is still to do. */
+	 * saved; with no epoch at all, that is still to do, and the log gets
+	 * its header alone (never a stale file from an earlier run). */
 	if (t->epoch == 0 &&
 	    (trainer_settle_caps(t, TRAIN_SETTLE_ITERS, &err) != SL_OK ||
 	     trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
 	     certified_accuracy(t, &test, radii, nradii, &cert, &err) != SL_OK ||
-	     (o.out && cmd_save_checkpoint(t, kind, test_acc, o.out, &err) != SL_OK))) {
+	     (o.out && cmd_save_checkpoint(t, kind, test_acc, o.out, &err) != SL_OK) ||
+	     (o.log && log_save(&log, o.log, &err) != SL_OK))) {
 		rc = fail(&err);
 		goto out;
 	}

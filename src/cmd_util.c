@@ -11,6 +11,7 @@
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
+#include "sectorlab/io.h"
 #include "sectorlab/sector.h"
 #include "sectorlab/model.h"
 
@@ -192,14 +193,14 @@ int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
 		fprintf(stderr, "sectorlab %s: --model FILE is required\n", cmd);
 		return 2;
 	}
-	if (checkpoint_load(model_path, max_batch, &out->net, &out->info, &err) != SL_OK) {
+	/* The dataset comes from the metadata or the architecture; a network
+	 * for one image tells them, then the one used is built for batches no
+	 * larger than the test set. */
+	if (checkpoint_load(model_path, 1, &out->net, &out->info, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);
 		return 1;
 	}
 	const char *name = checkpoint_info_get(&out->info, "model");
-	const char *mode = checkpoint_info_get(&out->info, "mode");
-	out->model_name = name ? name : "?";
-	out->mode = mode ? mode : "?";
 	const char *dataset = dataset_flag ? dataset_flag
 					   : checkpoint_info_get(&out->info, "dataset");
 	if (!dataset) {
@@ -220,6 +221,21 @@ int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
 		fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);
 		return 1;
 	}
+	if (out->test.n > 0 && (uint32_t)max_batch > out->test.n)
+		max_batch = (int)out->test.n;
+	if (max_batch > 1) {
+		nn_free(out->net);
+		checkpoint_info_free(&out->info);
+		out->net = NULL;
+		if (checkpoint_load(model_path, max_batch, &out->net, &out->info, &err) != SL_OK) {
+			fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);
+			return 1;
+		}
+	}
+	name = checkpoint_info_get(&out->info, "model");
+	const char *mode = checkpoint_info_get(&out->info, "mode");
+	out->model_name = name ? name : "?";
+	out->mode = mode ? mode : "?";
 	const struct sl_dataset *t = &out->test;
 	if ((int)data_dim(t) != out->net->in_dim || (int)t->classes != out->net->out_dim) {
 		fprintf(stderr,
@@ -284,6 +300,9 @@ fail:
 	return -1;
 }
 
+/* The settings file the running command was given (an input of it). */
+static const char *config_in_use;
+
 int cmd_with_config(const char *cmd, const struct option *longopts,
 		    int (*run)(int argc, char **argv), int argc, char **argv)
 {
@@ -338,7 +357,9 @@ int cmd_with_config(const char *cmd, const struct option *longopts,
 		if (i < at || i >= at + width)
 			args[n++] = argv[i];
 	args[n] = NULL;
+	config_in_use = path;
 	int rc = run(n, args);
+	config_in_use = NULL;
 	if (rc == 2)
 		fprintf(stderr, "sectorlab %s: (the settings in %s are read as options before "
 				"those typed)\n", cmd, path);
@@ -468,4 +489,91 @@ void cmd_json_certified(const struct certify_accuracy *a)
 	for (int k = 0; k < a->nradii; k++)
 		printf("%s\"%g\":%.6f", k ? "," : "", a->radius[k], a->certified[k]);
 	printf("}");
+}
+
+/* An input's identity, when it exists: inputs are not probed for writing. */
+static bool input_target(const char *path, struct io_target *t)
+{
+	struct stat st;
+	memset(t, 0, sizeof *t);
+	if (stat(path, &st) != 0)
+		return false; /* its reader says what is wrong with it */
+	t->kind = S_ISREG(st.st_mode) ? IO_FILE : IO_STREAM;
+	t->dev = st.st_dev;
+	t->ino = st.st_ino;
+	return true;
+}
+
+#define CMD_MAX_FILES 16
+
+int cmd_check_files(const char *cmd, const struct cmd_file *files, int n)
+{
+	struct cmd_file all[CMD_MAX_FILES + 1];
+	struct io_target t[CMD_MAX_FILES + 1];
+	bool known[CMD_MAX_FILES + 1] = {false};
+	int m = 0, rc = 0;
+	for (int i = 0; i < n && m < CMD_MAX_FILES; i++)
+		if (files[i].path)
+			all[m++] = files[i];
+	if (config_in_use)
+		all[m++] = (struct cmd_file){"--config", config_in_use, false};
+	struct sl_error err;
+	status_clear(&err);
+	for (int i = 0; i < m && rc == 0; i++) {
+		if (!all[i].output) {
+			known[i] = input_target(all[i].path, &t[i]);
+			continue;
+		}
+		if (io_probe(all[i].path, &err) != SL_OK ||
+		    io_target_find(all[i].path, &t[i], &err) != SL_OK) {
+			fprintf(stderr, "sectorlab %s: %s: %s\n", cmd, all[i].option, err.msg);
+			rc = err.code == SL_ERR_ARG ? 2 : 1;
+			break;
+		}
+		known[i] = true;
+	}
+	for (int i = 0; i < m && rc == 0; i++)
+		for (int j = 0; j < i && rc == 0; j++) {
+			if (!known[i] || !known[j] || (!all[i].output && !all[j].output))
+				continue;
+			/* /dev/null, or a terminal, may take several outputs */
+			bool device = t[i].kind == IO_STREAM && t[j].kind == IO_STREAM;
+			if (device && all[i].output && all[j].output) {
+				struct stat st;
+				if (stat(all[i].path, &st) == 0 && S_ISCHR(st.st_mode))
+					continue;
+			}
+			if (!io_target_same(&t[i], &t[j]))
+				continue;
+			const struct cmd_file *out = all[i].output ? &all[i] : &all[j];
+			const struct cmd_file *other = out == &all[i] ? &all[j] : &all[i];
+			fprintf(stderr, "sectorlab %s: %s %s is the same file as %s %s: %s\n", cmd,
+				out->option, out->path, other->option, other->path,
+				other->output ? "give each output its own file"
+					      : "refusing to write over an input");
+			rc = 2;
+		}
+	for (int i = 0; i < m; i++)
+		if (known[i])
+			io_target_free(&t[i]);
+	return rc;
+}
+
+int cmd_close_stdout(int rc)
+{
+	/* fflush reports what the buffered output met; a descriptor closed
+	 * before anything was written (">&-") fails only fclose, with EBADF. */
+	int bad = 0, e = 0;
+	if (fflush(stdout) != 0)
+		bad = 1, e = errno;
+	else if (ferror(stdout))
+		bad = 1;
+	if (fclose(stdout) != 0 && !bad && errno != EBADF)
+		bad = 1, e = errno;
+	if (!bad)
+		return rc;
+	/* A write that failed earlier left no cause behind (errno is long gone). */
+	fprintf(stderr, "sectorlab: cannot write the results to standard output: %s\n",
+		e ? strerror(e) : "a write failed, output was lost");
+	return rc ? rc : 1;
 }

@@ -1,4 +1,5 @@
 /* main: the sectorlab command line; dispatches to the subcommands. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,7 +28,7 @@ static void usage(FILE *f)
 	      f);
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -58,4 +59,14 @@ int main(int argc, char **argv)
 	fprintf(stderr, "sectorlab: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	/* A write past the file size limit (ulimit -f) then fails with EFBIG,
+	 * as a write to a full disk fails, and takes the same way out: a clear
+	 * error, the temporary file removed, the earlier file kept.  By default
+	 * the signal would kill the program with no message. */
+	signal(SIGXFSZ, SIG_IGN);
+	return cmd_close_stdout(run(argc, argv));
 }

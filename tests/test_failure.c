@@ -74,7 +74,9 @@ static void test_unwritable_outputs_refused_at_start(void **state)
 }
 
 /* A disk that fills up while the checkpoint is written: a clear error, the
- * earlier checkpoint byte for byte as it was, no temporary file left. */
+ * earlier checkpoint byte for byte as it was, no temporary file left.  The
+ * limit is a file size limit with SIGXFSZ at its default (tu_spawn), as
+ * under `ulimit -f`: the program must not die of the signal. */
 static void test_full_disk_keeps_earlier_checkpoint(void **state)
 {
 	const char *dir = *state;
@@ -102,6 +104,63 @@ static void test_full_disk_keeps_earlier_checkpoint(void **state)
 	tu_assert_no_temp_files(dir);
 	free(before);
 	free(after);
+	free(ckpt);
+}
+
+/* Standard output past the file size limit: an error (exit 1) naming the
+ * cause, not death by SIGXFSZ. */
+static void test_stdout_past_file_size_limit(void **state)
+{
+	const char *dir = *state;
+	const char *args[] = {"allocate", "--json", NULL}; /* about 900 bytes */
+	expect(run_limited(dir, args, RLIMIT_FSIZE, 256), 1, "standard output");
+	assert_non_null(strstr(out, "File too large"));
+}
+
+/* The attack's plot past the file size limit: the table is on stdout
+ * already, the error names the plot, no temporary file is left. */
+static void test_attack_plot_past_file_size_limit(void **state)
+{
+	const char *dir = *state;
+	char *ckpt = tu_path(dir, "m.safetensors"), *plot = tu_path(dir, "plot.png");
+	const char *train[] = {"train", "--data-dir", tu_sample_data(), "--epochs", "0",
+			       "--eps", "0", "--out", ckpt, NULL};
+	expect(run_limited(dir, train, -1, 0), 0, "saved");
+	const char *attack[] = {"attack", "--model", ckpt, "--data-dir", tu_sample_data(),
+				"--n", "20", "--eps", "0,0.1", "--steps", "2", "--plot", plot,
+				NULL};
+	expect(run_limited(dir, attack, RLIMIT_FSIZE, 8 * 1024), 1, "File too large");
+	assert_non_null(strstr(out, plot));
+	char *path = tu_path(dir, "stdout.txt");
+	char *table = tu_read_file(path, NULL);
+	assert_non_null(table);
+	assert_non_null(strstr(table, "robust"));
+	assert_int_equal(access(plot, F_OK), -1);
+	tu_assert_no_temp_files(dir);
+	free(table);
+	free(path);
+	free(ckpt);
+	free(plot);
+}
+
+/* attack allocates for the images it attacks, not for --batch: ten images
+ * with --batch 65536 fit in a 600 MB address space (OpenBLAS reserves much
+ * of it), which 65536 images' buffers (about 1.3 GB) would not. */
+static void test_attack_buffers_sized_by_n(void **state)
+{
+	if (UNDER_ASAN) {
+		print_message("AddressSanitizer build: RLIMIT_AS cannot be used, skipping\n");
+		skip();
+	}
+	const char *dir = *state;
+	char *ckpt = tu_path(dir, "m.safetensors");
+	const char *train[] = {"train", "--data-dir", tu_sample_data(), "--epochs", "0",
+			       "--eps", "0", "--out", ckpt, NULL};
+	expect(run_limited(dir, train, -1, 0), 0, "saved");
+	const char *attack[] = {"attack", "--model", ckpt, "--data-dir", tu_sample_data(),
+				"--n", "10", "--batch", "65536", "--eps", "0.1", "--steps", "2",
+				"--threads", "1", NULL};
+	expect(run_limited(dir, attack, RLIMIT_AS, 600ul << 20), 0, "attacking");
 	free(ckpt);
 }
 
@@ -133,6 +192,12 @@ int main(int argc, char **argv)
 						tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_full_disk_keeps_earlier_checkpoint,
 						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_stdout_past_file_size_limit, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_attack_plot_past_file_size_limit,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_attack_buffers_sized_by_n, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_out_of_memory_reported, tu_setup_tmpdir,
 						tu_teardown_tmpdir),
 	};

@@ -241,8 +241,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unwritable_directory, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_names_up_to_name_max, tu_setup_tmpdir,
 						tu_teardown_tmpdir),
-}
-
 		cmocka_unit_test_setup_teardown(test_symlink_target_written, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_fifo_written_through, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_device_written_through, tu_setup_tmpdir, tu_teardown_tmpdir),

@@ -176,9 +176,11 @@ pid_t tu_spawn(const char *const *args, const char *outdir, int limit_resource,
 	if (pid == 0) {
 		redirect(1, outdir, "stdout.txt");
 		redirect(2, outdir, "stderr.txt");
+		/* The signal as a user's shell leaves it: the program must cope
+		 * with a file size limit itself. */
+		signal(SIGXFSZ, SIG_DFL);
 		if (limit_resource >= 0) {
 			struct rlimit rl = {limit_bytes, limit_bytes};
-			signal(SIGXFSZ, SIG_IGN); /* stays ignored across exec */
 			if (setrlimit(limit_resource, &rl) != 0)
 				_exit(126);
 		}

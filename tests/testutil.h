@@ -64,9 +64,10 @@ int tu_run(const char *args, bool with_stderr, char *out, size_t cap);
 /* Start sectorlab with args (NULL-terminated, without the program name) in
  * the background, stdout and stderr going to outdir/stdout.txt and
  * outdir/stderr.txt.  When limit_resource >= 0 the child runs under
- * setrlimit(limit_resource, limit_bytes), with SIGXFSZ ignored so that a
- * write past RLIMIT_FSIZE fails with EFBIG as a full disk fails with
- * ENOSPC.  Fails the test if the child cannot be started. */
+ * setrlimit(limit_resource, limit_bytes).  SIGXFSZ keeps its default action
+ * (ending the process), as in a user's shell: the program itself must turn a
+ * write past RLIMIT_FSIZE into an error.  Fails the test if the child cannot
+ * be started. */
 pid_t tu_spawn(const char *const *args, const char *outdir, int limit_resource,
 	       unsigned long limit_bytes);
 

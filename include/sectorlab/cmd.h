@@ -94,6 +94,34 @@ int cmd_arch(const char *cmd, const char *model, const char *spec, const char *f
 /* A built-in model's name, or else the spec (arch_format) into buf. */
 const char *cmd_arch_label(const struct arch *a, char *buf, size_t cap);
 
+/* A file a command reads or writes, declared before any work is done. */
+struct cmd_file {
+	const char *option; /* "--out" */
+	const char *path;   /* NULL when not given */
+	bool output;
+};
+
+/*
+ * Check a command's files before it does any work.  Every output is probed
+ * (io_probe: not an empty name, not a directory nor a socket, and writable
+ * now); no output may be the same file as another output or as an input
+ * (the settings file of --config counts as one): the same device and inode,
+ * or for files not there yet the same name once links and ".." are
+ * resolved, not the same string.  Character devices (/dev/null) may be
+ * shared.  Returns 0, or the exit code after saying why on stderr
+ * ("sectorlab <cmd>: ..."): 2 for bad usage (a collision, a directory, an
+ * empty name), 1 when an output cannot be written.
+ */
+int cmd_check_files(const char *cmd, const struct cmd_file *files, int n);
+
+/*
+ * The end of every command: flush and close stdout; results that did not
+ * reach it (a full disk, a file size limit, a closed descriptor) are an
+ * error.  Returns rc, or 1 (after saying why on stderr) when rc is 0 and
+ * stdout failed.
+ */
+int cmd_close_stdout(int rc);
+
 /*
  * Settings files (see config.h).  cmd_with_config runs a command with the
  * settings of `--config FILE` (or `--config=FILE`) anywhere in argv: they
@@ -162,10 +190,11 @@ struct cmd_model {
 };
 
 /*
- * Load the checkpoint at model_path for batches of max_batch and the test
- * split of its dataset (dataset_flag, else the checkpoint's "dataset", else
- * the model's usual one) from data_dir (see cmd_data_dir), and check that
- * they fit each other.  Returns 0, or the exit code after printing why
+ * Load the test split of a checkpoint's dataset (dataset_flag, else the
+ * checkpoint's "dataset", else the model's usual one) from data_dir (see
+ * cmd_data_dir), then the checkpoint at model_path as a network for batches
+ * of at most max_batch and never more than the test split holds, and check
+ * that they fit each other.  Returns 0, or the exit code after printing why
  * (prefixed "sectorlab <cmd>: "): 2 for usage errors, 1 otherwise.  Free
  * with cmd_model_free in every case.
  */
