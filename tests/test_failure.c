@@ -107,6 +107,14 @@ static void test_full_disk_keeps_earlier_checkpoint(void **state)
 	free(ckpt);
 }
 
+/* An untrained network saved at path (--epochs 0: quick). */
+static void save_untrained(const char *dir, const char *path)
+{
+	const char *train[] = {"train", "--data-dir", tu_sample_data(), "--epochs", "0",
+			       "--eps", "0", "--out", path, NULL};
+	expect(run_limited(dir, train, -1, 0), 0, "saved");
+}
+
 /* Standard output past the file size limit: an error (exit 1) naming the
  * cause, not death by SIGXFSZ. */
 static void test_stdout_past_file_size_limit(void **state)
@@ -123,9 +131,7 @@ static void test_attack_plot_past_file_size_limit(void **state)
 {
 	const char *dir = *state;
 	char *ckpt = tu_path(dir, "m.safetensors"), *plot = tu_path(dir, "plot.png");
-	const char *train[] = {"train", "--data-dir", tu_sample_data(), "--epochs", "0",
-			       "--eps", "0", "--out", ckpt, NULL};
-	expect(run_limited(dir, train, -1, 0), 0, "saved");
+	save_untrained(dir, ckpt);
 	const char *attack[] = {"attack", "--model", ckpt, "--data-dir", tu_sample_data(),
 				"--n", "20", "--eps", "0,0.1", "--steps", "2", "--plot", plot,
 				NULL};
@@ -154,9 +160,7 @@ static void test_attack_buffers_sized_by_n(void **state)
 	}
 	const char *dir = *state;
 	char *ckpt = tu_path(dir, "m.safetensors");
-	const char *train[] = {"train", "--data-dir", tu_sample_data(), "--epochs", "0",
-			       "--eps", "0", "--out", ckpt, NULL};
-	expect(run_limited(dir, train, -1, 0), 0, "saved");
+	save_untrained(dir, ckpt);
 	const char *attack[] = {"attack", "--model", ckpt, "--data-dir", tu_sample_data(),
 				"--n", "10", "--batch", "65536", "--eps", "0.1", "--steps", "2",
 				"--threads", "1", NULL};
