@@ -62,6 +62,57 @@ sl_status linalg_singular_values(const float *a, int rows, int cols, double *sv,
 	return st;
 }
 
+sl_status linalg_top_singular_pair(const float *a, int rows, int cols, double *sigma, float *u,
+				   float *v, struct sl_error *err)
+{
+	if (rows <= 0 || cols <= 0)
+		return status_set(err, SL_ERR_ARG, "singular vectors: empty %dx%d matrix", rows,
+				  cols);
+	/* Row-major A (rows x cols) is column-major B = A^T (cols x rows); with
+	 * B = U S V^T, A = V S U^T: A's left vector is B's first right one (row
+	 * 0 of VT), A's right vector B's first left one (column 0 of U). */
+	int m = cols, n = rows, k = rows < cols ? rows : cols, lda = cols, ldu = cols, ldvt = k;
+	int lwork = -1, info = 0;
+	size_t count = (size_t)rows * (size_t)cols;
+	double *copy = malloc(sizeof(double) * count);
+	double *sv = malloc(sizeof(double) * (size_t)k);
+	double *bu = malloc(sizeof(double) * (size_t)cols * (size_t)k);
+	double *bvt = malloc(sizeof(double) * (size_t)k * (size_t)rows);
+	double *work = NULL;
+	sl_status st = SL_OK;
+	if (!copy || !sv || !bu || !bvt) {
+		st = status_set(err, SL_ERR_NOMEM, "singular vectors: %dx%d matrix", rows, cols);
+		goto out;
+	}
+	for (size_t i = 0; i < count; i++)
+		copy[i] = a[i];
+	double query = 0;
+	dgesvd_("S", "S", &m, &n, copy, &lda, sv, bu, &ldu, bvt, &ldvt, &query, &lwork, &info);
+	lwork = (int)query;
+	work = malloc(sizeof(double) * (size_t)(lwork > 1 ? lwork : 1));
+	if (!work) {
+		st = status_set(err, SL_ERR_NOMEM, "singular vectors: workspace");
+		goto out;
+	}
+	dgesvd_("S", "S", &m, &n, copy, &lda, sv, bu, &ldu, bvt, &ldvt, work, &lwork, &info);
+	if (info != 0) {
+		st = status_set(err, SL_ERR_NUMERIC, "dgesvd failed (info %d)", info);
+		goto out;
+	}
+	*sigma = sv[0];
+	for (int j = 0; j < rows; j++)
+		u[j] = (float)bvt[(size_t)j * (size_t)k];
+	for (int j = 0; j < cols; j++)
+		v[j] = (float)bu[j];
+out:
+	free(work);
+	free(bvt);
+	free(bu);
+	free(sv);
+	free(copy);
+	return st;
+}
+
 sl_status linalg_sym_eig(const double *a, int n, double *w, double *vecs, struct sl_error *err)
 {
 	if (n <= 0)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sectorlab/linalg.h"
 #include "sectorlab/parallel.h"
 #include "sectorlab/spectral.h"
 
@@ -342,11 +343,19 @@ void nn_layer_weight_in_use(const struct nn_layer *l, float *dst)
 		dst[k] = l->w[k] * l->scale;
 }
 
+/* The one place a layer's estimate and scale are set: DESIGN.md §1,
+ * W_eff = W / max(sigma_hat / rho, 1). */
+static void set_sigma(struct nn_layer *l, float sigma)
+{
+	l->sigma_hat = sigma;
+	l->scale = l->rho > 0 && sigma > l->rho ? l->rho / sigma : 1.0f;
+}
+
 void nn_set_cap(struct nn_net *net, int i, float rho)
 {
 	struct nn_layer *l = &net->layers[i];
 	l->rho = rho > 0 ? rho : 0;
-	l->scale = l->rho > 0 && l->sigma_hat > l->rho ? l->rho / l->sigma_hat : 1.0f;
+	set_sigma(l, l->sigma_hat);
 }
 
 /*
@@ -445,9 +454,7 @@ float nn_update_layer_cap(struct nn_net *net, int i, int iters)
 		sigma = power_step(net, l, l->u, l->v);
 	if (iters <= 0)
 		sigma = rayleigh_sigma(net, l);
-	l->sigma_hat = sigma;
-	/* DESIGN.md §1: W_eff = W / max(sigma_hat / rho, 1). */
-	l->scale = l->rho > 0 && sigma > l->rho ? l->rho / sigma : 1.0f;
+	set_sigma(l, sigma);
 	return sigma;
 }
 
@@ -492,6 +499,19 @@ float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max
 	return converge(net, l, u, v, rel_tol, max_iters, iters);
 }
 
+sl_status nn_layer_exact_vectors(struct nn_net *net, int i, double *raw, struct sl_error *err)
+{
+	struct nn_layer *l = &net->layers[i];
+	if (!nn_layer_norm_is_exact(l))
+		return status_set(err, SL_ERR_ARG, "%s: no exact singular vectors for this layer",
+				  l->name);
+	sl_status st = linalg_top_singular_pair(l->w, l->wrows, l->wcols, raw, l->u, l->v, err);
+	if (st != SL_OK)
+		return st;
+	nn_update_layer_cap(net, i, 0);
+	return SL_OK;
+}
+
 bool nn_layer_norm_is_exact(const struct nn_layer *l)
 {
 	return l->kind == NN_DENSE && nn_layer_wsize(l) <= (1u << 20);
@@ -507,7 +527,7 @@ sl_status nn_layer_norm(struct nn_net *net, int i, double *out, bool *exact,
 		/* Uncapped: training does not use the vectors, so they carry the
 		 * converged state from one call to the next (warm starts), and
 		 * sigma_hat follows the norm for screens and logs. */
-		l->sigma_hat = converge(net, l, l->u, l->v, 2e-7, 3000, NULL);
+		set_sigma(l, converge(net, l, l->u, l->v, 2e-7, 3000, NULL));
 	}
 	bool dense_small = nn_layer_norm_is_exact(l);
 	if (exact)

@@ -23,6 +23,14 @@ sl_status linalg_singular_values_d(const double *a, int rows, int cols, double *
 				   struct sl_error *err);
 
 /*
+ * The largest singular value of the rows x cols row-major float matrix a
+ * and its singular vectors: a v = sigma u, u (rows) and v (cols) of unit
+ * length (rounded to float).  Uses dgesvd.
+ */
+sl_status linalg_top_singular_pair(const float *a, int rows, int cols, double *sigma, float *u,
+				   float *v, struct sl_error *err);
+
+/*
  * Eigenvalues (ascending) of the symmetric n x n matrix a, into w[0 .. n).
  * If vecs is non-NULL it receives the orthonormal eigenvectors, row-major with
  * eigenvector k in column k.  Uses dsyev.

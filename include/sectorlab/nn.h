@@ -189,6 +189,15 @@ void nn_update_caps(struct nn_net *net, int iters);
 float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max_iters,
 			      int *iters);
 
+/*
+ * For a layer nn_layer_norm computes exactly: put its power-iteration
+ * vectors on W's top singular pair (LAPACK) and recompute sigma_hat and the
+ * scale from them as everywhere else (u . W v, nn_update_layer_cap with 0
+ * steps), so the scale is exact and what a checkpoint saves (W, u, v) gives
+ * the same scale when loaded.  *raw gets the exact raw ||W||_2.
+ */
+sl_status nn_layer_exact_vectors(struct nn_net *net, int i, double *raw, struct sl_error *err);
+
 /* Does nn_layer_norm compute this layer's norm exactly (LAPACK's SVD)? */
 bool nn_layer_norm_is_exact(const struct nn_layer *l);
 
