@@ -203,11 +203,13 @@ void caps_meta(const struct caps_plan *plan, struct caps_meta *out)
 		snprintf(out->value[3], sizeof out->value[3], "%s",
 			 sector_objective_name(s->objective));
 	}
-	/* %.9g: a float cap read back is the float trained at. */
+	/* The float each layer is capped at (nn_set_cap), in 9 digits: read
+	 * back, it is that float again. */
 	char *r = out->value[4];
 	size_t cap = sizeof out->value[4];
 	for (int i = 0, off = 0; i < plan->nrho && (size_t)off < cap; i++)
-		off += snprintf(r + off, cap - (size_t)off, "%s%.9g", i ? "," : "", plan->rho[i]);
+		off += snprintf(r + off, cap - (size_t)off, "%s%.9g", i ? "," : "",
+				(double)(float)plan->rho[i]);
 }
 
 /* A finite number from the metadata key, or def when the key is absent or

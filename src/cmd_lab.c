@@ -221,7 +221,7 @@ static int lab_run(int argc, char **argv)
 		fprintf(stderr, "sectorlab: %s\n", err.msg);
 		goto out;
 	}
-	jc.train.holdout = train.n > 50000 ? 5000u : 0u;
+	jc.train.holdout = train_default_holdout(&train);
 	if (job_start(&jc, &train, &test, &job, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab: %s\n", err.msg);
 		goto out;

@@ -13,6 +13,7 @@
 #include "sectorlab/cmd.h"
 #include "sectorlab/cmd_progress.h"
 #include "sectorlab/data.h"
+#include "sectorlab/driver.h"
 #include "sectorlab/interrupt.h"
 #include "sectorlab/io.h"
 #include "sectorlab/json.h"
@@ -311,6 +312,84 @@ static sl_status certified_accuracy(struct trainer *t, const struct sl_dataset *
 	return st;
 }
 
+/* What the epoch hook needs to report, log and save an epoch. */
+struct epoch_out {
+	const struct train_opts *o;
+	enum data_kind kind;
+	struct csv_log *log;
+	const double *radii;
+	int nradii;
+	struct certify_accuracy *cert;
+	struct cmd_progress *prog;
+	struct timespec t0;
+	double lr;               /* the rate the epoch trained at */
+	double test_acc, test_loss;
+	int saved_epoch;         /* the epoch --out holds (-1: none) */
+};
+
+/* After each epoch (driver hook): certified accuracy, the epoch's line, the
+ * log and the checkpoint. */
+static sl_status epoch_done(void *ctx, struct trainer *t, const struct epoch_report *r,
+			    struct sl_error *err)
+{
+	struct epoch_out *eo = ctx;
+	const struct train_opts *o = eo->o;
+	struct certify_accuracy *cert = eo->cert;
+	cmd_progress_clear(eo->prog);
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (t1.tv_sec - eo->t0.tv_sec) + (t1.tv_nsec - eo->t0.tv_nsec) * 1e-9;
+	eo->test_acc = r->test_accuracy;
+	eo->test_loss = r->test_loss;
+	sl_status st = certified_accuracy(t, t->test, eo->radii, eo->nradii, cert, err);
+	if (st != SL_OK)
+		return st;
+	const double *sigma = r->sigma;
+	int nw = t->nweighted;
+	fprintf(stderr, "epoch %d/%d  loss %.4f  train %.2f%%", r->epoch, r->epochs,
+		r->train_loss, 100 * r->train_accuracy);
+	if (r->val_accuracy >= 0)
+		fprintf(stderr, "  val %.2f%%", 100 * r->val_accuracy);
+	fprintf(stderr, "  test %.2f%%  sigma", 100 * r->test_accuracy);
+	for (int j = 0; j < nw; j++) {
+		const struct nn_layer *l = &t->net->layers[t->weighted[j]];
+		if (l->rho > 0)
+			fprintf(stderr, " %.3f/%.3f%s", sigma[j], l->rho,
+				sigma[j] <= l->rho * 1.001 ? "" : "!");
+		else
+			fprintf(stderr, " %.3f", sigma[j]);
+	}
+	fprintf(stderr, "  certified (%s %.4g)", cert->sector ? "sector" : "product", cert->gamma);
+	for (int k = 0; k < cert->nradii; k++)
+		fprintf(stderr, " %g:%.2f%%", cert->radius[k], 100 * cert->certified[k]);
+	fprintf(stderr, "  %.1fs\n", secs);
+	struct csv_log *log = eo->log;
+	if (log->mem) {
+		fprintf(log->mem, "%d,%ld,%.3f,%g,%.6f,%.6f,", r->epoch, r->step, secs, eo->lr,
+			r->train_loss, r->train_accuracy);
+		if (r->val_accuracy >= 0)
+			fprintf(log->mem, "%.6f", r->val_accuracy);
+		fprintf(log->mem, ",%.6f,%.6f", r->test_accuracy, r->test_loss);
+		for (int j = 0; j < nw; j++)
+			fprintf(log->mem, ",%.6f,%g", sigma[j], t->net->layers[t->weighted[j]].rho);
+		fprintf(log->mem, ",%s,%.6g,%s",
+			t->cfg.mode != TRAIN_SPNORM ? "" : t->caps.certified ? "true" : "false",
+			cert->gamma, cert->sector ? "sector" : "product");
+		for (int k = 0; k < cert->nradii; k++)
+			fprintf(log->mem, ",%.6f", cert->certified[k]);
+		fprintf(log->mem, "\n");
+		if ((st = log_save(log, o->log, err)) != SL_OK)
+			return st;
+	}
+	/* Every complete epoch is saved, so an interruption loses at most one. */
+	if (o->out) {
+		if ((st = cmd_save_checkpoint(t, eo->kind, r->test_accuracy, o->out, err)) != SL_OK)
+			return st;
+		eo->saved_epoch = r->epoch;
+	}
+	return SL_OK;
+}
+
 static void write_json(const struct trainer *t, enum data_kind kind, double test_acc,
 		       double test_loss, double seconds, int settle, const double *sigma,
 		       double eps, const struct attack_result *ar,
@@ -395,7 +474,7 @@ static int train_run(int argc, char **argv)
 		rc = fail(&err);
 		goto out;
 	}
-	cfg.holdout = o.holdout >= 0 ? (uint32_t)o.holdout : (train.n > 50000 ? 5000u : 0u);
+	cfg.holdout = o.holdout >= 0 ? (uint32_t)o.holdout : train_default_holdout(&train);
 	if (trainer_new(&cfg, &train, &test, &t, &err) != SL_OK) {
 		rc = fail(&err);
 		goto out;
@@ -440,92 +519,40 @@ static int train_run(int argc, char **argv)
 		fprintf(log.mem, "\n");
 	}
 
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct timespec t1;
+	struct epoch_out eo = {.o = &o, .kind = kind, .log = &log, .radii = radii,
+			       .nradii = nradii, .cert = &cert, .saved_epoch = -1};
+	clock_gettime(CLOCK_MONOTONIC, &eo.t0);
 	const double *sigma = t->sigma; /* measured at each epoch's end */
-	double test_acc = 0, test_loss = 0;
-	int saved_epoch = -1; /* the epoch --out holds */
 	interrupt_catch(&guard);
 	caught = true;
 	struct cmd_progress prog;
 	cmd_progress_init(&prog, o.quiet);
 	cmd_progress_start(&prog, "images", (double)cfg.epochs * t->train.n);
+	eo.prog = &prog;
 	long spe = trainer_steps_per_epoch(t);
-	while (t->epoch < cfg.epochs && !interrupt_pending()) {
-		struct train_step_info info;
-		double lr = t->opt->lr;
-		if (trainer_step(t, &info, &err) != SL_OK) {
+	struct driver drv;
+	const struct driver_config dc = {.test = &test, .validate = true,
+					 .on_epoch = epoch_done, .ctx = &eo};
+	driver_init(&drv, t, &dc);
+	while (!driver_finished(&drv) && !interrupt_pending()) {
+		struct driver_step_info info;
+		if (!driver_in_epoch_end(&drv))
+			eo.lr = t->opt->lr; /* the rate the epoch trained at */
+		if (driver_step(&drv, &info, &err) != SL_OK) {
 			cmd_progress_clear(&prog);
 			rc = fail(&err);
 			goto out;
 		}
-		if (!info.epoch_done) {
+		if (info.batch && !driver_in_epoch_end(&drv))
 			cmd_progress_update(&prog, (double)t->epoch * t->train.n + t->pos,
 					    "epoch %d/%d  batch %ld/%ld", t->epoch + 1, cfg.epochs,
 					    t->step - (long)t->epoch * spe, spe);
-			continue;
-		}
-		cmd_progress_clear(&prog);
-		double train_loss = t->last_epoch_loss, train_acc = t->last_epoch_accuracy;
-		double val_acc = -1;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
-		double vloss;
-		if ((t->val.n && trainer_evaluate(t, &t->val, 0, &val_acc, &vloss, &err) != SL_OK) ||
-		    trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
-		    certified_accuracy(t, &test, radii, nradii, &cert, &err) != SL_OK) {
-			rc = fail(&err);
-			goto out;
-		}
-		fprintf(stderr, "epoch %d/%d  loss %.4f  train %.2f%%", t->epoch, cfg.epochs,
-			train_loss, 100 * train_acc);
-		if (val_acc >= 0)
-			fprintf(stderr, "  val %.2f%%", 100 * val_acc);
-		fprintf(stderr, "  test %.2f%%  sigma", 100 * test_acc);
-		for (int j = 0; j < nw; j++) {
-			const struct nn_layer *l = &t->net->layers[t->weighted[j]];
-			if (l->rho > 0)
-				fprintf(stderr, " %.3f/%.3f%s", sigma[j], l->rho,
-					sigma[j] <= l->rho * 1.001 ? "" : "!");
-			else
-				fprintf(stderr, " %.3f", sigma[j]);
-		}
-		fprintf(stderr, "  certified (%s %.4g)", cert.sector ? "sector" : "product",
-			cert.gamma);
-		for (int k = 0; k < cert.nradii; k++)
-			fprintf(stderr, " %g:%.2f%%", cert.radius[k], 100 * cert.certified[k]);
-		fprintf(stderr, "  %.1fs\n", secs);
-		if (log.mem) {
-			fprintf(log.mem, "%d,%ld,%.3f,%g,%.6f,%.6f,", t->epoch, t->step, secs, lr,
-				train_loss, train_acc);
-			if (val_acc >= 0)
-				fprintf(log.mem, "%.6f", val_acc);
-			fprintf(log.mem, ",%.6f,%.6f", test_acc, test_loss);
-			for (int j = 0; j < nw; j++)
-				fprintf(log.mem, ",%.6f,%g", sigma[j],
-					t->net->layers[t->weighted[j]].rho);
-			fprintf(log.mem, ",%s,%.6g,%s",
-				cfg.mode != TRAIN_SPNORM ? "" : t->caps.certified ? "true" : "false",
-				cert.gamma, cert.sector ? "sector" : "product");
-			for (int k = 0; k < cert.nradii; k++)
-				fprintf(log.mem, ",%.6f", cert.certified[k]);
-			fprintf(log.mem, "\n");
-			if (log_save(&log, o.log, &err) != SL_OK) {
-				rc = fail(&err);
-				goto out;
-			}
-		}
-		/* Every complete epoch is saved, so an interruption loses at most one. */
-		if (o.out) {
-			if (cmd_save_checkpoint(t, kind, test_acc, o.out, &err) != SL_OK) {
-				rc = fail(&err);
-				goto out;
-			}
-			saved_epoch = t->epoch;
-		}
 	}
+	double test_acc = eo.test_acc, test_loss = eo.test_loss;
+	int saved_epoch = eo.saved_epoch; /* the epoch --out holds */
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double seconds = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	double seconds = (t1.tv_sec - eo.t0.tv_sec) + (t1.tv_nsec - eo.t0.tv_nsec) * 1e-9;
 	if (interrupt_pending()) {
 		rc = report_interrupt(t, o.out, saved_epoch);
 		goto out;
@@ -535,7 +562,7 @@ static int train_run(int argc, char **argv)
 	 * saved; with no epoch at all, that is still to do, and the log gets
 	 * its header alone (never a stale file from an earlier run). */
 	if (t->epoch == 0 &&
-	    (trainer_settle_caps(t, TRAIN_SETTLE_ITERS, &err) != SL_OK ||
+	    (trainer_settle_caps(t, &err) != SL_OK ||
 	     trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
 	     certified_accuracy(t, &test, radii, nradii, &cert, &err) != SL_OK ||
 	     (o.out && cmd_save_checkpoint(t, kind, test_acc, o.out, &err) != SL_OK) ||

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "sectorlab/attack.h"
+#include "sectorlab/driver.h"
 
 struct job {
 	pthread_t thread;
@@ -17,13 +18,16 @@ struct job {
 	pthread_cond_t wake;
 	struct job_config cfg;
 	struct trainer *trainer;   /* owned by the worker once started */
+	struct driver driver;      /* its epochs, step by step */
 	const struct sl_dataset *test;
+	float *example_x;          /* (test image) the example's input, the worker's own */
 	/* Controls, written by the UI thread under lock. */
 	bool paused;
 	int pace;
 	float eps;
 	bool want_example;
 	atomic_bool cancel;
+	float work_eps;            /* the worker's eps for this step */
 	/* Published state, guarded by lock. */
 	struct job_snapshot snap;
 	/* The worker's private copy, published with one memcpy. */
@@ -66,35 +70,32 @@ static void publish(struct job *job)
 	pthread_mutex_unlock(&job->lock);
 }
 
-/* Copy the weighted layers' norms and caps.  With track set, uncapped
- * layers (which training leaves alone) first advance their own power
- * iteration one step, so the screen follows their norms in every mode. */
-static void record_layers(struct job *job, bool track)
+/* Copy the weighted layers' norms and caps, as they are: the screen never
+ * advances the model's power iteration (an uncapped layer's estimate is
+ * its measured norm as of the last epoch's end). */
+static void record_layers(struct job *job)
 {
 	struct trainer *t = job->trainer;
 	for (int j = 0; j < t->nweighted; j++) {
 		const struct nn_layer *l = &t->net->layers[t->weighted[j]];
-		if (track && !(l->rho > 0))
-			nn_update_layer_cap(t->net, t->weighted[j], 1);
 		job->work.sigma_hat[j] = l->sigma_hat;
 		job->work.sigma_used[j] = l->sigma_hat * l->scale;
 		job->work.rho[j] = l->rho;
 	}
 }
 
-/* After an epoch: exact norms, test accuracy, FGSM metrics and an example. */
-static sl_status epoch_report(struct job *job, float eps, struct sl_error *err)
+/* After an epoch (the driver's hook): exact norms, test accuracy, FGSM
+ * metrics, then the job's own hook. */
+static sl_status epoch_report(void *ctx, struct trainer *t, const struct epoch_report *rep,
+			      struct sl_error *err)
 {
-	struct trainer *t = job->trainer;
+	struct job *job = ctx;
 	struct nn_net *net = t->net;
-	/* trainer_step measured them as the epoch ended. */
-	memcpy(job->work.sigma_exact, t->sigma, sizeof(double) * (size_t)t->nweighted);
-	double acc = -1;
+	float eps = job->work_eps;
+	memcpy(job->work.sigma_exact, rep->sigma, sizeof(double) * (size_t)t->nweighted);
+	double acc = rep->test_accuracy;
 	if (job->test) {
-		double loss;
-		sl_status st = trainer_evaluate(t, job->test, job->cfg.eval_n, &acc, &loss, err);
-		if (st != SL_OK)
-			return st;
+		sl_status st;
 		job_series_push(&job->work.test_acc, (float)acc);
 		job->work.nevals++;
 		struct attack_result r;
@@ -120,11 +121,11 @@ static void make_example(struct job *job, float eps)
 {
 	const struct sl_dataset *ds = job->test;
 	struct nn_net *net = job->trainer->net;
-	if (!ds || ds->n == 0 || data_dim(ds) > JOB_MAX_PIXELS)
+	if (!ds || ds->n == 0 || !job->example_x)
 		return;
 	size_t dim = data_dim(ds);
 	uint32_t k = job->work.have_example ? (job->work.example_index + 1) % ds->n : 0;
-	float *x = job->trainer->xb; /* borrow: the step loop refills it */
+	float *x = job->example_x;
 	float *xa = malloc(sizeof(float) * dim);
 	if (!xa)
 		return;
@@ -173,7 +174,7 @@ static void *worker(void *arg)
 			make_example(job, eps);
 			publish(job);
 		}
-		bool done = t->epoch >= t->cfg.epochs;
+		bool done = driver_finished(&job->driver);
 		if (paused || done) {
 			enum job_state s = done ? JOB_DONE : JOB_PAUSED;
 			if (job->work.state != s) {
@@ -189,10 +190,9 @@ static void *worker(void *arg)
 		job->work.state = JOB_RUNNING;
 
 		double t0 = now_seconds();
-		struct train_step_info info;
-		sl_status st = trainer_step(t, &info, &err);
-		if (st == SL_OK && info.epoch_done)
-			st = epoch_report(job, eps, &err);
+		struct driver_step_info info;
+		job->work_eps = eps;
+		sl_status st = driver_step(&job->driver, &info, &err);
 		double t1 = now_seconds();
 		train_time += t1 - t0;
 		if (st != SL_OK) {
@@ -201,10 +201,15 @@ static void *worker(void *arg)
 			publish(job);
 			break;
 		}
-		images += t->cfg.batch;
-		loss_acc += (float)info.loss;
-		acc_acc += (float)info.accuracy;
-		if (++chunk == chunk_steps || info.epoch_done) {
+		if (info.batch) {
+			images += t->cfg.batch;
+			loss_acc += (float)info.loss;
+			acc_acc += (float)info.accuracy;
+			chunk++;
+		}
+		/* A point every few batches, and one for the epoch's last ones. */
+		bool last = info.batch && driver_in_epoch_end(&job->driver);
+		if (chunk > 0 && (chunk == chunk_steps || last)) {
 			job_series_push(&job->work.loss, loss_acc / chunk);
 			job_series_push(&job->work.train_acc, acc_acc / chunk);
 			loss_acc = acc_acc = 0;
@@ -215,15 +220,16 @@ static void *worker(void *arg)
 		job->work.seconds = train_time;
 		job->work.images_per_sec = train_time > 0 ? images / train_time : 0;
 		bool due = info.epoch_done || t1 - last_publish > 0.05;
-		record_layers(job, due);
+		record_layers(job);
 		if (info.epoch_done)
 			make_example(job, eps);
 		if (due) {
 			publish(job);
 			last_publish = t1;
 		}
-		if (pace > 0) {
-			/* Sleep the rest of this step's time slot, waking on cancel. */
+		if (pace > 0 && info.batch) {
+			/* Sleep the rest of this batch's time slot, waking on cancel
+			 * (the epoch's end is not paced). */
 			double slot = 1.0 / pace - (now_seconds() - t0);
 			if (slot > 0) {
 				struct timespec ts;
@@ -259,6 +265,17 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 		return st;
 	}
 	struct trainer *t = job->trainer;
+	const struct driver_config dc = {.test = test, .test_n = cfg->eval_n,
+					 .on_epoch = epoch_report, .ctx = job};
+	driver_init(&job->driver, t, &dc);
+	if (test && data_dim(test) <= JOB_MAX_PIXELS) {
+		job->example_x = malloc(sizeof(float) * data_dim(test));
+		if (!job->example_x) {
+			trainer_free(t);
+			free(job);
+			return status_set(err, SL_ERR_NOMEM, "the example's image");
+		}
+	}
 	job->work.state = JOB_STARTING;
 	job->work.epochs = cfg->train.epochs;
 	job->work.steps_per_epoch = trainer_steps_per_epoch(t);
@@ -270,7 +287,7 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 		snprintf(job->work.layer_name[j], sizeof job->work.layer_name[j], "%s",
 			 t->net->layers[t->weighted[j]].name);
 	job->work.eps = cfg->eps;
-	record_layers(job, false);
+	record_layers(job);
 	job->snap = job->work;
 	pthread_mutex_init(&job->lock, NULL);
 	pthread_cond_init(&job->wake, NULL);
@@ -278,6 +295,7 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 		pthread_mutex_destroy(&job->lock);
 		pthread_cond_destroy(&job->wake);
 		trainer_free(job->trainer);
+		free(job->example_x);
 		free(job);
 		return status_set(err, SL_ERR_NOMEM, "cannot start the training thread");
 	}
@@ -330,5 +348,6 @@ void job_stop(struct job *job)
 	pthread_mutex_destroy(&job->lock);
 	pthread_cond_destroy(&job->wake);
 	trainer_free(job->trainer);
+	free(job->example_x);
 	free(job);
 }

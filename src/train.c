@@ -58,6 +58,8 @@ const char *train_mode_name(enum train_mode mode)
 	return "vanilla";
 }
 
+static void end_begin(struct trainer *t, bool counts);
+
 static void new_epoch_order(struct trainer *t)
 {
 	for (uint32_t i = 0; i < t->train.n; i++)
@@ -127,7 +129,8 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 	t->xb = malloc(sizeof(float) * (size_t)cfg->batch * t->net->in_dim);
 	t->yb = malloc(sizeof(int) * (size_t)cfg->batch);
 	t->pred = malloc(sizeof(int) * (size_t)cfg->batch);
-	if (!t->perm || !t->xb || !t->yb || !t->pred) {
+	t->idx = malloc(sizeof(uint32_t) * (size_t)cfg->batch);
+	if (!t->perm || !t->xb || !t->yb || !t->pred || !t->idx) {
 		st = status_set(err, SL_ERR_NOMEM, "training buffers");
 		goto fail;
 	}
@@ -155,6 +158,7 @@ void trainer_free(struct trainer *t)
 	free(t->xb);
 	free(t->yb);
 	free(t->pred);
+	free(t->idx);
 	free(t);
 }
 
@@ -189,6 +193,9 @@ double trainer_penalty(const struct trainer *t)
 
 sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct sl_error *err)
 {
+	if (trainer_ending(t))
+		return status_set(err, SL_ERR_ARG, "epoch %d has ended: its end (trainer_end_step) "
+						   "comes before the next batch", t->epoch + 1);
 	uint32_t left = t->train.n - t->pos;
 	int b = left < (uint32_t)t->cfg.batch ? (int)left : t->cfg.batch;
 	data_batch(&t->train, t->perm + t->pos, (size_t)b, t->xb, t->yb);
@@ -224,97 +231,171 @@ sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct s
 	info->accuracy = (double)correct / b;
 	info->epoch_done = t->pos >= t->train.n;
 	if (info->epoch_done) {
-		/* The network handed to evaluation at an epoch's end has its caps
-		 * set from converged norms, not from the lagging estimate. */
-		sl_status st = trainer_settle_caps(t, TRAIN_SETTLE_ITERS, err);
-		if (st != SL_OK)
-			return st;
 		t->last_epoch_loss = t->epoch_loss_sum / (double)t->epoch_seen;
 		t->last_epoch_accuracy = (double)t->epoch_correct / (double)t->epoch_seen;
-		t->epoch++;
-		optim_set_epoch(t->opt, t->epoch);
-		new_epoch_order(t);
+		end_begin(t, true);
 	}
 	return SL_OK;
 }
 
-sl_status trainer_settle_caps(struct trainer *t, int max_iters, struct sl_error *err)
+bool trainer_ending(const struct trainer *t)
 {
-	struct nn_net *net = t->net;
-	int k = 0;
-	while (k < max_iters) {
-		bool settled = true;
-		for (int j = 0; j < t->nweighted; j++) {
-			struct nn_layer *l = &net->layers[t->weighted[j]];
-			if (!(l->rho > 0))
-				continue;
-			float prev = l->sigma_hat;
-			float s = nn_update_layer_cap(net, t->weighted[j], 1);
+	return t->end_phase != 0;
+}
+
+/* Settled by the power iteration, not measured by LAPACK. */
+static bool settles(const struct trainer *t, int j)
+{
+	return !nn_layer_norm_is_exact(&t->net->layers[t->weighted[j]]);
+}
+
+/* TRAIN_END_POWER_STEPS steps of every unsettled layer; true when all are
+ * settled. */
+static bool settle_some(struct trainer *t)
+{
+	bool all = true;
+	for (int j = 0; j < t->nweighted; j++) {
+		if (t->end_settled[j])
+			continue;
+		for (int k = 0; k < TRAIN_END_POWER_STEPS && !t->end_settled[j]; k++) {
+			float s = nn_update_layer_cap(t->net, t->weighted[j], 1);
+			int done = ++t->end_steps[j];
 			/* About two float ulps: once the steps are this small the
 			 * estimate is within ~1e-5 of its limit even when the top
 			 * singular values crowd (convolutions), as measured. */
-			settled = settled && fabsf(s - prev) <= 2e-7f * s;
+			t->end_settled[j] = fabsf(s - t->end_prev[j]) <= 2e-7f * s ||
+					    done >= TRAIN_SETTLE_ITERS;
+			t->end_prev[j] = s;
+			if (done > t->end_iters)
+				t->end_iters = done;
 		}
-		k++;
-		if (settled)
-			break;
+		all = all && t->end_settled[j];
 	}
-	t->settle_steps = k;
-	/* Measured, not estimated: when the top singular values crowd, an
-	 * iteration that has slowed down can still sit above the 1e-5 margin
-	 * below the true norm (seen: 2e-5 on a dense layer at (-3, 0.4)).  So
-	 * each layer's weight in use is measured (nn_layer_norm: LAPACK for
-	 * dense layers, the converged iteration on the operator for
-	 * convolutions, as certify measures them) and a capped one over its
-	 * cap is put back on it. */
-	for (int j = 0; j < t->nweighted; j++) {
-		struct nn_layer *l = &net->layers[t->weighted[j]];
-		double used;
-		sl_status st = nn_layer_norm(net, t->weighted[j], &used, NULL, err);
+	return all;
+}
+
+/* Measure weighted layer j and set its scale from the vectors it is
+ * measured by (see trainer_end_step). */
+static sl_status measure(struct trainer *t, int j, struct sl_error *err)
+{
+	struct nn_net *net = t->net;
+	int i = t->weighted[j];
+	const struct nn_layer *l = &net->layers[i];
+	if (!settles(t, j)) {
+		double raw;
+		sl_status st = nn_layer_exact_vectors(net, i, &raw, err);
 		if (st != SL_OK)
 			return st;
-		if (l->rho > 0 && used > l->rho) {
-			float old = l->scale;
-			l->sigma_hat = (float)(used / old); /* the raw norm */
-			l->scale = (float)(l->rho / l->sigma_hat);
-			used *= (double)l->scale / old;
-		}
-		t->sigma[j] = used;
+		t->sigma[j] = raw * l->scale;
+	} else {
+		nn_update_layer_cap(net, i, 0);
+		t->sigma[j] = (double)l->sigma_hat * l->scale;
 	}
 	return SL_OK;
+}
+
+static void end_begin(struct trainer *t, bool counts)
+{
+	t->end_phase = 1;
+	t->end_counts = counts;
+	t->end_next = 0;
+	t->end_iters = 0;
+	for (int j = 0; j < t->nweighted; j++) {
+		t->end_settled[j] = !settles(t, j);
+		t->end_prev[j] = 0;
+		t->end_steps[j] = 0;
+	}
+}
+
+sl_status trainer_end_step(struct trainer *t, bool *done, struct sl_error *err)
+{
+	*done = false;
+	if (t->end_phase == 1) {
+		if (settle_some(t)) {
+			t->settle_steps = t->end_iters;
+			t->end_phase = 2;
+		}
+		return SL_OK;
+	}
+	if (t->end_phase == 2 && t->end_next < t->nweighted) {
+		sl_status st = measure(t, t->end_next++, err);
+		if (st != SL_OK)
+			return st;
+		if (t->end_next < t->nweighted)
+			return SL_OK;
+	}
+	if (t->end_phase != 0 && t->end_counts) {
+		t->epoch++;
+		optim_set_epoch(t->opt, t->epoch);
+		new_epoch_order(t);
+	}
+	t->end_phase = 0;
+	*done = true;
+	return SL_OK;
+}
+
+sl_status trainer_settle_caps(struct trainer *t, struct sl_error *err)
+{
+	if (!trainer_ending(t))
+		end_begin(t, false);
+	bool done = false;
+	while (!done) {
+		sl_status st = trainer_end_step(t, &done, err);
+		if (st != SL_OK)
+			return st;
+	}
+	return SL_OK;
+}
+
+uint32_t train_default_holdout(const struct sl_dataset *train)
+{
+	return train->n > 50000 ? 5000u : 0u;
+}
+
+sl_status trainer_eval_begin(const struct trainer *t, struct train_eval *e,
+			     const struct sl_dataset *ds, int n, struct sl_error *err)
+{
+	memset(e, 0, sizeof *e);
+	if (data_dim(ds) != (size_t)t->net->in_dim)
+		return status_set(err, SL_ERR_ARG, "%s: images do not fit the network",
+				  ds->source);
+	e->ds = ds;
+	e->n = n <= 0 || (uint32_t)n > ds->n ? (int)ds->n : n;
+	return SL_OK;
+}
+
+bool trainer_eval_step(struct trainer *t, struct train_eval *e)
+{
+	if (e->pos >= e->n)
+		return true;
+	int b = e->n - e->pos < t->cfg.batch ? e->n - e->pos : t->cfg.batch;
+	for (int r = 0; r < b; r++)
+		t->idx[r] = (uint32_t)(e->pos + r);
+	data_batch(e->ds, t->idx, (size_t)b, t->xb, t->yb);
+	const float *logits = nn_forward(t->net, t->xb, b);
+	nn_argmax(logits, b, t->net->out_dim, t->pred);
+	e->loss_sum += nn_loss(t->net, t->yb) * b;
+	for (int r = 0; r < b; r++)
+		e->correct += t->pred[r] == t->yb[r];
+	e->pos += b;
+	return e->pos >= e->n;
+}
+
+void trainer_eval_result(const struct train_eval *e, double *accuracy, double *loss)
+{
+	*accuracy = e->pos > 0 ? (double)e->correct / e->pos : 0;
+	*loss = e->pos > 0 ? e->loss_sum / e->pos : 0;
 }
 
 sl_status trainer_evaluate(struct trainer *t, const struct sl_dataset *ds, int n,
 			   double *accuracy, double *loss, struct sl_error *err)
 {
-	if (data_dim(ds) != (size_t)t->net->in_dim)
-		return status_set(err, SL_ERR_ARG, "%s: images do not fit the network",
-				  ds->source);
-	if (n <= 0 || (uint32_t)n > ds->n)
-		n = (int)ds->n;
-	if (n == 0) {
-		*accuracy = 0;
-		*loss = 0;
-		return SL_OK;
-	}
-	int bmax = t->cfg.batch;
-	uint32_t *idx = malloc(sizeof(uint32_t) * (size_t)bmax);
-	if (!idx)
-		return status_set(err, SL_ERR_NOMEM, "evaluation");
-	long correct = 0;
-	double total = 0;
-	for (int start = 0; start < n; start += bmax) {
-		int b = n - start < bmax ? n - start : bmax;
-		for (int r = 0; r < b; r++)
-			idx[r] = (uint32_t)(start + r);
-		data_batch(ds, idx, (size_t)b, t->xb, t->yb);
-		nn_argmax(nn_forward(t->net, t->xb, b), b, t->net->out_dim, t->pred);
-		total += nn_loss(t->net, t->yb) * b;
-		for (int r = 0; r < b; r++)
-			correct += t->pred[r] == t->yb[r];
-	}
-	free(idx);
-	*accuracy = (double)correct / n;
-	*loss = total / n;
+	struct train_eval e;
+	sl_status st = trainer_eval_begin(t, &e, ds, n, err);
+	if (st != SL_OK)
+		return st;
+	while (!trainer_eval_step(t, &e))
+		;
+	trainer_eval_result(&e, accuracy, loss);
 	return SL_OK;
 }

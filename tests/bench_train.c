@@ -59,7 +59,8 @@ static double time_steps(struct trainer *t, int steps, int runs)
 	for (int r = 0; r < runs; r++) {
 		double t0 = now();
 		for (int k = 0; k < steps; k++)
-			if (trainer_step(t, &info, NULL) != SL_OK)
+			if (trainer_step(t, &info, NULL) != SL_OK ||
+			    (info.epoch_done && trainer_settle_caps(t, NULL) != SL_OK))
 				return -1;
 		s[r] = (now() - t0) / steps;
 	}

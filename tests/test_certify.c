@@ -183,8 +183,11 @@ static void test_attacks_respect_certified_radii(void **state)
 	struct trainer *t;
 	assert_int_equal(trainer_new(&cfg, &train, &test, &t, NULL), SL_OK);
 	struct train_step_info info;
-	while (t->epoch < cfg.epochs)
+	while (t->epoch < cfg.epochs) {
 		assert_int_equal(trainer_step(t, &info, NULL), SL_OK);
+		if (info.epoch_done)
+			assert_int_equal(trainer_settle_caps(t, NULL), SL_OK);
+	}
 
 	struct certificate c;
 	assert_int_equal(certify_network(t->net, &paper, &c, NULL), SL_OK);

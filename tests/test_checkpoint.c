@@ -7,8 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sectorlab/caps.h"
+#include "sectorlab/certify.h"
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/data.h"
+#include "sectorlab/driver.h"
 #include "sectorlab/model.h"
 #include "testutil.h"
 
@@ -550,6 +553,122 @@ static void test_torch_round_trip(void **state)
 	data_free(&cifar);
 }
 
+/* Issue 10, item 1: a checkpoint the program wrote must load.  Each
+ * epoch's network of spnorm runs is saved (with the caps metadata train
+ * writes), loaded back with the same scales, and certified at the caps'
+ * indices: the loader recomputes the scale from the saved W, u and v, and
+ * that is the scale the run used. */
+struct every_epoch {
+	const char *path;
+	int checked;
+};
+
+static sl_status save_load_certify(void *ctx, struct trainer *t, const struct epoch_report *r,
+				   struct sl_error *err)
+{
+	struct every_epoch *e = ctx;
+	struct caps_meta cm;
+	caps_meta(&t->caps, &cm);
+	struct checkpoint_meta meta[3 + CAPS_META_N] = {
+		{"format", "sectorlab-1"},
+		{"model", t->cfg.arch.name},
+		{"mode", "spnorm"},
+	};
+	for (int i = 0; i < CAPS_META_N; i++)
+		meta[3 + i] = (struct checkpoint_meta){CAPS_META_KEYS[i], cm.value[i]};
+	sl_status st = checkpoint_save(t->net, meta, 3 + CAPS_META_N, e->path, err);
+	if (st != SL_OK)
+		return st;
+	struct nn_net *net;
+	struct checkpoint_info info;
+	if ((st = checkpoint_load(e->path, 16, &net, &info, err)) != SL_OK) {
+		print_message("epoch %d: %s\n", r->epoch, err->msg);
+		return st;
+	}
+	for (int j = 0; j < t->nweighted; j++) {
+		const struct nn_layer *a = &t->net->layers[t->weighted[j]];
+		const struct nn_layer *b = &net->layers[t->weighted[j]];
+		assert_true(b->rho == a->rho);
+		assert_true(fabsf(b->scale - a->scale) <= 1e-6f * a->scale);
+	}
+	struct caps_spec spec;
+	assert_int_equal(caps_spec_from_info(&info, &spec, NULL), SL_OK);
+	struct certify_options co = caps_certify_options(&spec);
+	struct certificate c;
+	assert_int_equal(certify_network(net, &co, &c, NULL), SL_OK);
+	if (!c.sector_certified)
+		fail_msg("epoch %d of %s (seed %lu, batch %d): %s", r->epoch,
+			 t->cfg.arch.name, (unsigned long)t->cfg.seed, t->cfg.batch,
+			 c.reason);
+	nn_free(net);
+	checkpoint_info_free(&info);
+	e->checked++;
+	print_message("%s seed %lu batch %d epoch %d: loads, certified (settled in %d steps)\n",
+		      t->cfg.arch.name, (unsigned long)t->cfg.seed, t->cfg.batch, r->epoch,
+		      r->settle_steps);
+	return SL_OK;
+}
+
+static void run_every_epoch(const char *dir, struct train_config *cfg,
+			    const struct sl_dataset *train, const struct sl_dataset *test)
+{
+	char *path = tu_path(dir, "epoch.safetensors");
+	struct every_epoch e = {.path = path};
+	struct trainer *t;
+	assert_int_equal(trainer_new(cfg, train, test, &t, NULL), SL_OK);
+	struct driver d;
+	const struct driver_config dc = {.test = test, .test_n = 16,
+					 .on_epoch = save_load_certify, .ctx = &e};
+	driver_init(&d, t, &dc);
+	struct driver_step_info info;
+	struct sl_error err;
+	while (!driver_finished(&d))
+		if (driver_step(&d, &info, &err) != SL_OK)
+			fail_msg("%s", err.msg);
+	assert_int_equal(e.checked, cfg->epochs);
+	trainer_free(t);
+	free(path);
+}
+
+static void test_every_epoch_loads_and_certifies(void **state)
+{
+	const char *dir = *state;
+	struct sl_dataset train = {0}, test = {0};
+	assert_int_equal(data_load(DATA_MNIST, tu_sample_data(), true, &train, NULL), SL_OK);
+	assert_int_equal(data_load(DATA_MNIST, tu_sample_data(), false, &test, NULL), SL_OK);
+	const int batches[] = {32, 128};
+	for (int seed = 1; seed <= 2; seed++)
+		for (int k = 0; k < 2; k++) {
+			struct train_config cfg = train_config_default();
+			cfg.mode = TRAIN_SPNORM;
+			cfg.holdout = 0;
+			cfg.epochs = 5;
+			cfg.seed = (uint64_t)seed;
+			cfg.batch = batches[k];
+			cfg.caps = caps_spec_certified(-2 - seed % 2, 0.4, (enum sector_objective)k);
+			run_every_epoch(dir, &cfg, &train, &test);
+		}
+	data_free(&train);
+	data_free(&test);
+
+	/* The CIFAR model, on a small synthetic set to stay fast. */
+	tu_synthetic_cifar(&train, 64, 1);
+	tu_synthetic_cifar(&test, 16, 2);
+	for (int seed = 1; seed <= 1; seed++) {
+		struct arch lite;
+		model_get(MODEL_ALEXNET_LITE, &lite);
+		struct train_config cfg = train_config_for(&lite);
+		cfg.mode = TRAIN_SPNORM;
+		cfg.holdout = 0;
+		cfg.epochs = 2;
+		cfg.seed = (uint64_t)seed;
+		cfg.batch = 16;
+		run_every_epoch(dir, &cfg, &train, &test);
+	}
+	data_free(&train);
+	data_free(&test);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +680,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inconsistent_cap, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_fuzz, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_torch_round_trip, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_every_epoch_loads_and_certifies, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("checkpoint", tests, NULL, NULL);
 }

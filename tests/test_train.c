@@ -37,11 +37,20 @@ static int free_sample(void **state)
 	return 0;
 }
 
-static double train_epochs(struct trainer *t, int epochs)
+/* A batch, or when an epoch's end is due, that end at once. */
+static void step(struct trainer *t)
 {
 	struct train_step_info info;
-	while (t->epoch < epochs)
+	if (trainer_ending(t))
+		assert_int_equal(trainer_settle_caps(t, NULL), SL_OK);
+	else
 		assert_int_equal(trainer_step(t, &info, NULL), SL_OK);
+}
+
+static double train_epochs(struct trainer *t, int epochs)
+{
+	while (t->epoch < epochs)
+		step(t);
 	double acc, loss;
 	assert_int_equal(trainer_evaluate(t, t->test, 0, &acc, &loss, NULL), SL_OK);
 	return acc;
@@ -73,10 +82,9 @@ static void test_same_seed_same_weights(void **state)
 	struct trainer *a, *b;
 	assert_int_equal(trainer_new(&cfg, &s->train, &s->test, &a, NULL), SL_OK);
 	assert_int_equal(trainer_new(&cfg, &s->train, &s->test, &b, NULL), SL_OK);
-	struct train_step_info info;
 	for (int k = 0; k < 20; k++) {
-		assert_int_equal(trainer_step(a, &info, NULL), SL_OK);
-		assert_int_equal(trainer_step(b, &info, NULL), SL_OK);
+		step(a);
+		step(b);
 	}
 	assert_memory_equal(a->net->params, b->net->params, sizeof(float) * a->net->nparams);
 	trainer_free(b);
@@ -141,7 +149,7 @@ static void test_settle_measures_crowded_layers(void **state)
 	l->v[1] = 1.0f, l->v[0] = 1e-4f;
 	nn_update_layer_cap(t->net, 1, 1);
 	assert_true(l->sigma_hat < 0.996f); /* the estimate starts on the wrong one */
-	assert_int_equal(trainer_settle_caps(t, TRAIN_SETTLE_ITERS, NULL), SL_OK);
+	assert_int_equal(trainer_settle_caps(t, NULL), SL_OK);
 	double used;
 	bool exact;
 	assert_int_equal(nn_layer_norm(t->net, 1, &used, &exact, NULL), SL_OK);
@@ -179,27 +187,6 @@ static void test_l2_shrinks_weights(void **state)
 	trainer_free(l2);
 }
 
-/* A synthetic colour dataset: n random 3x32x32 images whose label is the
- * brightest of ten fixed pixel groups, so there is something to learn. */
-static void synthetic_cifar(struct sl_dataset *d, uint32_t n, uint64_t seed)
-{
-	struct sl_rng rng;
-	rng_seed(&rng, seed);
-	memset(d, 0, sizeof *d);
-	d->n = n, d->c = 3, d->h = 32, d->w = 32, d->classes = 10, d->owned = true;
-	d->pixels = malloc((size_t)n * 3072);
-	d->labels = malloc(n);
-	snprintf(d->source, sizeof d->source, "synthetic");
-	for (uint32_t i = 0; i < n; i++) {
-		uint8_t *p = d->pixels + (size_t)i * 3072;
-		for (int k = 0; k < 3072; k++)
-			p[k] = (uint8_t)rng_below(&rng, 128);
-		int label = (int)rng_below(&rng, 10);
-		for (int k = 0; k < 64; k++)
-			p[label * 300 + k] = 255;
-		d->labels[i] = (uint8_t)label;
-	}
-}
 
 /* The AlexNet shape trains (SGD with momentum), deterministically, and in
  * spnorm mode keeps its convolution operators under their caps. */
@@ -207,8 +194,8 @@ static void test_alexnet_lite_steps(void **state)
 {
 	(void)state;
 	struct sl_dataset train, test;
-	synthetic_cifar(&train, 320, 1);
-	synthetic_cifar(&test, 64, 2);
+	tu_synthetic_cifar(&train, 320, 1);
+	tu_synthetic_cifar(&test, 64, 2);
 	struct arch lite;
 	model_get(MODEL_ALEXNET_LITE, &lite);
 	struct train_config cfg = train_config_for(&lite);

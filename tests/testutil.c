@@ -19,6 +19,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "sectorlab/data.h"
+#include "sectorlab/rng.h"
+
 static int is_dir(const char *p)
 {
 	struct stat st;
@@ -282,4 +285,26 @@ bool tu_wait_file(const char *path, int seconds)
 		nanosleep(&ts, NULL);
 	}
 	return true;
+}
+
+/* A synthetic colour dataset: n random 3x32x32 images whose label is the
+ * brightest of ten fixed pixel groups, so there is something to learn. */
+void tu_synthetic_cifar(struct sl_dataset *d, uint32_t n, uint64_t seed)
+{
+	struct sl_rng rng;
+	rng_seed(&rng, seed);
+	memset(d, 0, sizeof *d);
+	d->n = n, d->c = 3, d->h = 32, d->w = 32, d->classes = 10, d->owned = true;
+	d->pixels = malloc((size_t)n * 3072);
+	d->labels = malloc(n);
+	snprintf(d->source, sizeof d->source, "synthetic");
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t *p = d->pixels + (size_t)i * 3072;
+		for (int k = 0; k < 3072; k++)
+			p[k] = (uint8_t)rng_below(&rng, 128);
+		int label = (int)rng_below(&rng, 10);
+		for (int k = 0; k < 64; k++)
+			p[label * 300 + k] = 255;
+		d->labels[i] = (uint8_t)label;
+	}
 }

@@ -99,4 +99,9 @@ void tu_assert_no_temp_files(const char *dir);
 				 #a, tu_a_, #b, tu_b_, tu_t_);                      \
 	} while (0)
 
+/* A synthetic colour dataset: n random 3x32x32 images whose label is the
+ * brightest of ten fixed pixel groups (owned: free with data_free). */
+struct sl_dataset;
+void tu_synthetic_cifar(struct sl_dataset *d, uint32_t n, uint64_t seed);
+
 #endif

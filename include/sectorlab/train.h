@@ -68,22 +68,32 @@ struct trainer {
 	float *xb;                 /* (batch, in_dim) */
 	int *yb;                   /* (batch) */
 	int *pred;                 /* (batch) */
+	uint32_t *idx;             /* (batch) evaluation's example indices */
 	/* Running statistics of the current epoch. */
 	double epoch_loss_sum;
 	long epoch_seen, epoch_correct;
 	/* The same, for the last completed epoch. */
 	double last_epoch_loss, last_epoch_accuracy;
-	/* As of the last trainer_settle_caps (every epoch's end): each weighted
-	 * layer's verified ||W_eff||_2 (nn_layer_norm) and the power steps the
-	 * caps took to settle. */
+	/* As of the last epoch's end (or trainer_settle_caps): each weighted
+	 * layer's verified ||W_eff||_2 and the power steps the slowest layer
+	 * took to settle. */
 	double sigma[NN_MAX_LAYERS];
 	int settle_steps;
+	/* The epoch's end in progress (trainer_end_step); private. */
+	int end_phase;             /* 0: none, 1: settling, 2: measuring */
+	bool end_counts;           /* it completes an epoch */
+	int end_next;              /* measuring: the next weighted layer */
+	int end_iters;             /* settling: the most power steps a layer took */
+	int end_steps[NN_MAX_LAYERS];
+	bool end_settled[NN_MAX_LAYERS];
+	float end_prev[NN_MAX_LAYERS];
 };
 
 struct train_step_info {
 	double loss;        /* mean loss of this batch */
 	double accuracy;    /* accuracy of this batch (before the update) */
-	bool epoch_done;    /* this step finished an epoch */
+	bool epoch_done;    /* this batch was the epoch's last: its end is due
+			       (trainer_end_step) before the next batch */
 };
 
 /* Build a trainer: a fresh network with Glorot weights drawn from cfg->seed,
@@ -95,7 +105,8 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 void trainer_free(struct trainer *t);
 
 /* One mini-batch.  A non-finite loss or parameter stops with SL_ERR_NUMERIC
- * naming the step. */
+ * naming the step.  After the epoch's last batch (info->epoch_done) the
+ * epoch's end must run (trainer_end_step) before the next batch. */
 sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct sl_error *err);
 
 /* The l2 penalty of the current weights (0 unless in l2 mode). */
@@ -105,18 +116,57 @@ double trainer_penalty(const struct trainer *t);
 long trainer_steps_per_epoch(const struct trainer *t);
 
 /*
- * Run the capped layers' power iterations to convergence (relative change
- * below 2e-7, at most max_iters steps), then measure every weighted layer
- * (nn_layer_norm, into t->sigma) and put a capped layer whose weight in use
- * measures above its cap back on it, so the caps hold against the true
- * norms, as before an evaluation or export.  trainer_step does this at the
- * end of every epoch with TRAIN_SETTLE_ITERS.
+ * The epoch's end, in bounded pieces, so that a worker can pause or stop
+ * between them: first every weighted layer whose norm LAPACK cannot give
+ * (convolutions, large dense layers) runs its own power iteration until it
+ * settles (relative change at most 2e-7 a step, at most
+ * TRAIN_SETTLE_ITERS steps; TRAIN_END_POWER_STEPS steps a call); then one
+ * call per weighted layer measures it: dense layers exactly, their vectors
+ * put on the top singular pair (nn_layer_exact_vectors), the others from
+ * their settled vectors, and the scale of each is set from those vectors,
+ * as the checkpoint loader will set it.  t->sigma then holds every layer's
+ * ||W_eff||_2.  *done says the end is complete: t->epoch has grown by one
+ * and the next epoch's order is drawn.  Nothing to do (no epoch ending):
+ * *done at once.
  */
-#define TRAIN_SETTLE_ITERS 1000
-sl_status trainer_settle_caps(struct trainer *t, int max_iters, struct sl_error *err);
+#define TRAIN_SETTLE_ITERS 3000
+#define TRAIN_END_POWER_STEPS 8
+sl_status trainer_end_step(struct trainer *t, bool *done, struct sl_error *err);
+
+/* Is an epoch's end due or under way? */
+bool trainer_ending(const struct trainer *t);
+
+/* The epoch's end all at once when one is due (completing the epoch);
+ * otherwise the same settling and measuring now without completing one
+ * (before evaluating or exporting a network that has not finished an
+ * epoch). */
+sl_status trainer_settle_caps(struct trainer *t, struct sl_error *err);
+
+/* Evaluation in bounded pieces: one batch a call. */
+struct train_eval {
+	const struct sl_dataset *ds;
+	int n, pos;        /* examples to see, seen */
+	long correct;
+	double loss_sum;
+};
+
+/* Start evaluating the first n examples of ds (all when n <= 0). */
+sl_status trainer_eval_begin(const struct trainer *t, struct train_eval *e,
+			     const struct sl_dataset *ds, int n, struct sl_error *err);
+
+/* One batch; returns true when all n are seen. */
+bool trainer_eval_step(struct trainer *t, struct train_eval *e);
+
+/* Accuracy and mean loss so far (0, 0 for none). */
+void trainer_eval_result(const struct train_eval *e, double *accuracy, double *loss);
+
+/* The held-out rule, in one place: the first 5,000 training images when the
+ * set is a full one (over 50,000 images, as the paper holds out MNIST's),
+ * none for the samples. */
+uint32_t train_default_holdout(const struct sl_dataset *train);
 
 /* Accuracy and mean loss of the current network on the first n examples of ds
- * (all when n <= 0). */
+ * (all when n <= 0): trainer_eval_begin, steps, result. */
 sl_status trainer_evaluate(struct trainer *t, const struct sl_dataset *ds, int n,
 			   double *accuracy, double *loss, struct sl_error *err);
 
