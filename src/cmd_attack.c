@@ -613,9 +613,9 @@ static sl_status write_plot(const char *path, const struct attack_recipe *r,
 	snprintf(one_label, sizeof one_label, "robust accuracy, %s (one step)",
 		 r->norm == ATTACK_NORM_INF ? "FGSM" : "FGM");
 	struct plot_series series[3] = {
-		{"clean accuracy", x, clean, neps, plot_color(6), true},
-		{label, x, robust, neps, plot_color(0), false},
-		{one_label, x, one, neps, plot_color(1), true},
+		{"clean accuracy", x, clean, neps, plot_color(6), true, NULL, NULL},
+		{label, x, robust, neps, plot_color(0), false, NULL, NULL},
+		{one_label, x, one, neps, plot_color(1), true, NULL, NULL},
 	};
 	snprintf(title, sizeof title, "%s (%s) on %s: accuracy under attack", model_name, mode,
 		 dataset);

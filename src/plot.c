@@ -200,6 +200,36 @@ static void draw_legend(struct image *img, const struct plot_spec *s, const stru
 	}
 }
 
+/* A series' band: each pixel column between two points filled from the
+ * interpolated lo to hi, in the series' colour mixed with four parts white. */
+static void draw_band(struct image *img, const struct plot_series *ser, const struct frame *f)
+{
+	if (!ser->lo || !ser->hi)
+		return;
+	struct canvas_color tint = {(uint8_t)((ser->color.r + 4 * 255) / 5),
+				    (uint8_t)((ser->color.g + 4 * 255) / 5),
+				    (uint8_t)((ser->color.b + 4 * 255) / 5)};
+	for (int k = 0; k + 1 < ser->n; k++) {
+		double x0 = to_px(f, ser->x[k]), x1 = to_px(f, ser->x[k + 1]);
+		double a0 = to_py(f, ser->lo[k]), a1 = to_py(f, ser->lo[k + 1]);
+		double b0 = to_py(f, ser->hi[k]), b1 = to_py(f, ser->hi[k + 1]);
+		if (!isfinite(x0 + x1 + a0 + a1 + b0 + b1) || !(x1 > x0))
+			continue;
+		int from = (int)ceil(x0 > f->left ? x0 : f->left);
+		int to = (int)floor(x1 < f->left + f->w - 1 ? x1 : f->left + f->w - 1);
+		for (int px = from; px <= to; px++) {
+			double t = (px - x0) / (x1 - x0);
+			double ya = a0 + t * (a1 - a0), yb = b0 + t * (b1 - b0);
+			double top = ya < yb ? ya : yb, bottom = ya < yb ? yb : ya;
+			top = top < f->top ? f->top : top;
+			bottom = bottom > f->top + f->h - 1 ? f->top + f->h - 1 : bottom;
+			if (bottom >= top)
+				canvas_rect(img, px, (int)lround(top), 1,
+					    (int)lround(bottom) - (int)lround(top) + 1, tint);
+		}
+	}
+}
+
 sl_status plot_render(const struct plot_spec *s, struct image *out, struct sl_error *err)
 {
 	int W = s->width > 0 ? s->width : 960, H = s->height > 0 ? s->height : 600;
@@ -284,7 +314,9 @@ sl_status plot_render(const struct plot_spec *s, struct image *out, struct sl_er
 		canvas_text_up(out, 10, f.top + (f.h + canvas_text_width(s->ylabel, 2)) / 2, 2,
 			       black, s->ylabel);
 
-	/* The data: lines first, markers on top. */
+	/* The data: bands first, then lines, markers on top. */
+	for (int i = 0; i < s->nseries; i++)
+		draw_band(out, &s->series[i], &f);
 	for (int i = 0; i < s->nseries; i++) {
 		const struct plot_series *ser = &s->series[i];
 		for (int k = 0; k + 1 < ser->n; k++) {

@@ -100,8 +100,8 @@ static void test_chart(void **state)
 	double x[5] = {0, 0.1, 0.2, 0.3, 0.4};
 	double a[5] = {97, 80, 40, 10, 2}, b[5] = {93, 88, NAN, 60, 150};
 	struct plot_series series[2] = {
-		{"vanilla", x, a, 5, plot_color(0), false},
-		{"spnorm", x, b, 5, plot_color(1), true},
+		{"vanilla", x, a, 5, plot_color(0), false, NULL, NULL},
+		{"spnorm", x, b, 5, plot_color(1), true, NULL, NULL},
 	};
 	struct plot_spec spec = {
 		.title = "MNIST: robust accuracy against eps",
@@ -142,6 +142,29 @@ static void test_chart(void **state)
 	assert_non_null(strstr(err.msg, "too small"));
 }
 
+/* A band (the spread over seeds) is drawn in a light tint of its series'
+ * colour between lo and hi, behind the line; none without lo and hi. */
+static void test_band(void **state)
+{
+	(void)state;
+	double x[3] = {0, 0.5, 1}, y[3] = {50, 50, 50}, lo[3] = {30, 30, 30}, hi[3] = {70, 70, 70};
+	struct plot_series s = {"mean", x, y, 3, plot_color(0), false, lo, hi};
+	struct plot_spec spec = {.xlabel = "x", .ylabel = "y", .ymin = 0, .ymax = 100,
+				 .series = &s, .nseries = 1, .width = 400, .height = 300};
+	struct canvas_color c = plot_color(0);
+	struct canvas_color tint = {(uint8_t)((c.r + 4 * 255) / 5), (uint8_t)((c.g + 4 * 255) / 5),
+				    (uint8_t)((c.b + 4 * 255) / 5)};
+	struct image img;
+	assert_int_equal(plot_render(&spec, &img, NULL), SL_OK);
+	int tinted = count_color(&img, tint, 0, 0, 400, 300);
+	assert_true(tinted > 2000);
+	image_free(&img);
+	s.lo = s.hi = NULL;
+	assert_int_equal(plot_render(&spec, &img, NULL), SL_OK);
+	assert_int_equal(count_color(&img, tint, 0, 0, 400, 300), 0);
+	image_free(&img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -149,6 +172,7 @@ int main(void)
 		cmocka_unit_test(test_clipping),
 		cmocka_unit_test(test_tick_step),
 		cmocka_unit_test(test_chart),
+		cmocka_unit_test(test_band),
 	};
 	return cmocka_run_group_tests_name("plot", tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  *
  * One chart: a title, a subtitle (the recipe, wrapped to the width), axes
  * with "nice" ticks (1, 2 or 5 times a power of ten) and their labels, light
- * grid lines, each series as a line with square markers (solid or dashed),
+ * grid lines, each series as a line with square markers (solid or dashed)
+ * over an optional band (its spread),
  * and a legend placed in the corner with the fewest data under it.  Text
  * uses canvas's built-in font, so the chart needs nothing but libpng to be
  * written.  The caller owns the image it gets back.
@@ -24,6 +25,8 @@ struct plot_series {
 	int n;
 	struct canvas_color color;
 	bool dashed;
+	const double *lo, *hi; /* (n) each, or NULL: a band drawn in a light tint of
+				  color behind the lines (e.g. the spread over seeds) */
 };
 
 struct plot_spec {
