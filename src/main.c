@@ -20,6 +20,7 @@ static void usage(FILE *f)
 	      "  allocate   split network sector indices (nu, delta) into per-layer caps\n"
 	      "  attack     FGSM, FGM and PGD sweeps over eps against a trained network\n"
 	      "  certify    the robustness certificate of a trained network\n"
+	      "  reproduce  the paper's Figures 1 and 2 from this program's own runs\n"
 	      "  lab        open the lab (the same as no command)\n"
 	      "\n"
 	      "'sectorlab COMMAND --help' describes a command; 'sectorlab --help-lab' the\n"
@@ -50,6 +51,8 @@ static int run(int argc, char **argv)
 		return cmd_attack(argc - 1, argv + 1);
 	if (strcmp(cmd, "certify") == 0)
 		return cmd_certify(argc - 1, argv + 1);
+	if (strcmp(cmd, "reproduce") == 0)
+		return cmd_reproduce(argc - 1, argv + 1);
 	if (strcmp(cmd, "lab") == 0)
 		return cmd_lab(argc - 1, argv + 1);
 	if (strcmp(cmd, "help") == 0) {

@@ -24,6 +24,7 @@ int cmd_train(int argc, char **argv);
 int cmd_allocate(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
 int cmd_certify(int argc, char **argv);
+int cmd_reproduce(int argc, char **argv);
 int cmd_lab(int argc, char **argv); /* the ncurses lab (no subcommand) */
 
 /* Shared option helpers (src/cmd_util.c).  They print what is wrong on
