@@ -41,9 +41,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	static int (*const commands[])(int, char **) = {cmd_train, cmd_attack, cmd_certify,
-							cmd_allocate, cmd_lab};
-	static const char *const names[] = {"train", "attack", "certify", "allocate", "sectorlab"};
-	int which = data[0] % 5;
+							cmd_allocate, cmd_lab, cmd_reproduce};
+	static const char *const names[] = {"train", "attack", "certify", "allocate", "sectorlab",
+					    "reproduce"};
+	int which = data[0] % 6;
 	char *text = malloc(size);
 	if (!text)
 		return 0;
