@@ -21,7 +21,8 @@ static void usage(FILE *f)
 	      "against its Theorem 4 cap (and, with --lmi, the exact LMI of Theorem 1),\n"
 	      "bound the network's Lipschitz constant, and report the certified L2\n"
 	      "radius of each test image (margin / (sqrt(2) gamma), pixels scaled to\n"
-	      "x/255 - 0.5) and the certified accuracy at radii 0.1, 0.25, 0.5 and 1.\n"
+	      "x/255 - 0.5) and the certified accuracy at radii 0.1, 0.25, 0.5 and 1\n"
+	      "(and at the radius the network was trained for, --target-radius).\n"
 	      "\n"
 	      "  --model FILE       a checkpoint written by sectorlab train (safetensors)\n"
 	      "  --nu X --delta Y   network indices (default: the checkpoint's, else\n"
@@ -300,9 +301,22 @@ static int certify_run(int argc, char **argv)
 		rc = st == SL_ERR_RANGE || st == SL_ERR_INFEASIBLE || st == SL_ERR_ARG ? 2 : 1;
 		goto out;
 	}
+	/* The radius the network was trained to certify, when it was, joins
+	 * the default ones, as train reported it. */
+	double target = 0, radii[CERTIFY_MAX_RADII];
+	const char *mtarget = checkpoint_info_get(&m.info, "target_radius");
+	if (mtarget && *mtarget &&
+	    (cmd_parse_double("checkpoint metadata target_radius", mtarget, CMD_RANGE(0, 1e3),
+			      &target) != 0 ||
+	     !(target >= 0))) {
+		fprintf(stderr, "sectorlab certify: %s: bad target_radius in the metadata\n",
+			o.model);
+		goto out;
+	}
+	int nradii = certify_radii_with(target, radii);
 	struct certify_accuracy a;
-	if (certify_accuracy(m.net, &c, &m.test, o.n > 0 ? (int)o.n : 0, certify_default_radii,
-			     CERTIFY_NDEFAULT_RADII, &a, &err) != SL_OK) {
+	if (certify_accuracy(m.net, &c, &m.test, o.n > 0 ? (int)o.n : 0, radii, nradii, &a,
+			     &err) != SL_OK) {
 		fprintf(stderr, "sectorlab certify: %s\n", err.msg);
 		goto out;
 	}

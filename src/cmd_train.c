@@ -44,6 +44,17 @@ static void usage(FILE *f)
 	      "  --caps authors     spnorm with the caps the authors' code hard-codes (mlp:\n"
 	      "                     1.8,1.8,0.9204), which no theorem certifies\n"
 	      "  --l2 W             l2 mode: the penalty W * sum ||W_i||_F^2 (default 0.005)\n"
+	      "  --loss NAME        ce (cross-entropy), lmt (Lipschitz-margin cross-entropy)\n"
+	      "                     or hinge (multiclass hinge on the same margin); default\n"
+	      "                     lmt for spnorm with certified caps, else ce\n"
+	      "  --tau T            temperature inside the loss only: it reads T * logits\n"
+	      "                     (default 50 for lmt and hinge, 1 for ce); predictions\n"
+	      "                     and the certificate do not change\n"
+	      "  --target-radius R  lmt, hinge: the L2 radius each training image is pushed\n"
+	      "                     to be certified at: the true logit is lowered by\n"
+	      "                     sqrt(2) L R, L the certificate's Lipschitz bound at\n"
+	      "                     every step (default 0.6); also reported after each\n"
+	      "                     epoch beside certify's radii 0.1, 0.25, 0.5, 1\n"
 	      "  --optimizer NAME   adam or sgd (default: adam for mlp, sgd for the AlexNets)\n"
 	      "  --lr X             learning rate (default 0.001 for adam, 0.01 for sgd)\n"
 	      "  --momentum M       sgd momentum (default 0.9)\n"
@@ -87,6 +98,8 @@ struct train_opts {
 	double nu, delta;       /* network indices whose allocation gives the caps */
 	const char *caps;       /* "authors" for the authors' hard-coded caps */
 	const char *objective;  /* allocation objective */
+	const char *loss;       /* --loss */
+	double tau, radius;     /* --tau, --target-radius (NAN: not given) */
 	int json, quiet;
 };
 
@@ -95,7 +108,7 @@ struct train_opts {
 enum { O_DATASET = 256, O_DATADIR, O_MODEL, O_MODE, O_RHO, O_EPOCHS, O_BATCH, O_LR,
        O_SEED, O_HOLDOUT, O_EPS, O_OUT, O_LOG, O_JSON, O_L2, O_OPTIM, O_MOMENTUM,
        O_SCHEDULE, O_LR_STEP, O_LR_GAMMA, O_THREADS, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_QUIET,
-       O_ARCH };
+       O_ARCH, O_LOSS, O_TAU, O_RADIUS };
 static const struct option train_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
@@ -118,6 +131,9 @@ static const struct option train_options[] = {
 	{"delta", required_argument, 0, O_DELTA},
 	{"caps", required_argument, 0, O_CAPS},
 	{"objective", required_argument, 0, O_OBJECTIVE},
+	{"loss", required_argument, 0, O_LOSS},
+	{"tau", required_argument, 0, O_TAU},
+	{"target-radius", required_argument, 0, O_RADIUS},
 	{"holdout", required_argument, 0, O_HOLDOUT},
 	{"eps", required_argument, 0, O_EPS},
 	{"out", required_argument, 0, O_OUT},
@@ -166,6 +182,9 @@ static int parse(int argc, char **argv, struct train_opts *o)
 		case O_DELTA: bad |= cmd_parse_double("--delta", optarg, CMD_RANGE_DELTA, &o->delta); break;
 		case O_CAPS: o->caps = optarg; break;
 		case O_OBJECTIVE: o->objective = optarg; break;
+		case O_LOSS: o->loss = optarg; break;
+		case O_TAU: bad |= cmd_parse_double("--tau", optarg, CMD_ABOVE(0, 1e6), &o->tau); break;
+		case O_RADIUS: bad |= cmd_parse_double("--target-radius", optarg, CMD_RANGE(0, 1e3), &o->radius); break;
 		case O_HOLDOUT:
 			bad |= cmd_parse_long("--holdout", optarg, 0, 100000000L, &o->holdout);
 			break;
@@ -233,6 +252,30 @@ static int usage_error(const char *msg)
 }
 
 
+/* The loss: lmt with the measured defaults for certified caps, else plain
+ * cross-entropy; --loss, --tau and --target-radius override. */
+static int configure_loss(const struct train_opts *o, struct train_config *cfg)
+{
+	struct sl_error err;
+	status_clear(&err);
+	bool certified = cfg->mode == TRAIN_SPNORM && cfg->caps.source == CAPS_CERTIFIED;
+	cfg->loss = certified ? loss_config_certified() : loss_config_plain();
+	if (o->loss) {
+		if (loss_kind_parse(o->loss, &cfg->loss.kind, &err) != SL_OK)
+			return usage_error(err.msg);
+		bool margin = cfg->loss.kind != LOSS_CE;
+		cfg->loss.tau = margin ? LOSS_DEFAULT_TAU : 1;
+		cfg->loss.radius = margin ? LOSS_DEFAULT_RADIUS : 0;
+	}
+	if (!isnan(o->tau))
+		cfg->loss.tau = o->tau;
+	if (!isnan(o->radius))
+		cfg->loss.radius = o->radius;
+	if (loss_config_check(&cfg->loss, &err) != SL_OK)
+		return usage_error(err.msg);
+	return 0;
+}
+
 /* Turn the options into a training configuration; returns 0 or an exit code. */
 static int configure(const struct train_opts *o, struct train_config *cfg,
 		     enum data_kind *kind, struct caps_plan *src)
@@ -295,7 +338,10 @@ static int configure(const struct train_opts *o, struct train_config *cfg,
 	struct cmd_caps_request req = {.nrho = o->nrho, .caps = o->caps, .nu = o->nu,
 				       .delta = o->delta, .objective = o->objective};
 	memcpy(req.rho, o->rho, sizeof req.rho);
-	return cmd_spnorm_caps("train", &cfg->arch, &req, cfg, src, NULL, 0);
+	rc = cmd_spnorm_caps("train", &cfg->arch, &req, cfg, src, NULL, 0);
+	if (rc)
+		return rc;
+	return configure_loss(o, cfg);
 }
 
 /* The certified accuracy of the trainer's network on ds at the given radii,
@@ -410,6 +456,8 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 	       optim_schedule_name(cfg->optim.schedule));
 	if (cfg->mode == TRAIN_L2)
 		printf("\"l2\":%s,", json_num(cfg->l2).s);
+	printf("\"loss\":\"%s\",\"tau\":%s,\"target_radius\":%s,", loss_kind_name(cfg->loss.kind),
+	       json_num(cfg->loss.tau).s, json_num(cfg->loss.radius).s);
 	printf("\"power_iterations_to_settle\":%d,\"rho_certified\":%s,\"layers\":[", settle,
 	       cfg->mode == TRAIN_SPNORM && t->caps.certified ? "true" : "false");
 	for (int j = 0; j < t->nweighted; j++) {
@@ -445,7 +493,7 @@ static int train_run(int argc, char **argv)
 	struct train_opts o = {.mode = "vanilla", .epochs = 10, .batch = 128,
 			       .seed = 1, .holdout = -1, .lr = NAN, .eps = NAN, .l2 = NAN,
 			       .momentum = NAN, .lr_gamma = NAN, .nu = NAN,
-			       .delta = NAN};
+			       .delta = NAN, .tau = NAN, .radius = NAN};
 	int rc = parse(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? 0 : rc;
@@ -489,6 +537,12 @@ static int train_run(int argc, char **argv)
 		cfg.optim.schedule == OPTIM_CONSTANT ? "" : " ",
 		cfg.optim.schedule == OPTIM_CONSTANT ? "" : optim_schedule_name(cfg.optim.schedule),
 		cfg.batch, (unsigned long)cfg.seed, nn_threads(), nn_threads() == 1 ? "" : "s");
+	fprintf(stderr, "loss %s, tau %g", loss_kind_name(cfg.loss.kind), cfg.loss.tau);
+	if (cfg.loss.kind != LOSS_CE)
+		fprintf(stderr, ", target radius %g (margin sqrt(2) L R, L the certificate's "
+				"bound at every step)",
+			cfg.loss.radius);
+	fprintf(stderr, "\n");
 	if (cfg.mode == TRAIN_SPNORM) {
 		fprintf(stderr, "caps:");
 		for (int j = 0; j < t->caps.nrho; j++)
@@ -499,7 +553,7 @@ static int train_run(int argc, char **argv)
 	}
 	int nw = t->nweighted;
 	double radii[CERTIFY_MAX_RADII];
-	int nradii = certify_radii_with(0, radii);
+	int nradii = certify_radii_with(cfg.loss.radius, radii);
 	struct certify_accuracy cert = {0};
 	if (o.log) {
 		log.mem = open_memstream(&log.text, &log.len);

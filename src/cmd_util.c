@@ -451,6 +451,9 @@ sl_status cmd_save_checkpoint(const struct trainer *t, enum data_kind kind, doub
 	snprintf(acc_text, sizeof acc_text, "%.6f", test_acc);
 	snprintf(lr_text, sizeof lr_text, "%g", cfg->optim.lr);
 	snprintf(slope_text, sizeof slope_text, "%g", 0.1);
+	char tau_text[32], radius_text[32];
+	snprintf(tau_text, sizeof tau_text, "%.17g", cfg->loss.tau);
+	snprintf(radius_text, sizeof radius_text, "%.17g", cfg->loss.radius);
 	if (cfg->mode == TRAIN_L2)
 		snprintf(l2_text, sizeof l2_text, "%g", cfg->l2);
 	if (cfg->optim.kind == OPTIM_SGD)
@@ -479,6 +482,9 @@ sl_status cmd_save_checkpoint(const struct trainer *t, enum data_kind kind, doub
 		{"epochs", epochs_text},
 		{"epochs_planned", planned_text},
 		{"test_accuracy", acc_text},
+		{"loss", loss_kind_name(cfg->loss.kind)},
+		{"tau", tau_text},
+		{"target_radius", radius_text},
 	};
 	return checkpoint_save(t->net, meta, (int)(sizeof meta / sizeof meta[0]), path, err);
 }

@@ -935,6 +935,28 @@ static float sum_floats(const float *x, int n)
 	return s;
 }
 
+/* gw += coeff d sigma / dW with sigma = u . A(W) v, the vectors fixed. */
+static void add_sigma_grad(struct nn_net *net, struct nn_layer *l, float coeff)
+{
+	struct parallel *team = team_for(net, l);
+	if (l->kind == NN_CONV)
+		conv_one_weight_grad(net, l, coeff, l->u, l->v);
+	else if (!team)
+		cblas_sger(CblasRowMajor, l->wrows, l->wcols, coeff, l->u, 1, l->v, 1, l->gw,
+			   l->wcols);
+	else /* gw (out, in) += coeff u (out, 1) v^T (1, in) */
+		parallel_sgemm(team, true, false, false, l->wrows, l->wcols, 1, coeff, l->u, 1,
+			       l->v, l->wcols, 1.0f, l->gw, l->wcols);
+}
+
+void nn_layer_add_norm_grad(struct nn_net *net, int i, float coeff)
+{
+	struct nn_layer *l = &net->layers[i];
+	/* On its cap the norm in use is rho itself: no gradient. */
+	if (nn_layer_weighted(l) && !(l->scale < 1.0f))
+		add_sigma_grad(net, l, coeff);
+}
+
 /*
  * The cap's share of the weight gradient.  gw holds scale * G, with G the
  * gradient w.r.t. W_eff = rho W / sigma, sigma = u . A(W) v; then
@@ -958,15 +980,7 @@ static void cap_gradient(struct nn_net *net, struct nn_layer *l, int batch)
 		      cblas_dsdot(l->out, l->gb, 1, l->b, 1);
 	else
 		dot = parallel_dsdot(team, (int)nn_layer_wsize(l), l->gw, l->w);
-	float coeff = (float)(-dot / l->sigma_hat);
-	if (l->kind == NN_CONV)
-		conv_one_weight_grad(net, l, coeff, l->u, l->v);
-	else if (!team)
-		cblas_sger(CblasRowMajor, l->wrows, l->wcols, coeff, l->u, 1, l->v, 1, l->gw,
-			   l->wcols);
-	else /* gw (out, in) += coeff u (out, 1) v^T (1, in) */
-		parallel_sgemm(team, true, false, false, l->wrows, l->wcols, 1, coeff, l->u, 1,
-			       l->v, l->wcols, 1.0f, l->gw, l->wcols);
+	add_sigma_grad(net, l, (float)(-dot / l->sigma_hat));
 }
 
 /* gb[o] = sum over examples and positions of dz; dz (batch, wrows, per_channel) */
@@ -1131,14 +1145,24 @@ static void conv_pool_backward_part(void *ctx, int tid, int begin, int end)
 	}
 }
 
-double nn_backward(struct nn_net *net, const int *y, bool want_params, bool want_input)
+float *nn_logits_grad(struct nn_net *net)
 {
-	int batch = net->batch, last = net->nlayers - 1;
 	/* The last layer's da holds d loss / d logits until its activation is
 	 * applied. */
-	double loss = softmax_xent(net->act_in[net->nlayers], y, batch, net->out_dim, net->probs,
-				   net->row_loss,
-				   net->layers[last].da);
+	return net->layers[net->nlayers - 1].da;
+}
+
+double nn_backward(struct nn_net *net, const int *y, bool want_params, bool want_input)
+{
+	double loss = softmax_xent(net->act_in[net->nlayers], y, net->batch, net->out_dim,
+				   net->probs, net->row_loss, nn_logits_grad(net));
+	nn_backprop(net, want_params, want_input);
+	return loss;
+}
+
+void nn_backprop(struct nn_net *net, bool want_params, bool want_input)
+{
+	int batch = net->batch, last = net->nlayers - 1;
 	for (int i = last; i >= 0; i--) {
 		struct nn_layer *l = &net->layers[i];
 		const float *in = net->act_in[i];
@@ -1172,7 +1196,6 @@ double nn_backward(struct nn_net *net, const int *y, bool want_params, bool want
 			break; /* its da is its input's da (or dx) */
 		}
 	}
-	return loss;
 }
 
 double nn_l2_penalty(struct nn_net *net, double lambda, bool add_grad)

@@ -16,6 +16,7 @@ struct train_config train_config_default(void)
 		.batch = 128,
 		.seed = 1,
 		.holdout = 5000,
+		.loss = loss_config_plain(),
 	};
 	model_get(MODEL_MLP, &c.arch);
 	c.optim = model_default_optim(&c.arch);
@@ -106,6 +107,9 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 			return status_set(err, SL_ERR_ARG, "%d caps for the %d weighted layers of %s",
 					  caps.nrho, nl, arch_label(&arch));
 	}
+	sl_status lst = loss_config_check(&cfg->loss, err);
+	if (lst != SL_OK)
+		return lst;
 
 	struct trainer *t = calloc(1, sizeof *t);
 	if (!t)
@@ -140,6 +144,9 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 		for (int i = 0; i < nl; i++)
 			nn_set_cap(t->net, t->weighted[i], (float)caps.rho[i]);
 	nn_update_caps(t->net, 1);
+	struct certify_options co = caps_certify_options(&cfg->caps);
+	if (loss_uses_bound(&cfg->loss) && (st = certify_plan(t->net, &co, &t->plan, err)) != SL_OK)
+		goto fail;
 	new_epoch_order(t);
 	*out = t;
 	return SL_OK;
@@ -203,7 +210,9 @@ sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct s
 
 	const float *logits = nn_forward(t->net, t->xb, b);
 	nn_argmax(logits, b, t->net->out_dim, t->pred);
-	double loss = nn_backward(t->net, t->yb, true, false);
+	double loss = loss_is_plain(&t->cfg.loss)
+			      ? nn_backward(t->net, t->yb, true, false)
+			      : loss_backward(t->net, &t->cfg.loss, &t->plan, t->yb, &t->lipschitz);
 	if (!isfinite(loss))
 		return status_set(err, SL_ERR_NUMERIC, "loss became %g at step %ld (epoch %d)",
 				  loss, t->step + 1, t->epoch + 1);
@@ -216,9 +225,11 @@ sl_status trainer_step(struct trainer *t, struct train_step_info *info, struct s
 				  "weights became non-finite at step %ld (epoch %d)", t->step,
 				  t->epoch + 1);
 	/* One power-iteration step per optimizer step for each capped layer
-	 * (DESIGN.md §1); uncapped layers are not touched. */
+	 * (DESIGN.md §1); uncapped layers are not touched unless the loss's
+	 * margin needs their norms too. */
+	bool all = loss_uses_bound(&t->cfg.loss);
 	for (int i = 0; i < t->nweighted; i++)
-		if (t->net->layers[t->weighted[i]].rho > 0)
+		if (all || t->net->layers[t->weighted[i]].rho > 0)
 			nn_update_layer_cap(t->net, t->weighted[i], 1);
 
 	int correct = 0;

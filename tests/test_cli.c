@@ -69,6 +69,10 @@ static void test_bad_usage(void **state)
 		{"train --model alexnet-lite --mode spnorm --caps authors", "hard-codes no caps"},
 		{"train --mode spnorm --caps authors --rho 1,2,3", "one way"},
 		{"train --mode spnorm --nu 1 --delta 4", "describe an empty sector"},
+		{"train --loss mse", "unknown loss 'mse' (known: ce, lmt, hinge)"},
+		{"train --loss lmt --tau 0", "--tau"},
+		{"train --tau x", "--tau expects a number"},
+		{"train --loss hinge --target-radius -1", "--target-radius"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int rc = run(cases[i].args, out, sizeof out);
@@ -188,7 +192,9 @@ static void test_train_run_writes_files(void **state)
 	/* stdout is one JSON object with the promised fields. */
 	assert_true(out[0] == '{');
 	const char *keys[] = {"\"test_accuracy\":0.", "\"epochs\":1", "\"seconds\":",
-			      "\"mode\":\"spnorm\"", "\"rho_certified\":true", "\"fgsm\":"};
+			      "\"mode\":\"spnorm\"", "\"rho_certified\":true", "\"fgsm\":",
+			      "\"loss\":\"lmt\",\"tau\":50,\"target_radius\":0.6,",
+			      "\"certified_accuracy\":{\"0.1\":"};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		if (!strstr(out, keys[i]))
 			fail_msg("missing %s in %s", keys[i], out);
@@ -215,8 +221,9 @@ static void test_train_run_writes_files(void **state)
 	char line[1024];
 	assert_non_null(fgets(line, sizeof line, f));
 	assert_non_null(strstr(line, "epoch,step,seconds"));
+	/* The target radius (0.6 by default for certified caps) among certify's. */
 	assert_non_null(strstr(line, ",lipschitz_bound,bound,certified_0.1,certified_0.25,"
-				     "certified_0.5,certified_1\n"));
+				     "certified_0.5,certified_0.6,certified_1\n"));
 	assert_non_null(fgets(line, sizeof line, f));
 	assert_true(line[0] == '1' && line[1] == ',');
 	assert_non_null(strstr(line, ",product,"));

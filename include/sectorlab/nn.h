@@ -225,6 +225,26 @@ const float *nn_forward(struct nn_net *net, const float *x, int batch);
  */
 double nn_backward(struct nn_net *net, const int *y, bool want_params, bool want_input);
 
+/*
+ * The same in two parts, for other losses (loss.h): nn_logits_grad is where
+ * d loss / d logits (batch, out_dim) of the last forward pass goes (the
+ * network's buffer, overwritten by the next backward pass), and nn_backprop
+ * takes it from there back through the network, as nn_backward does after
+ * its cross-entropy.
+ */
+float *nn_logits_grad(struct nn_net *net);
+void nn_backprop(struct nn_net *net, bool want_params, bool want_input);
+
+/*
+ * Add coeff * d ||W_eff||_2 / dW to weighted layer i's weight gradient, the
+ * norm in use being the running estimate sigma_hat * scale with the
+ * power-iteration vectors held fixed (d sigma_hat / dW = u v^T for a dense
+ * layer, the kernel gradient of <u, w * v> for a convolution): nothing for a
+ * layer on its cap, whose norm in use is rho whatever W is.  For losses that
+ * depend on the network's Lipschitz bound.
+ */
+void nn_layer_add_norm_grad(struct nn_net *net, int i, float coeff);
+
 /* Mean softmax cross-entropy of the last forward pass, without gradients
  * (each example's in net->row_loss, as nn_backward also leaves it). */
 double nn_loss(struct nn_net *net, const int *y);

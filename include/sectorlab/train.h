@@ -2,9 +2,10 @@
  * train: the training loop as steps.
  *
  * A trainer owns a network, its optimizer, an RNG and its place in the epoch.
- * trainer_step does one mini-batch (forward, backward, the L2 penalty in l2
- * mode, the optimizer step, and in spnorm mode one power-iteration step per
- * capped layer) and returns; the worker thread, the headless command and the
+ * trainer_step does one mini-batch (forward, the loss and backward (loss.h),
+ * the L2 penalty in l2 mode, the optimizer step, and one power-iteration step
+ * per capped layer, or per weighted layer when the loss uses the network's
+ * Lipschitz bound) and returns; the worker thread, the headless command and the
  * tests are all built from it.  The datasets are borrowed and must outlive
  * the trainer.  Given the seed and the number of BLAS threads, training is
  * deterministic.
@@ -17,13 +18,14 @@
 
 #include "sectorlab/caps.h"
 #include "sectorlab/data.h"
+#include "sectorlab/loss.h"
 #include "sectorlab/model.h"
 #include "sectorlab/nn.h"
 #include "sectorlab/optim.h"
 #include "sectorlab/rng.h"
 #include "sectorlab/status.h"
 
-/* vanilla: plain cross-entropy; l2: plus l2 * sum ||W||_F^2 over the weights
+/* vanilla: the loss alone; l2: plus l2 * sum ||W||_F^2 over the weights
  * (the authors' baseline); spnorm: every weighted layer capped (DESIGN.md §1). */
 enum train_mode { TRAIN_VANILLA, TRAIN_L2, TRAIN_SPNORM };
 
@@ -37,6 +39,7 @@ struct train_config {
 	int batch;                 /* 128 */
 	uint64_t seed;
 	uint32_t holdout;          /* the first `holdout` training images are held out */
+	struct loss_config loss;   /* the training loss (loss.h); plain cross-entropy by default */
 };
 
 /* The paper's recipe for the MNIST network: mlp, vanilla, 10 epochs, batch
@@ -87,6 +90,10 @@ struct trainer {
 	int end_steps[NN_MAX_LAYERS];
 	bool end_settled[NN_MAX_LAYERS];
 	float end_prev[NN_MAX_LAYERS];
+	/* A loss with a margin: the certificate's allocation (caps_certify_options of cfg.caps),
+	 * fixed for the run, and the bound L of the last step. */
+	struct certify_plan plan;
+	double lipschitz;
 };
 
 struct train_step_info {
