@@ -21,6 +21,7 @@
 
 #include "sectorlab/data.h"
 #include "sectorlab/train.h"
+#include "testutil.h"
 
 #define BATCH 128
 
@@ -138,24 +139,6 @@ static double step_flops(const struct nn_net *net, int batch, double *forward)
 	return fwd + bwd;
 }
 
-/* Random images of the model's shape (the timings do not depend on them). */
-static void synthetic(struct sl_dataset *d, uint32_t n, int c, int h, int w)
-{
-	struct sl_rng rng;
-	rng_seed(&rng, 5);
-	memset(d, 0, sizeof *d);
-	d->n = n, d->c = (uint32_t)c, d->h = (uint32_t)h, d->w = (uint32_t)w, d->classes = 10;
-	d->owned = true;
-	size_t dim = (size_t)c * h * w;
-	d->pixels = malloc(dim * n);
-	d->labels = malloc(n);
-	for (size_t i = 0; i < dim * n; i++)
-		d->pixels[i] = (uint8_t)rng_below(&rng, 256);
-	for (uint32_t i = 0; i < n; i++)
-		d->labels[i] = (uint8_t)rng_below(&rng, 10);
-	snprintf(d->source, sizeof d->source, "synthetic");
-}
-
 /* Cap every weighted layer at 0.5, or remove the caps (a vanilla step). */
 static void set_caps(struct trainer *t, bool on)
 {
@@ -178,7 +161,7 @@ static int run_one(const char *model_name, int threads)
 	/* As many images as the real training set, so the end-of-epoch work
 	 * (settling the caps) weighs on a step as it does in real training. */
 	struct sl_dataset data;
-	synthetic(&data, c == 1 ? 55000 : 50000, c, h, w);
+	tu_synthetic_dataset(&data, c == 1 ? 55000 : 50000, c, h, w);
 	/* mlp: each run is one whole epoch, so the end-of-epoch work is paid as in
 	 * training; the AlexNets: a few steps per run (an epoch takes minutes). */
 	bool big = id != MODEL_MLP;

@@ -308,3 +308,20 @@ void tu_synthetic_cifar(struct sl_dataset *d, uint32_t n, uint64_t seed)
 		d->labels[i] = (uint8_t)label;
 	}
 }
+
+void tu_synthetic_dataset(struct sl_dataset *d, uint32_t n, int c, int h, int w)
+{
+	struct sl_rng rng;
+	rng_seed(&rng, 5);
+	memset(d, 0, sizeof *d);
+	d->n = n, d->c = (uint32_t)c, d->h = (uint32_t)h, d->w = (uint32_t)w, d->classes = 10;
+	d->owned = true;
+	size_t dim = (size_t)c * h * w;
+	d->pixels = malloc(dim * n);
+	d->labels = malloc(n);
+	for (size_t i = 0; i < dim * n; i++)
+		d->pixels[i] = (uint8_t)rng_below(&rng, 256);
+	for (uint32_t i = 0; i < n; i++)
+		d->labels[i] = (uint8_t)rng_below(&rng, 10);
+	snprintf(d->source, sizeof d->source, "synthetic");
+}
