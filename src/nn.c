@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sectorlab/blasmem.h"
 #include "sectorlab/linalg.h"
 #include "sectorlab/parallel.h"
 #include "sectorlab/spectral.h"
@@ -144,6 +145,12 @@ sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int
 	 * OpenBLAS's threads would only compete for the same cores, and on the
 	 * small products of a step their wake-ups cost more than they save. */
 	openblas_set_num_threads(1);
+	/* OpenBLAS's work buffers before the network's own: a shortage of address
+	 * space then fails here, or in an allocation of ours, never in OpenBLAS
+	 * (which would retry forever). */
+	sl_status bst = blasmem_reserve(default_threads, err);
+	if (bst != SL_OK)
+		return bst;
 	struct nn_net *net = calloc(1, sizeof *net);
 	if (!net)
 		return status_set(err, SL_ERR_NOMEM, "network");
