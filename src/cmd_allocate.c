@@ -171,8 +171,8 @@ static void print_table(const struct allocate_report *r)
 	printf("model %s, network indices (nu, delta) = (%g, %g), objective %s\n", r->label,
 	       r->o->nu, r->o->delta, sector_objective_name(r->o->objective));
 	if (r->have_sector)
-		printf("sector slopes [%.6f, %.6f], Lipschitz bound gamma = %.6f\n", r->lo, r->hi,
-		       r->gamma);
+		printf("sector slopes [%s, %s], Lipschitz bound gamma = %s\n", cmd_num(r->lo, 6).s,
+		       cmd_num(r->hi, 6).s, cmd_num(r->gamma, 6).s);
 	else
 		printf("sector slopes: none (see below)\n");
 	if (!r->feasible) {
@@ -185,17 +185,20 @@ static void print_table(const struct allocate_report *r)
 		const struct sector_layer *l = &r->layers[i];
 		const struct sector_alloc_layer *al = &r->a->layer[i];
 		if (l->kind == SECTOR_LAYER_POOL) {
-			printf("%-5d %-6s k = %-5g %8s %8s %12.6f %12.6f %10s  %s\n", i + 1, "pool", l->k,
-			       "", "", al->nu, al->delta, "-", "(k-Lipschitz, no cap)");
+			printf("%-5d %-6s k = %-5g %8s %8s %12s %12s %10s  %s\n", i + 1, "pool", l->k,
+			       "", "", cmd_num(al->nu, 6).s, cmd_num(al->delta, 6).s, "-",
+			       "(k-Lipschitz, no cap)");
 			continue;
 		}
-		printf("%-5d %-6s %-9s %8.4g %8.4g %12.6f %12.6f %10.6f  %s\n", i + 1,
+		printf("%-5d %-6s %-9s %8.4g %8.4g %12s %12s %10s  %s\n", i + 1,
 		       sector_layer_kind_name(l->kind), sector_act_name(l->act), l->sector.m,
-		       l->sector.p, al->nu, al->delta, al->rho, sector_t4_branch_name(al->branch));
+		       l->sector.p, cmd_num(al->nu, 6).s, cmd_num(al->delta, 6).s,
+		       cmd_num(al->rho, 6).s, sector_t4_branch_name(al->branch));
 	}
 	printf("\nlargest eigenvalue of A: %.3g (verified <= %g)\n", r->a->max_eig_a,
 	       SECTOR_ALLOC_TOL);
-	printf("product of rho_i: %.6f   smallest rho_i: %.6f\n", r->a->rho_product, r->a->rho_min);
+	printf("product of rho_i: %s   smallest rho_i: %s\n", cmd_num(r->a->rho_product, 6).s,
+	       cmd_num(r->a->rho_min, 6).s);
 	printf("feasible: yes (%s)\n", r->reason);
 }
 

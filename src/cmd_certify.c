@@ -193,13 +193,14 @@ static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 	if (!c->sector_certified)
 		printf("  why: %s\n", c->reason);
 	if (c->sector_certified)
-		printf("Lipschitz bound: sector %.6f, product of norms %.6f; using %.6f\n",
-		       c->gamma_sector, c->gamma_product, c->gamma);
+		printf("Lipschitz bound: sector %s, product of norms %s; using %s\n",
+		       cmd_num(c->gamma_sector, 6).s, cmd_num(c->gamma_product, 6).s,
+		       cmd_num(c->gamma, 6).s);
 	else
-		printf("Lipschitz bound: product of norms %.6f (the sector gives none)\n",
-		       c->gamma_product);
-	printf("\n%d %s test images, clean accuracy %.2f%%, median certified radius %.4f\n",
-	       a->n, m->dataset, 100 * a->clean, a->median_radius);
+		printf("Lipschitz bound: product of norms %s (the sector gives none)\n",
+		       cmd_num(c->gamma_product, 6).s);
+	printf("\n%d %s test images, clean accuracy %.2f%%, median certified radius %s\n",
+	       a->n, m->dataset, 100 * a->clean, cmd_num(a->median_radius, 4).s);
 	printf("certified accuracy (L2, pixels x/255 - 0.5):");
 	for (int k = 0; k < a->nradii; k++)
 		printf("  r=%g: %.2f%%", a->radius[k], 100 * a->certified[k]);

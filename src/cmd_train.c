@@ -400,10 +400,10 @@ static sl_status epoch_done(void *ctx, struct trainer *t, const struct epoch_rep
 	for (int j = 0; j < nw; j++) {
 		const struct nn_layer *l = &t->net->layers[t->weighted[j]];
 		if (l->rho > 0)
-			fprintf(stderr, " %.3f/%.3f%s", sigma[j], l->rho,
+			fprintf(stderr, " %s/%s%s", cmd_num(sigma[j], 3).s, cmd_num(l->rho, 3).s,
 				sigma[j] <= l->rho * 1.001 ? "" : "!");
 		else
-			fprintf(stderr, " %.3f", sigma[j]);
+			fprintf(stderr, " %s", cmd_num(sigma[j], 3).s);
 	}
 	fprintf(stderr, "  certified (%s %.4g)", cert->sector ? "sector" : "product", cert->gamma);
 	for (int k = 0; k < cert->nradii; k++)
@@ -417,7 +417,8 @@ static sl_status epoch_done(void *ctx, struct trainer *t, const struct epoch_rep
 			fprintf(log->mem, "%.6f", r->val_accuracy);
 		fprintf(log->mem, ",%.6f,%.6f", r->test_accuracy, r->test_loss);
 		for (int j = 0; j < nw; j++)
-			fprintf(log->mem, ",%.6f,%g", sigma[j], t->net->layers[t->weighted[j]].rho);
+			fprintf(log->mem, ",%s,%g", cmd_num(sigma[j], 6).s,
+				t->net->layers[t->weighted[j]].rho);
 		fprintf(log->mem, ",%s,%.6g,%s",
 			t->cfg.mode != TRAIN_SPNORM ? "" : t->caps.certified ? "true" : "false",
 			cert->gamma, cert->sector ? "sector" : "product");

@@ -117,6 +117,17 @@ int cmd_parse_doubles(const char *opt, const char *text, struct cmd_range r, dou
 	}
 }
 
+struct cmd_num cmd_num(double v, int decimals)
+{
+	struct cmd_num n;
+	double a = fabs(v);
+	if (v == 0 || (a >= pow(10, 1 - decimals) && a < 1e9))
+		snprintf(n.s, sizeof n.s, "%.*f", decimals, v);
+	else
+		snprintf(n.s, sizeof n.s, "%.*g", decimals + 1, v);
+	return n;
+}
+
 int cmd_check_indices(const char *cmd, double nu, double delta)
 {
 	struct sl_error err;

@@ -133,6 +133,14 @@ static void test_bad_usage_status_and_reason(void **state)
 		if (!strstr(out, cases[i].says) || rc != 2)
 			fail_msg("'%s' exited %d with:\n%s", cases[i].args, rc, out);
 	}
+	/* Extreme values that are allowed print with their meaning kept. */
+	assert_int_equal(run("train --mode spnorm --rho 1e-6,1e-6,1e-6 --epochs 1", out, sizeof out),
+			 0);
+	if (!strstr(out, "sigma 1e-06/1e-06"))
+		fail_msg("a cap of 1e-06 is not shown as such:\n%s", out);
+	assert_int_equal(run("allocate --nu -1e6 --delta 1e-6", out, sizeof out), 0);
+	if (!strstr(out, "-999359.040593") || !strstr(out, "gamma = 1618033.988750"))
+		fail_msg("allocate's table at extreme indices:\n%s", out);
 	/* --help says so. */
 	static const char *const helps[] = {"train --help", "attack --help", "certify --help",
 					    "allocate --help", "--help-lab"};

@@ -64,6 +64,19 @@ int cmd_parse_long(const char *opt, const char *text, long min, long max, long *
 #define CMD_RANGE_RHO CMD_ABOVE(0, 1e6)     /* a spectral-norm cap */
 #define CMD_RANGE_FGSM_EPS CMD_RANGE(0, 1)  /* L-inf: the pixel box is 1 wide */
 
+/*
+ * v for a table: "%.<decimals>f" when that shows it with at least two
+ * significant digits and no more than nine before the point, else "%g" with
+ * decimals + 1 significant digits, so that very small and very large values
+ * keep their meaning (1e-06, not 0.000; 2.5e+12, not thirteen digits).
+ * Values that are not finite print as "inf", "-inf" or "nan".  Use it as
+ * printf("%10s", cmd_num(sigma, 6).s).
+ */
+struct cmd_num {
+	char s[40];
+};
+struct cmd_num cmd_num(double v, int decimals);
+
 /* 0 when the indices (nu, delta) give a sector (sector_slopes), else 2
  * after saying why ("sectorlab <cmd>: delta = -1 <= 0: ..."). */
 int cmd_check_indices(const char *cmd, double nu, double delta);
