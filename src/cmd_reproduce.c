@@ -77,7 +77,11 @@ static void usage(FILE *f)
 	      "  --data-dir DIR    where the data is (default: $SECTORLAB_DATA, else data/)\n"
 	      "  --threads N       threads (default: one per processor)\n"
 	      "  --quiet           no live progress line (one line per stage is printed)\n"
-	      "  -h, --help        this help\n",
+	      "  -h, --help        this help\n"
+	      "\n"
+	      "Options are written in full (no abbreviations such as --fig for --figure).\n"
+	      "Exit status: 0 done, 1 a failure, 2 bad usage, 130/143 stopped by\n"
+	      "Ctrl-C/SIGTERM (run again with the same --out to resume).\n",
 	      f);
 }
 
@@ -184,7 +188,7 @@ static int parse(int argc, char **argv, struct repro_opts *o)
 	int c, bad = 0;
 	bool hours_given = false;
 	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
-	while ((c = getopt_long(argc, argv, "h", repro_options, NULL)) != -1) {
+	while ((c = cmd_getopt("reproduce", argc, argv, repro_options)) != -1) {
 		switch (c) {
 		case O_FIGURE: bad |= cmd_parse_long("--figure", optarg, 1, 2, &o->figure); break;
 		case O_BUDGET: o->budget = optarg; break;

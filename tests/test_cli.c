@@ -124,6 +124,7 @@ static void test_bad_usage_status_and_reason(void **state)
 		{"train --epochs 1 --mom 0.9", "unknown option '--mom'"},
 		{"certify --mod x", "unknown option '--mod'"},
 		{"attack --mod x", "unknown option '--mod'"},
+		{"reproduce --fig 1", "unknown option '--fig' (options are written in full, as --figure)"},
 		{"--epoch 3", "unknown option '--epoch'"},
 		/* settings files: the reason */
 		{"train --config /", "/ is a directory, not a settings file"},
@@ -143,7 +144,7 @@ static void test_bad_usage_status_and_reason(void **state)
 		fail_msg("allocate's table at extreme indices:\n%s", out);
 	/* --help says so. */
 	static const char *const helps[] = {"train --help", "attack --help", "certify --help",
-					    "allocate --help", "--help-lab"};
+					    "allocate --help", "--help-lab", "reproduce --help"};
 	for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {
 		assert_int_equal(run(helps[i], out, sizeof out), 0);
 		if (!strstr(out, "Options are written in full") || !strstr(out, "bad usage"))
