@@ -232,8 +232,9 @@ static void print_json(const struct certify_opts *o, const struct cmd_model *m,
 	       json_num(c->gamma).s);
 	for (int i = 0; i < c->nlayers; i++) {
 		const struct certify_layer *l = &c->layer[i];
-		printf("%s{\"name\":\"%s\",\"kind\":\"%s\"", i ? "," : "", l->name,
-		       sector_layer_kind_name(l->kind));
+		printf("%s{\"name\":", i ? "," : "");
+		json_string(stdout, l->name); /* from the checkpoint */
+		printf(",\"kind\":\"%s\"", sector_layer_kind_name(l->kind));
 		if (c->allocated)
 			printf(",\"nu\":%s,\"delta\":%s", json_num(c->alloc.layer[i].nu).s,
 			       json_num(c->alloc.layer[i].delta).s);

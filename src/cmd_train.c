@@ -463,10 +463,10 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 	       cfg->mode == TRAIN_SPNORM && t->caps.certified ? "true" : "false");
 	for (int j = 0; j < t->nweighted; j++) {
 		const struct nn_layer *l = &t->net->layers[t->weighted[j]];
-		printf("%s{\"name\":\"%s\",\"in\":%d,\"out\":%d,\"sigma_exact\":%s,"
-		       "\"sigma_hat\":%s,",
-		       j ? "," : "", l->name, l->in, l->out, json_num(sigma[j]).s,
-		       json_num(l->sigma_hat * l->scale).s);
+		printf("%s{\"name\":", j ? "," : "");
+		json_string(stdout, l->name);
+		printf(",\"in\":%d,\"out\":%d,\"sigma_exact\":%s,\"sigma_hat\":%s,", l->in, l->out,
+		       json_num(sigma[j]).s, json_num(l->sigma_hat * l->scale).s);
 		if (l->rho > 0)
 			printf("\"rho\":%s}", json_num(l->rho).s);
 		else
