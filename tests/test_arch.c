@@ -69,8 +69,8 @@ static void test_full_form_round_trip(void **state)
 {
 	(void)state;
 	static const char *const specs[] = {
-		"input 3x32x32, conv 32 5x5 pad same, relu, maxpool 3x3/2, conv 16 3x3 stride 2 "
-		"pad 1, tanh, flatten, dense 64, leaky:0.25, dense 10",
+		("input 3x32x32, conv 32 5x5 pad same, relu, maxpool 3x3/2, conv 16 3x3 stride 2 "
+		 "pad 1, tanh, flatten, dense 64, leaky:0.25, dense 10"),
 		"input 1x28x28,conv 4 3x3 pad valid,leaky:0.1,maxpool 2x2,dense 10,none",
 		"dense 20, tanh, dense 5",
 	};
