@@ -231,12 +231,16 @@ static int fail(const struct sl_error *err)
 }
 
 /* Say where training stopped and what --out holds; the exit status. */
-static int report_interrupt(const struct trainer *t, const char *out, int saved_epoch)
+static int report_interrupt(const struct trainer *t, const char *out, bool out_once,
+			    int saved_epoch)
 {
 	int sig = interrupt_pending();
 	fprintf(stderr, "sectorlab train: stopped by %s at step %ld (%d of %d epochs complete)",
 		interrupt_name(sig), t->step, t->epoch, t->cfg.epochs);
-	if (out && saved_epoch >= 0)
+	if (out && out_once)
+		fprintf(stderr, "; %s (a device or FIFO, written once at the end) was not "
+				"written\n", out);
+	else if (out && saved_epoch >= 0)
 		fprintf(stderr, "; %s holds epoch %d\n", out, saved_epoch);
 	else if (out)
 		fprintf(stderr, "; no epoch was complete, %s was not written\n", out);
@@ -371,6 +375,7 @@ struct epoch_out {
 	double lr;               /* the rate the epoch trained at */
 	double test_acc, test_loss;
 	int saved_epoch;         /* the epoch --out holds (-1: none) */
+	bool out_once, log_once; /* a device or FIFO: written when the run ends */
 };
 
 /* After each epoch (driver hook): certified accuracy, the epoch's line, the
@@ -425,11 +430,11 @@ static sl_status epoch_done(void *ctx, struct trainer *t, const struct epoch_rep
 		for (int k = 0; k < cert->nradii; k++)
 			fprintf(log->mem, ",%.6f", cert->certified[k]);
 		fprintf(log->mem, "\n");
-		if ((st = log_save(log, o->log, err)) != SL_OK)
+		if (!eo->log_once && (st = log_save(log, o->log, err)) != SL_OK)
 			return st;
 	}
 	/* Every complete epoch is saved, so an interruption loses at most one. */
-	if (o->out) {
+	if (o->out && !eo->out_once) {
 		if ((st = cmd_save_checkpoint(t, eo->kind, r->test_accuracy, o->out, err)) != SL_OK)
 			return st;
 		eo->saved_epoch = r->epoch;
@@ -579,6 +584,13 @@ static int train_run(int argc, char **argv)
 			       .nradii = nradii, .cert = &cert, .saved_epoch = -1};
 	clock_gettime(CLOCK_MONOTONIC, &eo.t0);
 	const double *sigma = t->sigma; /* measured at each epoch's end */
+	/* A file is rewritten after every epoch; a device or FIFO is written
+	 * once, when the run ends: every write opens and closes it, and the
+	 * reader of a FIFO stops at the first close (the next open would wait
+	 * for a reader for ever). */
+	bool out_once = o.out && io_is_stream(o.out), log_once = o.log && io_is_stream(o.log);
+	eo.out_once = out_once;
+	eo.log_once = log_once;
 	interrupt_catch(&guard);
 	caught = true;
 	struct cmd_progress prog;
@@ -609,19 +621,21 @@ static int train_run(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double seconds = (t1.tv_sec - eo.t0.tv_sec) + (t1.tv_nsec - eo.t0.tv_nsec) * 1e-9;
 	if (interrupt_pending()) {
-		rc = report_interrupt(t, o.out, saved_epoch);
+		rc = report_interrupt(t, o.out, out_once, saved_epoch);
 		goto out;
 	}
 
 	/* The last epoch left the network settled, measured, evaluated and
-	 * saved; with no epoch at all, that is still to do, and the log gets
-	 * its header alone (never a stale file from an earlier run). */
-	if (t->epoch == 0 &&
-	    (trainer_settle_caps(t, &err) != SL_OK ||
-	     trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
-	     certified_accuracy(t, &test, radii, nradii, &cert, &err) != SL_OK ||
-	     (o.out && cmd_save_checkpoint(t, kind, test_acc, o.out, &err) != SL_OK) ||
-	     (o.log && log_save(&log, o.log, &err) != SL_OK))) {
+	 * saved (a device or FIFO is written now); with no epoch at all, that
+	 * is still to do, and the log gets its header alone (never a stale file
+	 * from an earlier run). */
+	bool none = t->epoch == 0;
+	if ((none && (trainer_settle_caps(t, &err) != SL_OK ||
+		      trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
+		      certified_accuracy(t, &test, radii, nradii, &cert, &err) != SL_OK)) ||
+	    (o.out && (none || out_once) &&
+	     cmd_save_checkpoint(t, kind, test_acc, o.out, &err) != SL_OK) ||
+	    (o.log && (none || log_once) && log_save(&log, o.log, &err) != SL_OK)) {
 		rc = fail(&err);
 		goto out;
 	}
@@ -632,7 +646,7 @@ static int train_run(int argc, char **argv)
 		goto out;
 	}
 	if (interrupt_pending()) {
-		rc = report_interrupt(t, o.out, saved_epoch);
+		rc = report_interrupt(t, o.out, out_once, saved_epoch);
 		goto out;
 	}
 	fprintf(stderr, "test accuracy %.2f%% (%u images) after %d epoch%s in %.1fs\n",

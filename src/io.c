@@ -109,6 +109,12 @@ sl_status io_target_find(const char *path, struct io_target *t, struct sl_error 
 	return SL_OK;
 }
 
+bool io_is_stream(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode));
+}
+
 /* A name not yet created, with its directory resolved ("a/../b/x" and a link
  * to b both give "/abs/b/x"); NULL if the directory cannot be resolved. */
 static char *canonical_new(const char *p)

@@ -146,6 +146,40 @@ static void test_devices_and_links_written_through(void **state)
 	free(link);
 }
 
+/* A FIFO given to --log gets the whole log once, at the end: a reader sees
+ * the header and one row per epoch, and the run does not wait for a second
+ * reader after the first one has finished. */
+static void test_train_log_to_fifo(void **state)
+{
+	(void)state;
+	char *fifo = tu_path(dir, "log.fifo"), *got = tu_path(dir, "got.csv");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	char cmd[8192];
+	snprintf(cmd, sizeof cmd,
+		 "(cat %s > %s &); timeout 120 %s train --epochs 2 --eps 0 --log %s "
+		 ">/dev/null 2>&1",
+		 fifo, got, tu_program(), fifo);
+	int st = system(cmd);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	int lines = 0;
+	for (int tries = 0; tries < 100 && lines < 3; tries++) { /* cat may still be writing */
+		char *text = tu_read_file(got, NULL);
+		lines = 0;
+		for (char *p = text; p && *p; p++)
+			lines += *p == '\n';
+		free(text);
+		if (lines < 3)
+			usleep(20000);
+	}
+	assert_int_equal(lines, 3);
+	struct stat sb;
+	assert_int_equal(lstat(fifo, &sb), 0);
+	assert_true(S_ISFIFO(sb.st_mode));
+	free(fifo);
+	free(got);
+}
+
 /* Every command: results that cannot reach stdout are an error (exit 1). */
 static void test_stdout_failure_is_an_error(void **state)
 {
@@ -204,6 +238,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_collisions_refused),
 		cmocka_unit_test(test_directories_and_empty_names_refused),
 		cmocka_unit_test(test_devices_and_links_written_through),
+		cmocka_unit_test(test_train_log_to_fifo),
 		cmocka_unit_test(test_stdout_failure_is_an_error),
 		cmocka_unit_test(test_attack_prints_before_writing),
 		cmocka_unit_test(test_epochs_zero_log),

@@ -58,6 +58,9 @@ struct io_target {
 sl_status io_target_find(const char *path, struct io_target *t, struct sl_error *err);
 void io_target_free(struct io_target *t);
 
+/* Whether path names a character device or a FIFO (through links). */
+bool io_is_stream(const char *path);
+
 /*
  * Whether a and b are the same file: the same device and inode when both
  * exist, else the same path once links and "." / ".." in the directory are
