@@ -541,8 +541,7 @@ int cmd_check_files(const char *cmd, const struct cmd_file *files, int n)
 			known[i] = input_target(all[i].path, &t[i]);
 			continue;
 		}
-		if (io_probe(all[i].path, &err) != SL_OK ||
-		    io_target_find(all[i].path, &t[i], &err) != SL_OK) {
+		if (io_target_find(all[i].path, &t[i], &err) != SL_OK) {
 			fprintf(stderr, "sectorlab %s: %s: %s\n", cmd, all[i].option, err.msg);
 			rc = err.code == SL_ERR_ARG ? 2 : 1;
 			break;
@@ -553,13 +552,11 @@ int cmd_check_files(const char *cmd, const struct cmd_file *files, int n)
 		for (int j = 0; j < i && rc == 0; j++) {
 			if (!known[i] || !known[j] || (!all[i].output && !all[j].output))
 				continue;
-			/* /dev/null, or a terminal, may take several outputs */
-			bool device = t[i].kind == IO_STREAM && t[j].kind == IO_STREAM;
-			if (device && all[i].output && all[j].output) {
-				struct stat st;
-				if (stat(all[i].path, &st) == 0 && S_ISCHR(st.st_mode))
-					continue;
-			}
+			/* /dev/null, or a terminal, may serve several files */
+			struct stat st;
+			if (t[i].kind == IO_STREAM && t[j].kind == IO_STREAM &&
+			    stat(all[i].path, &st) == 0 && S_ISCHR(st.st_mode))
+				continue;
 			if (!io_target_same(&t[i], &t[j]))
 				continue;
 			const struct cmd_file *out = all[i].output ? &all[i] : &all[j];
@@ -569,6 +566,12 @@ int cmd_check_files(const char *cmd, const struct cmd_file *files, int n)
 				other->output ? "give each output its own file"
 					      : "refusing to write over an input");
 			rc = 2;
+		}
+	/* Last, as it creates a file beside each output (and removes it). */
+	for (int i = 0; i < m && rc == 0; i++)
+		if (all[i].output && io_probe(all[i].path, &err) != SL_OK) {
+			fprintf(stderr, "sectorlab %s: %s: %s\n", cmd, all[i].option, err.msg);
+			rc = err.code == SL_ERR_ARG ? 2 : 1;
 		}
 	for (int i = 0; i < m; i++)
 		if (known[i])

@@ -511,32 +511,58 @@ static sl_status load_split_from(enum data_kind kind, const char *dir,
 	return data_load_idx(ptrs[0], ptrs[1], out, err);
 }
 
+/* The places a split is looked for, in order; their count. */
+static int split_places(enum data_kind kind, const char *dir, char (*places)[4096])
+{
+	static const char *const subdirs[] = {"mnist", "fashion", "cifar-10-batches-bin"};
+	int n = 0;
+	snprintf(places[n++], sizeof places[0], "%s/%s", dir, subdirs[kind]);
+	/* dir itself usually holds the embedded MNIST sample under the very file
+	 * names Fashion-MNIST uses: Fashion is never looked for there, or digits
+	 * would silently pass for clothes. */
+	if (kind == DATA_FASHION)
+		snprintf(places[n++], sizeof places[0], "%s", DEBIAN_FASHION_DIR);
+	else
+		snprintf(places[n++], sizeof places[0], "%s", dir);
+	return n;
+}
+
+int data_split_files(enum data_kind kind, const char *dir, bool train, char (*paths)[4096],
+		     int cap)
+{
+	if ((unsigned)kind > DATA_CIFAR10 || !dir)
+		return 0;
+	struct split_files s;
+	split_files_for(kind, train, &s);
+	char places[2][4096];
+	int nplaces = split_places(kind, dir, places);
+	for (int i = 0; i < nplaces; i++) {
+		if (!find_file(places[i], s.names[0], paths[0], sizeof paths[0]))
+			continue;
+		int n = 0;
+		for (int k = 0; k < s.count && n < cap; k++)
+			if (find_file(places[i], s.names[k], paths[n], sizeof paths[n]))
+				n++;
+		return n;
+	}
+	return 0;
+}
+
 sl_status data_load(enum data_kind kind, const char *dir, bool train, struct sl_dataset *out,
 		    struct sl_error *err)
 {
-	static const char *const subdirs[] = {"mnist", "fashion", "cifar-10-batches-bin"};
 	static const char *const titles[] = {"MNIST", "Fashion-MNIST", "CIFAR-10"};
-	char places[3][4096];
+	char places[2][4096];
 	char looked[1024] = "";
 	char found[4096];
 	struct split_files s;
-	int nplaces = 0;
 
 	memset(out, 0, sizeof *out);
 	if ((unsigned)kind > DATA_CIFAR10 || !dir)
 		return status_set(err, SL_ERR_ARG, "data_load: bad dataset kind %d or no directory",
 				  (int)kind);
 	split_files_for(kind, train, &s);
-
-	snprintf(places[nplaces++], sizeof places[0], "%s/%s", dir, subdirs[kind]);
-	/* dir itself usually holds the embedded MNIST sample under the very file
-	 * names Fashion-MNIST uses: Fashion is never looked for there, or digits
-	 * would silently pass for clothes. */
-	if (kind == DATA_FASHION)
-		snprintf(places[nplaces++], sizeof places[0], "%s", DEBIAN_FASHION_DIR);
-	else
-		snprintf(places[nplaces++], sizeof places[0], "%s", dir);
-
+	int nplaces = split_places(kind, dir, places);
 	for (int i = 0; i < nplaces; i++) {
 		if (find_file(places[i], s.names[0], found, sizeof found))
 			return load_split_from(kind, places[i], &s, out, err);

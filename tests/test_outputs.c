@@ -96,6 +96,16 @@ static void test_collisions_refused(void **state)
 	char *text = tu_read_file(conf, NULL);
 	assert_string_equal(text, "epochs = 1\n");
 	free(text);
+	/* The data is an input too (a copy here: tests never write into the
+	 * repository). */
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd, "mkdir %s/data && cp %s/*-ubyte* %s/data/", dir,
+		 tu_sample_data(), dir);
+	assert_int_equal(system(cmd), 0);
+	expect(run("train --data-dir %s/data --out %s/data/../data/t10k-labels-idx1-ubyte.gz", dir,
+		   dir),
+	       2, "the same file as the data file");
+	assert_null(strstr(out, "epoch"));
 	/* Two outputs on one character device are fine. */
 	expect(run("attack --model %s --n 10 --eps 0 --csv /dev/null --plot /dev/null", model), 0,
 	       "robust");

@@ -57,6 +57,15 @@ sl_status data_load_cifar10(const char *const *paths, int npaths, struct sl_data
 sl_status data_load(enum data_kind kind, const char *dir, bool train, struct sl_dataset *out,
 		    struct sl_error *err);
 
+/* Longest list data_split_files gives (CIFAR-10's five training batches). */
+#define DATA_MAX_SPLIT_FILES 5
+
+/* The files data_load(kind, dir, train) would read, found as it finds them,
+ * into paths (at most cap); their count, 0 when the split is not there.
+ * Lets a command check that no output overwrites its data. */
+int data_split_files(enum data_kind kind, const char *dir, bool train, char (*paths)[4096],
+		     int cap);
+
 /* A non-owning view of examples [start, start + count) of d. */
 sl_status data_view(const struct sl_dataset *d, uint32_t start, uint32_t count,
 		    struct sl_dataset *out, struct sl_error *err);
