@@ -164,7 +164,11 @@ sl_status caps_preview(const struct caps_spec *spec, const struct arch *arch, st
 	default:
 		return status_set(err, SL_ERR_ARG, "caps source %d", (int)spec->source);
 	}
-	memcpy(out->bound, out->rho, sizeof out->bound);
+	/* Every cap is enforced in float: train just under it (certify.h). */
+	for (int i = 0; i < out->nrho; i++) {
+		out->bound[i] = out->rho[i];
+		out->rho[i] = out->bound[i] * (1 - CERTIFY_CAP_MARGIN);
+	}
 	return SL_OK;
 }
 
@@ -190,7 +194,15 @@ struct certify_options caps_certify_options(const struct caps_spec *spec)
 }
 
 const char *const CAPS_META_KEYS[CAPS_META_N] = {"caps_source", "nu", "delta", "objective",
-						 "rho"};
+						 "rho", "caps_bound"};
+
+/* n values as "a,b,c" into buf (cap bytes), each %.9g of its float. */
+static void float_list(const double *v, int n, char *buf, size_t cap)
+{
+	for (int i = 0, off = 0; i < n && (size_t)off < cap; i++)
+		off += snprintf(buf + off, cap - (size_t)off, "%s%.9g", i ? "," : "",
+				(double)(float)v[i]);
+}
 
 void caps_meta(const struct caps_plan *plan, struct caps_meta *out)
 {
@@ -204,12 +216,9 @@ void caps_meta(const struct caps_plan *plan, struct caps_meta *out)
 			 sector_objective_name(s->objective));
 	}
 	/* The float each layer is capped at (nn_set_cap), in 9 digits: read
-	 * back, it is that float again. */
-	char *r = out->value[4];
-	size_t cap = sizeof out->value[4];
-	for (int i = 0, off = 0; i < plan->nrho && (size_t)off < cap; i++)
-		off += snprintf(r + off, cap - (size_t)off, "%s%.9g", i ? "," : "",
-				(double)(float)plan->rho[i]);
+	 * back, it is that float again.  Then the bounds the caps stand for. */
+	float_list(plan->rho, plan->nrho, out->value[4], sizeof out->value[4]);
+	float_list(plan->bound, plan->nrho, out->value[5], sizeof out->value[5]);
 }
 
 /* A finite number from the metadata key, or def when the key is absent or
@@ -246,7 +255,10 @@ sl_status caps_spec_from_info(const struct checkpoint_info *info, struct caps_sp
 	    (st = meta_number(info, "delta", CAPS_PAPER_DELTA, &out->delta, err)) != SL_OK)
 		return st;
 	if (out->source == CAPS_MANUAL) {
-		const char *p = checkpoint_info_get(info, "rho");
+		/* The caps asked for; files without caps_bound hold them in rho. */
+		const char *p = checkpoint_info_get(info, "caps_bound");
+		if (!p || !*p)
+			p = checkpoint_info_get(info, "rho");
 		out->nrho = 0;
 		while (p && *p && out->nrho < NN_MAX_LAYERS) {
 			char *end = NULL;

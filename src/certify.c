@@ -197,6 +197,11 @@ sl_status certify_plan(const struct nn_net *net, const struct certify_options *o
 	return st;
 }
 
+bool certify_over_cap(double sigma, double bound)
+{
+	return bound > 0 && !(sigma <= bound);
+}
+
 double certify_plan_bound(const struct certify_plan *plan, const struct nn_net *net,
 			  const double *sigma, double *grad)
 {
@@ -204,7 +209,7 @@ double certify_plan_bound(const struct certify_plan *plan, const struct nn_net *
 	 * the allocation exists and every layer is within its Theorem 4 cap. */
 	bool within = plan->allocated;
 	for (int j = 0; j < plan->nweighted; j++)
-		within = within && sigma[j] <= plan->rho[j];
+		within = within && !certify_over_cap(sigma[j], plan->rho[j]);
 	return certify_bound(net, sigma, within ? plan->sector_hi : 0, grad);
 }
 
@@ -264,7 +269,7 @@ sl_status certify_network(struct nn_net *net, const struct certify_options *opts
 		if ((st = infimum_norm(l, w, &c->s, err)) != SL_OK)
 			goto out;
 		sigma[nsigma++] = c->sigma;
-		c->within = out->allocated && c->sigma <= c->rho;
+		c->within = out->allocated && !certify_over_cap(c->sigma, c->rho);
 		if (opts->lmi && out->allocated)
 			run_lmi(l, w, c, &sl[j].sector);
 		c->certified = c->within || c->lmi == CERTIFY_LMI_CERTIFIED;

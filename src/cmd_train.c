@@ -406,8 +406,9 @@ static sl_status epoch_done(void *ctx, struct trainer *t, const struct epoch_rep
 	for (int j = 0; j < nw; j++) {
 		const struct nn_layer *l = &t->net->layers[t->weighted[j]];
 		if (l->rho > 0)
-			fprintf(stderr, " %s/%s%s", cmd_num(sigma[j], 3).s, cmd_num(l->rho, 3).s,
-				sigma[j] <= l->rho * 1.001 ? "" : "!");
+			fprintf(stderr, " %s/%s%s", cmd_num(sigma[j], 3).s,
+				cmd_num(t->caps.bound[j], 3).s,
+				certify_over_cap(sigma[j], t->caps.bound[j]) ? "!" : "");
 		else
 			fprintf(stderr, " %s", cmd_num(sigma[j], 3).s);
 	}
@@ -561,9 +562,8 @@ static int train_run(int argc, char **argv)
 		fprintf(stderr, "caps:");
 		for (int j = 0; j < t->caps.nrho; j++)
 			fprintf(stderr, " %s %g", t->net->layers[t->weighted[j]].name,
-				t->caps.rho[j]);
-		fprintf(stderr, " (%s%s)\n", t->caps.what,
-			t->caps.certified ? "; trained 1e-5 below each cap" : "");
+				t->caps.bound[j]);
+		fprintf(stderr, " (%s; trained 1e-5 below each)\n", t->caps.what);
 	}
 	int nw = t->nweighted;
 	double radii[CERTIFY_MAX_RADII];

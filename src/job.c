@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "sectorlab/attack.h"
+#include "sectorlab/certify.h"
 #include "sectorlab/driver.h"
 
 struct job {
@@ -93,6 +94,9 @@ static sl_status epoch_report(void *ctx, struct trainer *t, const struct epoch_r
 	struct nn_net *net = t->net;
 	float eps = job->work_eps;
 	memcpy(job->work.sigma_exact, rep->sigma, sizeof(double) * (size_t)t->nweighted);
+	for (int j = 0; j < t->nweighted; j++)
+		job->work.over[j] = t->caps.nrho > j &&
+				    certify_over_cap(rep->sigma[j], t->caps.bound[j]);
 	double acc = rep->test_accuracy;
 	if (job->test) {
 		sl_status st;

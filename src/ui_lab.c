@@ -254,12 +254,13 @@ static void curve_panel(const struct ui *ui, int y, int x, int h, int w, bool ac
 
 /* ---- spectral norms -------------------------------------------------------- */
 
-static void bar(const struct ui *ui, int y, int x, int w, float value, float cap, float top)
+/* over: the job's verdict (certify_over_cap on the verified norm). */
+static void bar(const struct ui *ui, int y, int x, int w, float value, float cap, float top,
+		bool over)
 {
 	int fill = (int)lroundf(value / top * w);
 	int mark = cap > 0 ? (int)lroundf(cap / top * w) : -1;
 	fill = fill > w ? w : fill;
-	bool over = cap > 0 && value > cap * 1.01f;
 	for (int k = 0; k < w; k++) {
 		int pair = over ? PAIR_BAD : PAIR_OK;
 		if (k == mark - 1 || (mark == w && k == w - 1)) {
@@ -304,7 +305,7 @@ static void spectral_panel(const struct ui *ui, int y, int x, int h, int w)
 		attron(A_BOLD);
 		put_text(row++, x + 1, iw, line);
 		attroff(A_BOLD);
-		bar(ui, row++, x + 1, iw, s->sigma_used[i], s->rho[i], top);
+		bar(ui, row++, x + 1, iw, s->sigma_used[i], s->rho[i], top, s->over[i]);
 		if (s->sigma_exact[i] > 0)
 			snprintf(line, sizeof line, "exact %.4f  raw %.3f", s->sigma_exact[i],
 				 s->sigma_hat[i]);

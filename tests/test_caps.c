@@ -95,15 +95,16 @@ static void test_authors_and_manual(void **state)
 	assert_int_equal(caps_resolve(&spec, model_arch_of(MODEL_MLP), &p, NULL), SL_OK);
 	assert_false(p.certified);
 	assert_int_equal(p.nrho, 3);
-	assert_close(p.rho[0], 1.8, 1e-12);
-	assert_close(p.rho[2], 0.9204, 1e-12);
+	assert_close(p.bound[0], 1.8, 1e-12);
+	assert_close(p.bound[2], 0.9204, 1e-12);
+	assert_close(p.rho[0], 1.8 * (1 - CERTIFY_CAP_MARGIN), 1e-12);
 	assert_non_null(strstr(p.note, "NOT certified"));
 
 	double rho[3] = {0.5, 0.6, 0.7};
 	spec = caps_spec_manual(rho, 3);
 	assert_int_equal(caps_resolve(&spec, model_arch_of(MODEL_MLP), &p, NULL), SL_OK);
 	assert_false(p.certified);
-	assert_memory_equal(p.rho, rho, sizeof rho);
+	assert_memory_equal(p.bound, rho, sizeof rho);
 	struct sl_error err;
 	assert_int_equal(caps_resolve(&spec, model_arch_of(MODEL_ALEXNET_LITE), &p, &err), SL_ERR_ARG);
 	assert_non_null(strstr(err.msg, "5 caps"));
@@ -157,7 +158,7 @@ static void round_trip(const struct caps_spec *spec)
 	struct caps_plan q;
 	assert_int_equal(caps_resolve(&back, model_arch_of(MODEL_MLP), &q, NULL), SL_OK);
 	for (int i = 0; i < p.nrho; i++)
-		assert_true((float)q.rho[i] == (float)p.rho[i]);
+		assert_true((float)q.bound[i] == (float)p.bound[i]);
 }
 
 static void test_meta_round_trip(void **state)
@@ -181,6 +182,24 @@ static void test_meta_round_trip(void **state)
 	values[0] = "minus two";
 	struct sl_error err;
 	assert_int_equal(caps_spec_from_info(&info, &s, &err), SL_ERR_FORMAT);
+}
+
+/* One definition of over the cap: past the bound, no tolerance; NaN is
+ * over; no bound, no cap. */
+static void test_over_cap(void **state)
+{
+	(void)state;
+	assert_false(certify_over_cap(1.0, 1.0));
+	assert_false(certify_over_cap(1.0 - 1e-12, 1.0));
+	assert_true(certify_over_cap(1.0 + 1e-12, 1.0));
+	assert_true(certify_over_cap(NAN, 1.0));
+	assert_false(certify_over_cap(5.0, 0));
+	/* What training aims at is never over what it stands for. */
+	struct caps_spec spec = caps_spec_paper();
+	struct caps_plan p;
+	assert_int_equal(caps_resolve(&spec, model_arch_of(MODEL_MLP), &p, NULL), SL_OK);
+	for (int i = 0; i < p.nrho; i++)
+		assert_false(certify_over_cap((float)p.rho[i] * (1 + 1e-6), p.bound[i]));
 }
 
 /* The trainer caps its network at exactly what the preview showed. */
@@ -213,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_authors_and_manual),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_meta_round_trip),
+		cmocka_unit_test(test_over_cap),
 		cmocka_unit_test(test_trainer_uses_resolution),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

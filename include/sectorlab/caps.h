@@ -9,9 +9,10 @@
  *
  * caps_preview and caps_resolve are the only ways to turn a spec into
  * numbers, and resolve is preview plus "it must exist": the editor that
- * previews and the restart that trains cannot disagree.  Certified caps are
- * each layer's Theorem 4 bound lowered by CERTIFY_CAP_MARGIN, so that float
- * rounding never takes a layer over the bound certify checks.
+ * previews and the restart that trains cannot disagree.  Training caps each
+ * layer CERTIFY_CAP_MARGIN below its bound (the Theorem 4 bound for
+ * certified caps, the cap asked for otherwise), so that float rounding never
+ * takes a layer over it.
  *
  * This module does not train, print or touch networks; results are plain
  * structs owned by the caller.
@@ -75,9 +76,11 @@ struct caps_plan {
 	struct sector_allocation alloc; /* CAPS_CERTIFIED and feasible: per sector layer
 					  (pooling included), with the Theorem 4 branch */
 	int nrho;                      /* one per weighted layer of the model */
-	double rho[NN_MAX_LAYERS];     /* the caps training uses */
-	double bound[NN_MAX_LAYERS];   /* certified: the Theorem 4 bound above each cap;
-					  otherwise the cap itself */
+	double rho[NN_MAX_LAYERS];     /* the caps training uses: each bound lowered by
+					  CERTIFY_CAP_MARGIN */
+	double bound[NN_MAX_LAYERS];   /* what each cap stands for: the Theorem 4 bound
+					  (certified), else the cap asked for; a layer
+					  is over its cap past it (certify_over_cap) */
 	char what[160];                /* "allocated for (nu, delta) = (-2, 0.4) (product
 					  objective) by Theorems 3 and 4: certified" */
 	char note[64];                 /* for a narrow panel: "certified: nu -2, delta 0.4" */
@@ -109,9 +112,9 @@ struct certify_options caps_certify_options(const struct caps_spec *spec);
  * (older files) is read as certified at its "nu"/"delta" (default the
  * paper's) with its "objective" (default product).
  */
-#define CAPS_META_N 5
+#define CAPS_META_N 6
 extern const char *const CAPS_META_KEYS[CAPS_META_N]; /* caps_source, nu, delta,
-							objective, rho */
+							objective, rho, caps_bound */
 struct caps_meta {
 	char value[CAPS_META_N][512];
 };

@@ -35,6 +35,15 @@
  * takes a layer over it. */
 #define CERTIFY_CAP_MARGIN 1e-5
 
+/*
+ * The one definition of "over the cap", used by certify, train's epoch line
+ * and the lab: a layer whose weight in use measures sigma (verified, not
+ * estimated) is over when sigma exceeds the bound its cap stands for (the
+ * Theorem 4 bound for certified caps, the cap given otherwise; caps.h
+ * caps_plan.bound).  No tolerance.  A bound <= 0 is no cap: never over.
+ */
+bool certify_over_cap(double sigma, double bound);
+
 /* Called after each layer of the certificate is checked (done of total,
  * name "fc1"), so a caller can show progress; may be NULL. */
 typedef void (*certify_layer_fn)(void *ctx, int done, int total, const char *name);

@@ -58,6 +58,8 @@ struct job_snapshot {
 	float sigma_used[NN_MAX_LAYERS];
 	double sigma_exact[NN_MAX_LAYERS];
 	float rho[NN_MAX_LAYERS];
+	bool over[NN_MAX_LAYERS];     /* the verified norm is over the cap
+					 (certify_over_cap), as of the last epoch */
 	/* FGSM (L-infinity, true labels) on the evaluation subset after each epoch. */
 	float eps;
 	bool have_attack;
