@@ -365,49 +365,16 @@ void nn_set_cap(struct nn_net *net, int i, float rho)
 	set_sigma(l, l->sigma_hat);
 }
 
-/*
- * The convolution of one image and its transposes, as spectral and conv do
- * them, but with the products split among the network's team: the power
- * iteration and the cap's gradient touch one image, and would otherwise
- * leave the other threads idle.
- */
-static void conv_one(struct nn_net *net, const struct nn_layer *l, const float *x, float *y)
-{
-	/* y (Cout, Ho*Wo) = w (Cout, Cin*k*k) im2col(x) */
-	const int n = l->geom.ho * l->geom.wo, kk = l->wcols;
-	conv_im2col(&l->geom, x, net->col);
-	parallel_sgemm(net->team, true, false, false, l->wrows, n, kk, 1.0f, l->w, kk, net->col, n,
-		       0.0f, y, n);
-}
-
-static void conv_one_transpose(struct nn_net *net, const struct nn_layer *l, const float *y,
-			       float *x)
-{
-	/* col (Cin*k*k, Ho*Wo) = w^T y, then x (Cin, H, W) = col2im(col) */
-	const int n = l->geom.ho * l->geom.wo, kk = l->wcols;
-	parallel_sgemm(net->team, true, true, false, kk, n, l->wrows, 1.0f, l->w, kk, y, n, 0.0f,
-		       net->col, n);
-	memset(x, 0, sizeof(float) * (size_t)l->in);
-	conv_col2im_add(&l->geom, net->col, x);
-}
-
+/* The cap's gradient for a convolution: gw (Cout, Cin*k*k) += alpha dy
+ * (Cout, Ho*Wo) im2col(x)^T for one image, the product split among the
+ * network's team. */
 static void conv_one_weight_grad(struct nn_net *net, struct nn_layer *l, float alpha,
 				 const float *dy, const float *x)
 {
-	/* gw (Cout, Cin*k*k) += alpha dy (Cout, Ho*Wo) im2col(x)^T */
 	const int n = l->geom.ho * l->geom.wo, kk = l->wcols;
 	conv_im2col(&l->geom, x, net->col);
 	parallel_sgemm(net->team, true, false, true, l->wrows, kk, n, alpha, dy, n, net->col, n,
 		       1.0f, l->gw, kk);
-}
-
-/* Normalise x (n) in place; returns its norm before. */
-static float normalise(float *x, int n)
-{
-	float nrm = cblas_snrm2(n, x, 1);
-	if (nrm > 0)
-		cblas_sscal(n, 1.0f / nrm, x, 1);
-	return nrm;
 }
 
 /* Below this many weights a dense layer's vector products stay on one
@@ -419,36 +386,13 @@ static struct parallel *team_for(const struct nn_net *net, const struct nn_layer
 	return l->kind == NN_CONV || nn_layer_wsize(l) >= NN_TEAM_MIN_WEIGHTS ? net->team : NULL;
 }
 
-/* One power step on the layer's operator with the vectors u, v given:
- * v <- A^T u / |A^T u|, u <- A v / |A v|, return |A v| (spectral.h). */
-static float power_step(struct nn_net *net, const struct nn_layer *l, float *u, float *v)
+/* The layer's operator for spectral's power iteration: W, or the
+ * convolution at the layer's input size, stride and padding. */
+static struct spectral_op layer_op(const struct nn_net *net, const struct nn_layer *l)
 {
-	if (l->kind == NN_CONV) {
-		conv_one_transpose(net, l, u, v);
-	} else if (!team_for(net, l)) {
-		return spectral_power_step(l->w, l->wrows, l->wcols, u, v);
-	} else {
-		parallel_sgemv(net->team, true, l->wrows, l->wcols, l->w, l->wcols, u, v);
-	}
-	if (normalise(v, l->vsize) == 0)
-		return 0;
 	if (l->kind == NN_CONV)
-		conv_one(net, l, v, u);
-	else
-		parallel_sgemv(net->team, false, l->wrows, l->wcols, l->w, l->wcols, v, u);
-	return normalise(u, l->usize);
-}
-
-/* sigma = u . A v for the layer's current vectors. */
-static float rayleigh_sigma(struct nn_net *net, const struct nn_layer *l)
-{
-	float *av = net->work; /* (usize) */
-	if (l->kind == NN_CONV)
-		conv_one(net, l, l->v, av);
-	else
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, l->wrows, l->wcols, 1.0f, l->w, l->wcols,
-			    l->v, 1, 0.0f, av, 1);
-	return cblas_sdot(l->usize, l->u, 1, av, 1);
+		return spectral_op_conv(&l->geom, l->w, net->col, team_for(net, l));
+	return spectral_op_dense(l->w, l->wrows, l->wcols, team_for(net, l));
 }
 
 float nn_update_layer_cap(struct nn_net *net, int i, int iters)
@@ -456,11 +400,12 @@ float nn_update_layer_cap(struct nn_net *net, int i, int iters)
 	struct nn_layer *l = &net->layers[i];
 	if (!nn_layer_weighted(l))
 		return 0;
+	struct spectral_op op = layer_op(net, l);
 	float sigma = 0;
 	for (int k = 0; k < iters; k++)
-		sigma = power_step(net, l, l->u, l->v);
+		sigma = spectral_op_step(&op, l->u, l->v);
 	if (iters <= 0)
-		sigma = rayleigh_sigma(net, l);
+		sigma = spectral_op_rayleigh(&op, l->u, l->v, net->work);
 	set_sigma(l, sigma);
 	return sigma;
 }
@@ -472,24 +417,12 @@ void nn_update_caps(struct nn_net *net, int iters)
 			nn_update_layer_cap(net, i, iters);
 }
 
-/* Power steps of a layer on u, v until they settle (spectral_converge). */
-struct layer_step {
-	struct nn_net *net;
-	const struct nn_layer *l;
-	float *u, *v;
-};
-
-static float layer_step(void *ctx)
-{
-	struct layer_step *s = ctx;
-	return power_step(s->net, s->l, s->u, s->v);
-}
-
+/* Power steps of a layer on u, v until they settle. */
 static float converge(struct nn_net *net, const struct nn_layer *l, float *u, float *v,
 		      double rel_tol, int max_iters, int *iters)
 {
-	struct layer_step s = {net, l, u, v};
-	return spectral_converge(layer_step, &s, rel_tol, max_iters, iters);
+	struct spectral_op op = layer_op(net, l);
+	return spectral_op_converge(&op, u, v, rel_tol, max_iters, iters);
 }
 
 float nn_layer_norm_converged(struct nn_net *net, int i, double rel_tol, int max_iters,

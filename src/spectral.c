@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sectorlab/linalg.h"
 
@@ -31,16 +32,74 @@ static double normalise(float *x, int n)
 	return nrm;
 }
 
-float spectral_power_step(const float *w, int rows, int cols, float *u, float *v)
+struct spectral_op spectral_op_dense(const float *w, int rows, int cols, struct parallel *team)
+{
+	struct spectral_op op = {.w = w, .rows = rows, .cols = cols, .team = team};
+	return op;
+}
+
+struct spectral_op spectral_op_conv(const struct conv_geom *g, const float *w, float *col,
+				    struct parallel *team)
+{
+	struct spectral_op op = {.w = w, .rows = (int)conv_out_size(g), .cols = (int)conv_in_size(g),
+				 .conv = g, .team = team, .col = col};
+	return op;
+}
+
+/* u (rows) = A v (cols). */
+static void apply(const struct spectral_op *op, const float *v, float *u)
+{
+	const struct conv_geom *g = op->conv;
+	if (!g) {
+		parallel_sgemv(op->team, false, op->rows, op->cols, op->w, op->cols, v, u);
+		return;
+	}
+	/* u (Cout, Ho*Wo) = w (Cout, Cin*k*k) im2col(v) */
+	const int n = g->ho * g->wo, kk = g->cin * g->k * g->k;
+	conv_im2col(g, v, op->col);
+	parallel_sgemm(op->team, true, false, false, g->cout, n, kk, 1.0f, op->w, kk, op->col, n,
+		       0.0f, u, n);
+}
+
+/* v (cols) = A^T u (rows). */
+static void apply_transpose(const struct spectral_op *op, const float *u, float *v)
+{
+	const struct conv_geom *g = op->conv;
+	if (!g) {
+		parallel_sgemv(op->team, true, op->rows, op->cols, op->w, op->cols, u, v);
+		return;
+	}
+	/* col (Cin*k*k, Ho*Wo) = w^T u, then v (Cin, H, W) = col2im(col) */
+	const int n = g->ho * g->wo, kk = g->cin * g->k * g->k;
+	parallel_sgemm(op->team, true, true, false, kk, n, g->cout, 1.0f, op->w, kk, u, n, 0.0f,
+		       op->col, n);
+	memset(v, 0, sizeof(float) * (size_t)op->cols);
+	conv_col2im_add(g, op->col, v);
+}
+
+float spectral_op_step(const struct spectral_op *op, float *u, float *v)
 {
 	/* Both products write straight into the persistent vectors: v's old value
 	 * is not read, and u is read only by the first product. */
-	cblas_sgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0f, w, cols, u, 1, 0.0f, v, 1);
-	if (normalise(v, cols) == 0)
+	apply_transpose(op, u, v);
+	if (normalise(v, op->cols) == 0)
 		return 0;
-	cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, w, cols, v, 1, 0.0f, u, 1);
-	/* |w v| equals u . w v once u = w v / |w v|. */
-	return (float)normalise(u, rows);
+	apply(op, v, u);
+	/* |A v| equals u . A v once u = A v / |A v|. */
+	return (float)normalise(u, op->rows);
+}
+
+float spectral_op_rayleigh(const struct spectral_op *op, const float *u, const float *v,
+			   float *work)
+{
+	apply(op, v, work);
+	return cblas_sdot(op->rows, u, 1, work, 1);
+}
+
+float spectral_power_step(const float *w, int rows, int cols, float *u, float *v)
+{
+	struct spectral_op op = spectral_op_dense(w, rows, cols, NULL);
+	return spectral_op_step(&op, u, v);
 }
 
 float spectral_converge(float (*step)(void *ctx), void *ctx, double rel_tol, int max_iters,
@@ -60,54 +119,44 @@ float spectral_converge(float (*step)(void *ctx), void *ctx, double rel_tol, int
 	return sigma;
 }
 
-struct dense_step {
-	const float *w;
-	int rows, cols;
+struct op_step {
+	const struct spectral_op *op;
 	float *u, *v;
 };
 
-static float dense_step(void *ctx)
+static float op_step(void *ctx)
 {
-	struct dense_step *d = ctx;
-	return spectral_power_step(d->w, d->rows, d->cols, d->u, d->v);
+	struct op_step *s = ctx;
+	return spectral_op_step(s->op, s->u, s->v);
+}
+
+float spectral_op_converge(const struct spectral_op *op, float *u, float *v, double rel_tol,
+			   int max_iters, int *iters)
+{
+	struct op_step s = {op, u, v};
+	return spectral_converge(op_step, &s, rel_tol, max_iters, iters);
 }
 
 float spectral_power_converge(const float *w, int rows, int cols, float *u, float *v,
 			      double rel_tol, int max_iters, int *iters)
 {
-	struct dense_step d = {w, rows, cols, u, v};
-	return spectral_converge(dense_step, &d, rel_tol, max_iters, iters);
+	struct spectral_op op = spectral_op_dense(w, rows, cols, NULL);
+	return spectral_op_converge(&op, u, v, rel_tol, max_iters, iters);
 }
 
 float spectral_conv_power_step(const struct conv_geom *g, const float *w, float *u, float *v,
 			       float *col)
 {
-	int nu = (int)conv_out_size(g), nv = (int)conv_in_size(g);
-	conv_apply_transpose(g, w, 1.0f, u, v, col);
-	if (normalise(v, nv) == 0)
-		return 0;
-	conv_apply(g, w, 1.0f, NULL, v, u, col);
-	return (float)normalise(u, nu);
-}
-
-struct conv_step {
-	const struct conv_geom *g;
-	const float *w;
-	float *u, *v, *col;
-};
-
-static float conv_step(void *ctx)
-{
-	struct conv_step *c = ctx;
-	return spectral_conv_power_step(c->g, c->w, c->u, c->v, c->col);
+	struct spectral_op op = spectral_op_conv(g, w, col, NULL);
+	return spectral_op_step(&op, u, v);
 }
 
 float spectral_conv_power_converge(const struct conv_geom *g, const float *w, float *u,
 				   float *v, float *col, double rel_tol, int max_iters,
 				   int *iters)
 {
-	struct conv_step c = {g, w, u, v, col};
-	return spectral_converge(conv_step, &c, rel_tol, max_iters, iters);
+	struct spectral_op op = spectral_op_conv(g, w, col, NULL);
+	return spectral_op_converge(&op, u, v, rel_tol, max_iters, iters);
 }
 
 sl_status spectral_conv_matrix(const struct conv_geom *g, const float *w, size_t max_entries,

@@ -2,8 +2,10 @@
  * operators) against LAPACK's SVD. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sectorlab/linalg.h"
+#include "sectorlab/parallel.h"
 #include "sectorlab/spectral.h"
 #include "testutil.h"
 
@@ -146,6 +148,50 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(linalg_sym_eig(NULL, 0, sv, NULL, &err), SL_ERR_ARG);
 }
 
+/* The operator steps split among a team of threads give what one thread
+ * gives (the code networks train with is the code tested above). */
+static void test_team_steps_match(void **state)
+{
+	(void)state;
+	struct sl_rng rng;
+	rng_seed(&rng, 7);
+	struct parallel *team;
+	assert_int_equal(parallel_new(2, &team, NULL), SL_OK);
+	struct conv_geom g;
+	assert_int_equal(conv_geom_init(&g, 3, 9, 10, 5, 4, 2, 1, NULL), SL_OK);
+	size_t nw = (size_t)g.cout * g.cin * g.k * g.k;
+	float *w = malloc(sizeof(float) * nw), *col = malloc(sizeof(float) * conv_col_size(&g));
+	for (size_t k = 0; k < nw; k++)
+		w[k] = rng_normal(&rng);
+	int rows = (int)conv_out_size(&g), cols = (int)conv_in_size(&g);
+	for (int kind = 0; kind < 2; kind++) {
+		struct spectral_op one = kind ? spectral_op_dense(w, 4, (int)nw / 4, NULL)
+					      : spectral_op_conv(&g, w, col, NULL);
+		struct spectral_op two = kind ? spectral_op_dense(w, 4, (int)nw / 4, team)
+					      : spectral_op_conv(&g, w, col, team);
+		int r = kind ? 4 : rows, c = kind ? (int)nw / 4 : cols;
+		float *u1 = malloc(sizeof(float) * (size_t)r), *u2 = malloc(sizeof(float) * (size_t)r);
+		float *v1 = malloc(sizeof(float) * (size_t)c), *v2 = malloc(sizeof(float) * (size_t)c);
+		float *work = malloc(sizeof(float) * (size_t)r);
+		spectral_random_unit(&rng, u1, r);
+		memcpy(u2, u1, sizeof(float) * (size_t)r);
+		for (int k = 0; k < 30; k++) {
+			float s1 = spectral_op_step(&one, u1, v1), s2 = spectral_op_step(&two, u2, v2);
+			assert_close(s1, s2, 1e-5 * s1);
+		}
+		assert_close(spectral_op_rayleigh(&one, u1, v1, work),
+			     spectral_op_rayleigh(&two, u1, v1, work), 1e-5);
+		free(u1);
+		free(u2);
+		free(v1);
+		free(v2);
+		free(work);
+	}
+	free(w);
+	free(col);
+	parallel_free(team);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +200,7 @@ int main(void)
 		cmocka_unit_test(test_power_iteration_matches_svd),
 		cmocka_unit_test(test_conv_power_iteration_matches_svd),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_team_steps_match),
 	};
 	return cmocka_run_group_tests_name("spectral", tests, NULL, NULL);
 }

@@ -12,14 +12,49 @@
 #define SECTORLAB_SPECTRAL_H
 
 #include "sectorlab/conv.h"
+#include "sectorlab/parallel.h"
 #include "sectorlab/rng.h"
 #include "sectorlab/status.h"
+
+/*
+ * The operator a power iteration runs on: a dense rows x cols row-major
+ * matrix w, or the convolution with kernel w (Cout, Cin, k, k) and geometry
+ * conv (then rows = Cout*Ho*Wo, cols = Cin*H*W).  Its products are split
+ * among team (NULL: the calling thread); col is a workspace of
+ * conv_col_size(conv) floats (convolutions only).  Networks (nn) and the
+ * functions below run these same steps, so the code that trains is the code
+ * tested here.
+ */
+struct spectral_op {
+	const float *w;
+	int rows, cols;
+	const struct conv_geom *conv; /* NULL: dense */
+	struct parallel *team;
+	float *col;
+};
+
+struct spectral_op spectral_op_dense(const float *w, int rows, int cols, struct parallel *team);
+struct spectral_op spectral_op_conv(const struct conv_geom *g, const float *w, float *col,
+				    struct parallel *team);
+
+/* One power step: v <- A^T u / |A^T u|, u <- A v / |A v|, return |A v|
+ * (see spectral_power_step). */
+float spectral_op_step(const struct spectral_op *op, float *u, float *v);
+
+/* spectral_converge with spectral_op_step. */
+float spectral_op_converge(const struct spectral_op *op, float *u, float *v, double rel_tol,
+			   int max_iters, int *iters);
+
+/* u . A v; work holds rows floats. */
+float spectral_op_rayleigh(const struct spectral_op *op, const float *u, const float *v,
+			   float *work);
 
 /* Fill x[0 .. n) with a random unit vector. */
 void spectral_random_unit(struct sl_rng *rng, float *x, int n);
 
 /*
- * One power-iteration step on the rows x cols row-major matrix w:
+ * One power-iteration step on the rows x cols row-major matrix w (the dense
+ * operator, on this thread):
  *     v <- w^T u / |w^T u|,   u <- w v / |w v|,   return |w v|
  * u (rows) and v (cols) persist between calls; the return value equals
  * u . w v for the new u, v, never exceeds ||w||_2 (up to rounding) and
