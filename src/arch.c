@@ -459,10 +459,16 @@ sl_status arch_fit_input(struct arch *a, struct nn_shape data, struct sl_error *
 sl_status arch_build(const struct arch *a, int max_batch, struct nn_net **out,
 		     struct sl_error *err)
 {
+	return arch_build_threads(a, max_batch, 0, out, err);
+}
+
+sl_status arch_build_threads(const struct arch *a, int max_batch, int threads,
+			     struct nn_net **out, struct sl_error *err)
+{
 	*out = NULL;
 	if (!arch_has_input(a))
 		return status_set(err, SL_ERR_ARG, "layer spec: the input shape is not known");
-	return nn_build(a->input, a->layers, a->nlayers, max_batch, out, err);
+	return nn_build_threads(a->input, a->layers, a->nlayers, max_batch, threads, out, err);
 }
 
 const char *arch_label(const struct arch *a)

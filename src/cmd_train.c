@@ -458,7 +458,7 @@ static void write_json(const struct trainer *t, enum data_kind kind, double test
 	       "\"schedule\":\"%s\",",
 	       test_acc, json_num(test_loss).s, t->epoch, seconds, train_mode_name(cfg->mode),
 	       cmd_arch_label(&cfg->arch, label, sizeof label), data_kind_name(kind), (unsigned long)cfg->seed,
-	       t->train.n, t->test ? t->test->n : 0, t->step, cfg->batch, nn_threads(),
+	       t->train.n, t->test ? t->test->n : 0, t->step, cfg->batch, t->net->threads,
 	       optim_kind_name(cfg->optim.kind), json_num(cfg->optim.lr).s,
 	       json_num(cfg->optim.kind == OPTIM_SGD ? cfg->optim.momentum : 0).s,
 	       optim_schedule_name(cfg->optim.schedule));
@@ -512,6 +512,7 @@ static int train_run(int argc, char **argv)
 		return rc;
 	double eps = !isnan(o.eps) ? o.eps : kind == DATA_CIFAR10 ? 8.0 / 255 : 0.1;
 	cmd_set_threads(o.threads);
+	cfg.threads = nn_threads(); /* this run's, carried by its config */
 
 	struct sl_error err;
 	status_clear(&err);
@@ -551,7 +552,7 @@ static int train_run(int argc, char **argv)
 		test.n, optim_kind_name(cfg.optim.kind), cfg.optim.lr,
 		cfg.optim.schedule == OPTIM_CONSTANT ? "" : " ",
 		cfg.optim.schedule == OPTIM_CONSTANT ? "" : optim_schedule_name(cfg.optim.schedule),
-		cfg.batch, (unsigned long)cfg.seed, nn_threads(), nn_threads() == 1 ? "" : "s");
+		cfg.batch, (unsigned long)cfg.seed, t->net->threads, t->net->threads == 1 ? "" : "s");
 	fprintf(stderr, "loss %s, tau %g", loss_kind_name(cfg.loss.kind), cfg.loss.tau);
 	if (cfg.loss.kind != LOSS_CE)
 		fprintf(stderr, ", target radius %g (margin sqrt(2) L R, L the certificate's "

@@ -131,7 +131,16 @@ static void name_layer(struct nn_layer *l, int *counts)
 sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int nlayers,
 		   int max_batch, struct nn_net **out, struct sl_error *err)
 {
+	return nn_build_threads(input, specs, nlayers, max_batch, 0, out, err);
+}
+
+sl_status nn_build_threads(struct nn_shape input, const struct nn_layer_spec *specs, int nlayers,
+			   int max_batch, int threads, struct nn_net **out, struct sl_error *err)
+{
 	*out = NULL;
+	if (threads < 0 || threads > 64)
+		return status_set(err, SL_ERR_ARG, "network: %d threads (1 to 64, 0: the default)",
+				  threads);
 	if (nlayers < 1 || nlayers > NN_MAX_LAYERS)
 		return status_set(err, SL_ERR_ARG, "network: %d layers (1 to %d allowed)",
 				  nlayers, NN_MAX_LAYERS);
@@ -190,7 +199,7 @@ sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int
 	net->out_dim = net->layers[nlayers - 1].out;
 	net->max_batch = max_batch;
 	net->nparams = nparams;
-	net->threads = default_threads;
+	net->threads = threads > 0 ? threads : default_threads;
 	net->col_stride = round_up(col);
 	net->part_stride = round_up(part);
 	net->keys_stride = round_up(keys);
@@ -341,6 +350,41 @@ void nn_init_glorot(struct nn_net *net, struct sl_rng *rng)
 		spectral_random_unit(rng, l->v, l->vsize);
 	}
 	nn_update_caps(net, 0);
+}
+
+/* Do a and b have the same layers, shapes and parameter layout? */
+static bool same_shape(const struct nn_net *a, const struct nn_net *b)
+{
+	if (a->nlayers != b->nlayers || a->nparams != b->nparams || a->in_dim != b->in_dim ||
+	    a->out_dim != b->out_dim)
+		return false;
+	for (int i = 0; i < a->nlayers; i++) {
+		const struct nn_layer *x = &a->layers[i], *y = &b->layers[i];
+		if (x->kind != y->kind || x->in != y->in || x->out != y->out ||
+		    x->wrows != y->wrows || x->wcols != y->wcols || x->usize != y->usize ||
+		    x->vsize != y->vsize || x->act != y->act || x->slope != y->slope)
+			return false;
+	}
+	return true;
+}
+
+sl_status nn_copy_weights(struct nn_net *dst, const struct nn_net *src, struct sl_error *err)
+{
+	if (!same_shape(dst, src))
+		return status_set(err, SL_ERR_ARG, "networks differ in shape: cannot copy weights");
+	memcpy(dst->params, src->params, sizeof(float) * src->nparams);
+	for (int i = 0; i < src->nlayers; i++) {
+		const struct nn_layer *s = &src->layers[i];
+		struct nn_layer *d = &dst->layers[i];
+		if (!nn_layer_weighted(s))
+			continue;
+		memcpy(d->u, s->u, sizeof(float) * (size_t)s->usize);
+		memcpy(d->v, s->v, sizeof(float) * (size_t)s->vsize);
+		d->rho = s->rho;
+		d->sigma_hat = s->sigma_hat;
+		d->scale = s->scale;
+	}
+	return SL_OK;
 }
 
 void nn_layer_weight_in_use(const struct nn_layer *l, float *dst)

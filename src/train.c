@@ -123,7 +123,7 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 	if (st == SL_OK)
 		st = data_view(train, 0, cfg->holdout, &t->val, err);
 	if (st == SL_OK)
-		st = arch_build(&arch, cfg->batch, &t->net, err);
+		st = arch_build_threads(&arch, cfg->batch, cfg->threads, &t->net, err);
 	if (st != SL_OK)
 		goto fail;
 	st = optim_new(&cfg->optim, t->net->nparams, &t->opt, err);

@@ -708,18 +708,17 @@ static void test_threads_agree(void **state)
 {
 	(void)state;
 	struct nn_net *one, *two, *again;
-	nn_set_threads(1);
-	assert_int_equal(nn_build(conv_in, conv_specs, 6, 5, &one, NULL), SL_OK);
-	nn_set_threads(2);
-	assert_int_equal(nn_build(conv_in, conv_specs, 6, 5, &two, NULL), SL_OK);
-	assert_int_equal(nn_build(conv_in, conv_specs, 6, 5, &again, NULL), SL_OK);
-	nn_set_threads(1);
+	/* Each network its own count, whatever the default. */
+	assert_int_equal(nn_build_threads(conv_in, conv_specs, 6, 5, 1, &one, NULL), SL_OK);
+	assert_int_equal(nn_build_threads(conv_in, conv_specs, 6, 5, 2, &two, NULL), SL_OK);
+	assert_int_equal(nn_build_threads(conv_in, conv_specs, 6, 5, 2, &again, NULL), SL_OK);
+	assert_int_equal(one->threads, 1);
 	assert_int_equal(two->threads, 2);
 	struct sl_rng rng;
 	rng_seed(&rng, 4);
 	nn_init_glorot(one, &rng);
-	memcpy(two->params, one->params, sizeof(float) * one->nparams);
-	memcpy(again->params, one->params, sizeof(float) * one->nparams);
+	assert_int_equal(nn_copy_weights(two, one, NULL), SL_OK);
+	assert_int_equal(nn_copy_weights(again, one, NULL), SL_OK);
 	float x[5 * 84];
 	int y[5] = {0, 1, 2, 1, 0};
 	for (int k = 0; k < 5 * 84; k++)
@@ -744,6 +743,47 @@ static void test_threads_agree(void **state)
 	nn_free(one);
 	nn_free(two);
 	nn_free(again);
+}
+
+/* A copy computes what its source computes, caps and power iteration
+ * included, and carries the iteration on as the source would; networks of
+ * another shape are refused. */
+static void test_copy_weights(void **state)
+{
+	(void)state;
+	struct nn_net *src, *dst, *other;
+	assert_int_equal(nn_build_threads(conv_in, conv_specs, 6, 5, 1, &src, NULL), SL_OK);
+	assert_int_equal(nn_build_threads(conv_in, conv_specs, 6, 2, 2, &dst, NULL), SL_OK);
+	assert_int_equal(nn_build(conv_in, conv_specs, 5, 2, &other, NULL), SL_OK);
+	struct sl_rng rng;
+	rng_seed(&rng, 9);
+	nn_init_glorot(src, &rng);
+	int idx[NN_MAX_LAYERS], nw = nn_weighted_layers(src, idx);
+	for (int j = 0; j < nw; j++)
+		nn_set_cap(src, idx[j], 0.5f);
+	nn_update_caps(src, 3);
+	assert_int_equal(nn_copy_weights(dst, src, NULL), SL_OK);
+	float x[2 * 84];
+	for (int k = 0; k < 2 * 84; k++)
+		x[k] = rng_uniform(&rng) - 0.5f;
+	const float *a = nn_forward(src, x, 2);
+	float ya[64];
+	memcpy(ya, a, sizeof(float) * (size_t)(2 * src->out_dim));
+	const float *b = nn_forward(dst, x, 2);
+	for (int k = 0; k < 2 * src->out_dim; k++)
+		assert_close(b[k], ya[k], 1e-6);
+	for (int j = 0; j < nw; j++) {
+		const struct nn_layer *ls = &src->layers[idx[j]], *ld = &dst->layers[idx[j]];
+		assert_true(ld->rho == ls->rho && ld->scale == ls->scale);
+		float s1 = nn_update_layer_cap(src, idx[j], 1), s2 = nn_update_layer_cap(dst, idx[j], 1);
+		assert_close(s2, s1, 1e-6 * s1);
+	}
+	struct sl_error err;
+	assert_int_equal(nn_copy_weights(other, src, &err), SL_ERR_ARG);
+	assert_non_null(strstr(err.msg, "shape"));
+	nn_free(src);
+	nn_free(dst);
+	nn_free(other);
 }
 
 static void test_bad_shapes(void **state)
@@ -798,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_threads_agree),
 		cmocka_unit_test(test_maxpool_matches_scan),
 		cmocka_unit_test(test_bad_shapes),
+		cmocka_unit_test(test_copy_weights),
 	};
 	return cmocka_run_group_tests_name("nn", tests, NULL, NULL);
 }

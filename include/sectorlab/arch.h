@@ -70,6 +70,11 @@ bool arch_has_input(const struct arch *a);
 sl_status arch_build(const struct arch *a, int max_batch, struct nn_net **out,
 		     struct sl_error *err);
 
+/* The same with the network's own threads (nn_build_threads; 0: the
+ * default). */
+sl_status arch_build_threads(const struct arch *a, int max_batch, int threads,
+			     struct nn_net **out, struct sl_error *err);
+
 /* The built-in model's name, or "the layer spec": for messages. */
 const char *arch_label(const struct arch *a);
 

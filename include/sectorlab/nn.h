@@ -140,6 +140,11 @@ struct nn_net {
 sl_status nn_build(struct nn_shape input, const struct nn_layer_spec *specs, int nlayers,
 		   int max_batch, struct nn_net **out, struct sl_error *err);
 
+/* nn_build with its own number of threads (1 to 64; 0: nn_threads()), so
+ * that each run sets its own. */
+sl_status nn_build_threads(struct nn_shape input, const struct nn_layer_spec *specs, int nlayers,
+			   int max_batch, int threads, struct nn_net **out, struct sl_error *err);
+
 /* The same for a chain that starts with a dense layer: input (specs[0].in, 1, 1). */
 sl_status nn_new(const struct nn_layer_spec *specs, int nlayers, int max_batch,
 		 struct nn_net **out, struct sl_error *err);
@@ -162,6 +167,16 @@ size_t nn_layer_wsize(const struct nn_layer *l);
  * fans counting its kernel: Cin*k*k, Cout*k*k), zero biases, and new random
  * power-iteration vectors. */
 void nn_init_glorot(struct nn_net *net, struct sl_rng *rng);
+
+/*
+ * Copy src's weights into dst, a network of the same layers and shapes (its
+ * batch size and threads may differ): the parameter arena and each weighted
+ * layer's cap, power-iteration vectors, estimate and scale, so dst computes
+ * what src computes and carries on src's power iteration.  Gradients and
+ * activations are not copied.  SL_ERR_ARG when the shapes differ.  A worker
+ * calls this to take its own copy of a network.
+ */
+sl_status nn_copy_weights(struct nn_net *dst, const struct nn_net *src, struct sl_error *err);
 
 /* Write the weight the network uses, scale * W, into dst (nn_layer_wsize). */
 void nn_layer_weight_in_use(const struct nn_layer *l, float *dst);
@@ -257,8 +272,9 @@ double nn_loss(struct nn_net *net, const int *y);
 double nn_l2_penalty(struct nn_net *net, double lambda, bool add_grad);
 
 /*
- * Threads (1 to 64) of every network built from now on, and the current
- * setting (default 1).  A network splits each batch of images among its
+ * The default threads (1 to 64) of networks built from now on without their
+ * own count (nn_build; nn_build_threads with 0), and the current setting
+ * (default 1).  A network splits each batch of images among its
  * threads for convolutions and pooling; OpenBLAS itself is set to run
  * single-threaded.  Results are deterministic for a given count (they may
  * differ in the last bits between counts: partial gradients are summed in

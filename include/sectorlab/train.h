@@ -40,6 +40,7 @@ struct train_config {
 	uint64_t seed;
 	uint32_t holdout;          /* the first `holdout` training images are held out */
 	struct loss_config loss;   /* the training loss (loss.h); plain cross-entropy by default */
+	int threads;               /* the network's threads (0: nn_threads(), the default) */
 };
 
 /* The paper's recipe for the MNIST network: mlp, vanilla, 10 epochs, batch
