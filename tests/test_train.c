@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "sectorlab/attack.h"
+#include "sectorlab/driver.h"
 #include "sectorlab/job.h"
 #include "sectorlab/spectral.h"
 #include "sectorlab/train.h"
@@ -235,6 +236,67 @@ static void test_alexnet_lite_steps(void **state)
 	data_free(&test);
 }
 
+/* The driver: an epoch's end comes in several bounded steps after the last
+ * batch (no batch may start meanwhile), then the hook sees the epoch's
+ * figures, which match an evaluation of the same network. */
+struct hook_seen {
+	int calls;
+	double test_acc;
+};
+
+static sl_status count_epoch(void *ctx, struct trainer *t, const struct epoch_report *r,
+			     struct sl_error *err)
+{
+	(void)err;
+	struct hook_seen *h = ctx;
+	h->calls++;
+	assert_int_equal(r->epoch, t->epoch);
+	assert_int_equal(r->epoch, h->calls);
+	assert_false(trainer_ending(t));
+	double acc, loss;
+	assert_int_equal(trainer_evaluate(t, t->test, 0, &acc, &loss, NULL), SL_OK);
+	assert_close(r->test_accuracy, acc, 0);
+	assert_close(r->test_loss, loss, 1e-9);
+	h->test_acc = acc;
+	return SL_OK;
+}
+
+static void test_driver_epochs(void **state)
+{
+	struct sample *s = *state;
+	struct train_config cfg = train_config_default();
+	cfg.holdout = 100;
+	cfg.epochs = 2;
+	cfg.mode = TRAIN_SPNORM;
+	struct trainer *t;
+	assert_int_equal(trainer_new(&cfg, &s->train, &s->test, &t, NULL), SL_OK);
+	struct hook_seen seen = {0};
+	struct driver d;
+	const struct driver_config dc = {.test = &s->test, .validate = true,
+					 .on_epoch = count_epoch, .ctx = &seen};
+	driver_init(&d, t, &dc);
+	long batches = 0, end_steps = 0;
+	while (!driver_finished(&d)) {
+		struct driver_step_info info;
+		bool in_end = driver_in_epoch_end(&d);
+		assert_int_equal(driver_step(&d, &info, NULL), SL_OK);
+		batches += info.batch;
+		end_steps += in_end;
+		if (in_end && trainer_ending(t)) {
+			struct train_step_info ti;
+			struct sl_error err;
+			assert_int_equal(trainer_step(t, &ti, &err), SL_ERR_ARG);
+		}
+	}
+	assert_int_equal(seen.calls, 2);
+	assert_int_equal(batches, 2 * trainer_steps_per_epoch(t));
+	/* Per epoch: three layers measured, the held-out and test batches, the hook. */
+	assert_true(end_steps >= 2 * (3 + 2));
+	print_message("2 epochs: %ld batches, %ld end steps, test accuracy %.3f\n", batches,
+		      end_steps, seen.test_acc);
+	trainer_free(t);
+}
+
 static void test_rejects_bad_config(void **state)
 {
 	struct sample *s = *state;
@@ -359,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_settle_measures_crowded_layers),
 		cmocka_unit_test(test_l2_shrinks_weights),
 		cmocka_unit_test(test_alexnet_lite_steps),
+		cmocka_unit_test(test_driver_epochs),
 		cmocka_unit_test(test_rejects_bad_config),
 		cmocka_unit_test(test_divergence_detected),
 		cmocka_unit_test(test_job_runs_and_stops),
