@@ -370,7 +370,7 @@ static int train_config_of(const struct run *r, int m, int seed, struct train_co
 	cfg->mode = models[m].mode;
 	cfg->seed = (uint64_t)seed;
 	cfg->epochs = r->epochs;
-	cfg->holdout = r->train.n > 50000 ? 5000u : 0u;
+	cfg->holdout = train_default_holdout(&r->train);
 	struct cmd_caps_request req = {.nu = NAN, .delta = NAN};
 	if (models[m].caps && strcmp(models[m].caps, "authors") == 0)
 		req.caps = "authors";
