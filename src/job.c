@@ -29,6 +29,12 @@ struct job {
 	bool want_example;
 	atomic_bool cancel;
 	float work_eps;            /* the worker's eps for this step */
+	/* The epoch's FGSM figures, JOB_ATTACK_SLICE test images a pass of
+	 * the worker (training waits for them), so that pause and quit are
+	 * answered between slices. */
+	bool attack_pending;
+	int attack_pos, attack_total, attack_clean, attack_robust;
+	float attack_eps;
 	/* Published state, guarded by lock. */
 	struct job_snapshot snap;
 	/* The worker's private copy, published with one memcpy. */
@@ -91,33 +97,57 @@ static sl_status epoch_report(void *ctx, struct trainer *t, const struct epoch_r
 			      struct sl_error *err)
 {
 	struct job *job = ctx;
-	struct nn_net *net = t->net;
 	float eps = job->work_eps;
 	memcpy(job->work.sigma_exact, rep->sigma, sizeof(double) * (size_t)t->nweighted);
 	for (int j = 0; j < t->nweighted; j++)
 		job->work.over[j] = t->caps.nrho > j &&
 				    certify_over_cap(rep->sigma[j], t->caps.bound[j]);
 	double acc = rep->test_accuracy;
-	if (job->test) {
-		sl_status st;
+	if (job->test && job->test->n > 0) {
 		job_series_push(&job->work.test_acc, (float)acc);
 		job->work.nevals++;
-		struct attack_result r;
-		st = attack_eval_fgsm(net, job->test, job->cfg.eval_n, eps, &r, err);
-		if (st != SL_OK)
-			return st;
-		job->work.eps = eps;
-		job->work.have_attack = true;
-		job->work.clean_acc = r.clean_accuracy;
-		job->work.robust_acc = r.robust_accuracy;
-		job->work.success_rate = r.attack_success_rate;
-		job->work.attack_n = r.n;
+		int n = job->cfg.eval_n;
+		job->attack_total = n <= 0 || (uint32_t)n > job->test->n ? (int)job->test->n : n;
+		job->attack_pos = job->attack_clean = job->attack_robust = 0;
+		job->attack_eps = eps;
+		job->attack_pending = true;
 	}
 	if (job->cfg.on_epoch) {
 		sl_status st = job->cfg.on_epoch(job->cfg.on_epoch_ctx, t, acc, err);
 		if (st != SL_OK)
 			return st;
 	}
+	return SL_OK;
+}
+
+#define JOB_ATTACK_SLICE 64
+
+/* The next slice of the epoch's FGSM evaluation; the figures are published
+ * with the last. */
+static sl_status attack_slice(struct job *job, struct sl_error *err)
+{
+	struct sl_dataset view;
+	int count = job->attack_total - job->attack_pos;
+	count = count < JOB_ATTACK_SLICE ? count : JOB_ATTACK_SLICE;
+	sl_status st = data_view(job->test, (uint32_t)job->attack_pos, (uint32_t)count, &view, err);
+	struct attack_result r;
+	if (st == SL_OK)
+		st = attack_eval_fgsm(job->trainer->net, &view, 0, job->attack_eps, &r, err);
+	if (st != SL_OK)
+		return st;
+	job->attack_pos += count;
+	job->attack_clean += r.clean_correct;
+	job->attack_robust += r.robust_correct;
+	if (job->attack_pos < job->attack_total)
+		return SL_OK;
+	int n = job->attack_total, clean = job->attack_clean, robust = job->attack_robust;
+	job->work.eps = job->attack_eps;
+	job->work.have_attack = true;
+	job->work.clean_acc = (double)clean / n;
+	job->work.robust_acc = (double)robust / n;
+	job->work.success_rate = clean > 0 ? (double)(clean - robust) / clean : 0;
+	job->work.attack_n = n;
+	job->attack_pending = false;
 	return SL_OK;
 }
 
@@ -178,7 +208,7 @@ static void *worker(void *arg)
 			make_example(job, eps);
 			publish(job);
 		}
-		bool done = driver_finished(&job->driver);
+		bool done = driver_finished(&job->driver) && !job->attack_pending;
 		if (paused || done) {
 			enum job_state s = done ? JOB_DONE : JOB_PAUSED;
 			if (job->work.state != s) {
@@ -194,9 +224,10 @@ static void *worker(void *arg)
 		job->work.state = JOB_RUNNING;
 
 		double t0 = now_seconds();
-		struct driver_step_info info;
+		struct driver_step_info info = {0};
 		job->work_eps = eps;
-		sl_status st = driver_step(&job->driver, &info, &err);
+		sl_status st = job->attack_pending ? attack_slice(job, &err)
+						   : driver_step(&job->driver, &info, &err);
 		double t1 = now_seconds();
 		train_time += t1 - t0;
 		if (st != SL_OK) {

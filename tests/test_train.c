@@ -339,10 +339,22 @@ static void test_divergence_detected(void **state)
 }
 
 /* The worker thread trains, publishes snapshots, pauses and stops. */
+/* The FGSM figures the job's epoch hook would see, computed in one piece on
+ * the same network (the job computes them in slices after the hook). */
+static sl_status expect_fgsm(void *ctx, const struct trainer *t, double test_acc,
+			     struct sl_error *err)
+{
+	(void)test_acc;
+	struct attack_result *r = ctx;
+	return attack_eval_fgsm(t->net, t->test, 200, 0.1f, r, err);
+}
+
 static void test_job_runs_and_stops(void **state)
 {
 	struct sample *s = *state;
-	struct job_config jc = {.train = train_config_default(), .eps = 0.1f, .eval_n = 200};
+	struct attack_result want;
+	struct job_config jc = {.train = train_config_default(), .eps = 0.1f, .eval_n = 200,
+				.on_epoch = expect_fgsm, .on_epoch_ctx = &want};
 	jc.train.holdout = 0;
 	jc.train.epochs = 2;
 	struct job *job;
@@ -360,6 +372,9 @@ static void test_job_runs_and_stops(void **state)
 	assert_true(snap.test_acc.v[1] > 0.8f);
 	assert_true(snap.have_example && snap.have_attack);
 	assert_int_equal(snap.attack_n, 200);
+	assert_close(snap.clean_acc, want.clean_accuracy, 1e-12);
+	assert_close(snap.robust_acc, want.robust_accuracy, 1e-12);
+	assert_close(snap.success_rate, want.attack_success_rate, 1e-12);
 	assert_true(snap.loss.n > 0);
 	job_set_eps(job, 0.3f);
 	for (int k = 0; k < 200; k++) {
