@@ -85,6 +85,13 @@ $(BUILD)/tests/test_cmd_progress: $(BUILD)/tests/test_cmd_progress.o \
 		$(BUILD)/tests/testutil.o $(BUILD)/src/cmd_progress.o $(LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
 
+# The lab's latency benchmark drives the screens themselves: it links the
+# interface's objects (all but main).
+BENCH_APP_OBJ := $(filter-out $(BUILD)/src/main.o,$(APP_OBJ))
+$(BUILD)/tests/bench_ui: $(BUILD)/tests/bench_ui.o $(BUILD)/tests/testutil.o $(BENCH_APP_OBJ) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/tests/testutil.o $(BENCH_APP_OBJ) $(LIB) \
+		$(LDLIBS)
+
 run: $(PROG)
 	./$(PROG)
 
@@ -96,9 +103,10 @@ sanitize:
 		EXTRA_LDFLAGS="-fsanitize=address,undefined" test
 
 # ThreadSanitizer over the code that shares memory between threads: the
-# training worker with its snapshots and cancel flag (test_train) and the
+# training worker with its snapshots and cancel flag (test_train), the lab's lanes
+# side by side (test_lab) and the
 # network's thread team (test_nn).
-TSAN_TESTS := test_train test_nn
+TSAN_TESTS := test_train test_nn test_lab
 tsan:
 	$(MAKE) BUILD=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" \
 		EXTRA_LDFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)

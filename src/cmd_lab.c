@@ -1,4 +1,4 @@
-/* cmd_lab: `sectorlab` with no command: load data, start training, open the lab. */
+/* cmd_lab: `sectorlab` with no command: options, data, the lab's lanes, the screen. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,53 +7,67 @@
 #include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
 #include "sectorlab/data.h"
-#include "sectorlab/job.h"
+#include "sectorlab/lab.h"
 #include "sectorlab/ui.h"
 
 static void usage(FILE *f)
 {
 	fputs("usage: sectorlab [options]\n"
 	      "\n"
-	      "Open the lab: the paper's MNIST network trains live while the screen shows\n"
-	      "its loss and accuracy, each layer's spectral norm against its cap, and a\n"
-	      "test digit beside its FGSM adversarial; key a opens an editor for the\n"
-	      "network's (nu, delta) that recomputes every layer's cap as you type.  Press\n"
-	      "? in the lab for the keys.\n"
+	      "Open the lab on a race: a plain (vanilla), an L2-regularised and a certified\n"
+	      "(spnorm, caps allocated for the paper's (nu, delta) = (-2, 0.4)) network\n"
+	      "train side by side from the same seed on the same batches.  The screen shows\n"
+	      "their loss and accuracy on one epoch axis; clean, FGSM and PGD accuracy; the\n"
+	      "same test digit attacked in every lane; robust accuracy against eps; and the\n"
+	      "focused lane's spectral norms against their caps.  Key a opens an editor for\n"
+	      "the network's (nu, delta) that recomputes every layer's cap as you type.\n"
+	      "Press ? in the lab for every key.  The lab needs a terminal of 80x24 or more.\n"
 	      "\n"
-	      "  --dataset NAME   mnist (default) or fashion\n"
+	      "  --lanes LIST     lanes to race, comma-separated, from vanilla, l2, spnorm\n"
+	      "                   and authors (the authors' hard-coded caps, NOT\n"
+	      "                   certified); default vanilla,l2,spnorm\n"
+	      "  --mode MODE      one lane only, of mode vanilla, l2 or spnorm\n"
+	      "  --dataset NAME   mnist (default), fashion, or cifar10 (alexnet-lite)\n"
+	      "  --model NAME     mlp (default for mnist and fashion) or alexnet-lite\n"
+	      "                   (default for cifar10)\n"
+	      "  --arch SPEC      the network as a layer spec (see 'sectorlab train --help')\n"
 	      "  --data-dir DIR   where the data is (default: $SECTORLAB_DATA, else data/)\n"
-	      "  --mode MODE      spnorm (default) or vanilla\n"
-	      "  --arch SPEC      the network as a layer spec (default the mlp,\n"
-	      "                   784-50-20-10; see 'sectorlab train --help')\n"
-	      "  --nu X --delta Y spnorm: network sector indices; each layer is capped at\n"
-	      "                   its Theorem 4 bound from the Theorem 3 allocation\n"
-	      "                   (default -2, 0.4: certified caps)\n"
+	      "  --nu X --delta Y the spnorm lane: network sector indices; each layer is\n"
+	      "                   capped at its Theorem 4 bound from the Theorem 3\n"
+	      "                   allocation (default -2, 0.4: certified caps)\n"
 	      "  --objective OBJ  allocation objective: product (default) or min\n"
-	      "  --caps authors   the caps the authors' code hard-codes (1.8,1.8,0.9204),\n"
-	      "                   which no theorem certifies\n"
-	      "  --rho A,B,C      caps given by hand (not certified)\n"
-	      "  --epochs N       epochs to train (default 30)\n"
-	      "  --out FILE       save the network after every epoch (safetensors), so\n"
-	      "                   quitting at any moment keeps the last complete epoch\n"
-	      "  --seed S         random seed (default 1)\n"
-	      "  --eps X          FGSM strength shown (default 0.1)\n"
-	      "  --pace N         training steps per second, 0 for full speed (default 30)\n"
+	      "  --caps authors   the spnorm lane with the caps the authors' code\n"
+	      "                   hard-codes (1.8,1.8,0.9204), which no theorem certifies\n"
+	      "  --rho A,B,C      the spnorm lane's caps given by hand (not certified)\n"
+	      "  --epochs N       epochs to train (default 30; key m adds 10)\n"
+	      "  --out FILE       save the spnorm lane's network (else the first lane's)\n"
+	      "                   after every epoch (safetensors), so quitting at any\n"
+	      "                   moment keeps the last complete epoch\n"
+	      "  --seed S         random seed, the same in every lane (default 1)\n"
+	      "  --eps X          attack strength shown, L-inf (default 0.1)\n"
+	      "  --pace N         training steps per second in each lane, 0 for full\n"
+	      "                   speed (default 30)\n"
+	      "  --paused         open paused (space starts, s steps)\n"
 	      "  --config FILE    settings from FILE, one 'option = value' per line\n"
 	      "                   (# starts a comment); options typed here win\n"
 	      "  -h, --help       this help\n"
 	      "\n"
 	      "Options are written in full (no abbreviations such as --epo for --epochs).\n"
-	      "Exit status: 0 after q, 1 a failure, 2 bad usage.\n",
+	      "Exit status: 0 after q, 128 + the signal after a signal, 1 a failure (no\n"
+	      "terminal included), 2 bad usage.\n",
 	      f);
 }
 
 /* The options; a settings file (--config) may set any of them but help. */
 enum { O_DATASET = 256, O_DATADIR, O_MODE, O_RHO, O_EPOCHS, O_SEED, O_EPS, O_PACE,
-       O_HELP_LAB, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_OUT, O_ARCH };
+       O_HELP_LAB, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_OUT, O_ARCH, O_MODEL, O_LANES,
+       O_PAUSED };
 static const struct option lab_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
+	{"lanes", required_argument, 0, O_LANES},
 	{"mode", required_argument, 0, O_MODE},
+	{"model", required_argument, 0, O_MODEL},
 	{"arch", required_argument, 0, O_ARCH},
 	{"rho", required_argument, 0, O_RHO},
 	{"nu", required_argument, 0, O_NU},
@@ -65,16 +79,17 @@ static const struct option lab_options[] = {
 	{"seed", required_argument, 0, O_SEED},
 	{"eps", required_argument, 0, O_EPS},
 	{"pace", required_argument, 0, O_PACE},
+	{"paused", no_argument, 0, O_PAUSED},
 	{"help-lab", no_argument, 0, O_HELP_LAB},
 	{"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0},
 };
 
-/* --out: the network after every epoch, saved from the training thread. */
+/* --out: the hooked lane's network after every epoch, saved from its thread. */
 struct lab_saver {
 	const char *path;
 	enum data_kind kind;
-	int saved_epoch; /* written by the training thread; read after job_stop */
+	int saved_epoch; /* written by the training thread; read after the lab stops */
 };
 
 static sl_status save_epoch(void *ctx, const struct trainer *t, double test_acc,
@@ -87,55 +102,50 @@ static sl_status save_epoch(void *ctx, const struct trainer *t, double test_acc,
 	return st;
 }
 
-/* What the editor's Enter needs to train anew. */
-struct lab_trainer {
-	struct job_config jc;
-	const struct sl_dataset *train, *test;
-	struct caps_plan *caps; /* the running job's; its note is on the screen */
-	struct job *job; /* the running one */
-};
-
-static struct job *restart(void *ctx, const struct caps_spec *spec, bool *lost, char *why,
-			   size_t cap)
+/* "vanilla,l2,spnorm" into kinds; returns the count, or -1 after saying why. */
+static int parse_lanes(const char *text, enum lab_lane_kind *kinds)
 {
-	struct lab_trainer *lt = ctx;
-	*lost = false;
-	struct train_config cfg = lt->jc.train;
-	cfg.mode = TRAIN_SPNORM;
-	cfg.caps = *spec;
-	struct caps_plan caps;
-	struct sl_error err;
-	/* On the screen, not on stderr under curses. */
-	if (caps_resolve(&cfg.caps, &cfg.arch, &caps, &err) != SL_OK) {
-		snprintf(why, cap, "%s", err.msg);
-		return NULL;
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", text);
+	int n = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct sl_error err;
+		if (n == LAB_MAX_LANES) {
+			fprintf(stderr, "sectorlab lab: --lanes takes at most %d lanes\n",
+				LAB_MAX_LANES);
+			return -1;
+		}
+		if (lab_lane_kind_parse(tok, &kinds[n], &err) != SL_OK) {
+			fprintf(stderr, "sectorlab lab: --lanes: %s\n", err.msg);
+			return -1;
+		}
+		n++;
 	}
-	job_stop(lt->job);
-	lt->job = NULL;
-	*lt->caps = caps;
-	lt->jc.train = cfg;
-	if (job_start(&lt->jc, lt->train, lt->test, &lt->job, &err) != SL_OK) {
-		snprintf(why, cap, "%s", err.msg);
-		*lost = true;
-		return NULL;
+	if (n == 0) {
+		fprintf(stderr, "sectorlab lab: --lanes needs at least one lane\n");
+		return -1;
 	}
-	return lt->job;
+	return n;
 }
 
 static int lab_run(int argc, char **argv)
 {
-	const char *dataset = "mnist", *data_dir = NULL, *mode = "spnorm", *out_path = NULL;
-	const char *arch_spec = NULL;
+	const char *dataset = NULL, *data_dir = NULL, *mode = NULL, *out_path = NULL;
+	const char *arch_spec = NULL, *model = NULL, *lanes_text = NULL;
 	struct cmd_caps_request req = {.nu = NAN, .delta = NAN};
 	double eps = 0.1;
 	int bad = 0, c;
+	bool paused = false;
 	long epochs = 30, seed = 1, pace = 30;
 	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
 	while ((c = cmd_getopt("lab", argc, argv, lab_options)) != -1) {
 		switch (c) {
 		case O_DATASET: dataset = optarg; break;
 		case O_DATADIR: data_dir = optarg; break;
+		case O_LANES: lanes_text = optarg; break;
 		case O_MODE: mode = optarg; break;
+		case O_MODEL: model = optarg; break;
 		case O_ARCH: arch_spec = optarg; break;
 		case O_RHO:
 			req.nrho = cmd_parse_doubles("--rho", optarg, CMD_RANGE_RHO, req.rho,
@@ -153,6 +163,7 @@ static int lab_run(int argc, char **argv)
 		case O_SEED: bad |= cmd_parse_long("--seed", optarg, 0, 0x7fffffffL, &seed); break;
 		case O_EPS: bad |= cmd_parse_double("--eps", optarg, CMD_RANGE_FGSM_EPS, &eps); break;
 		case O_PACE: bad |= cmd_parse_long("--pace", optarg, 0, 100000, &pace); break;
+		case O_PAUSED: paused = true; break;
 		case O_HELP_LAB:
 		case 'h': usage(stdout); return 0;
 		default: bad = 1; break;
@@ -162,6 +173,10 @@ static int lab_run(int argc, char **argv)
 		fprintf(stderr, "sectorlab: unknown command or argument '%s'\n", argv[optind]);
 		bad = 1;
 	}
+	if (!bad && mode && lanes_text) {
+		fprintf(stderr, "sectorlab lab: give --mode (one lane) or --lanes, not both\n");
+		bad = 1;
+	}
 	if (bad) {
 		fputs("Try 'sectorlab --help-lab'.\n", stderr);
 		return 2;
@@ -169,87 +184,119 @@ static int lab_run(int argc, char **argv)
 
 	struct sl_error err;
 	status_clear(&err);
-	struct job_config jc = {.train = train_config_default(), .eps = (float)eps,
-				.eval_n = 1000, .steps_per_sec = (int)pace};
-	enum data_kind kind;
-	if (data_kind_parse(dataset, &kind, &err) != SL_OK ||
-	    train_mode_parse(mode, &jc.train.mode, &err) != SL_OK) {
+	/* The network and its data: CIFAR-10 trains alexnet-lite unless told. */
+	enum data_kind kind = DATA_MNIST;
+	if (dataset && data_kind_parse(dataset, &kind, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab: %s\n", err.msg);
 		return 2;
 	}
-	if (kind == DATA_CIFAR10) {
-		fprintf(stderr, "sectorlab: the lab's network takes 28x28 grey images "
-				"(mnist or fashion)\n");
+	struct arch arch;
+	int rc = cmd_arch("lab", model, arch_spec, kind == DATA_CIFAR10 ? "alexnet-lite" : "mlp",
+			  &arch);
+	if (rc)
+		return rc;
+	if (!dataset && data_kind_parse(model_default_dataset(&arch), &kind, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab: %s\n", err.msg);
 		return 2;
 	}
-	if (arch_spec) {
-		struct arch arch;
-		int rc = cmd_arch("lab", NULL, arch_spec, "mlp", &arch);
-		if (rc == 0 && arch_fit_input(&arch, (struct nn_shape){1, 28, 28}, &err) != SL_OK) {
-			fprintf(stderr, "sectorlab: --arch: %s\n", err.msg);
-			rc = 2;
-		}
-		if (rc)
-			return rc;
-		jc.train.arch = arch;
-		jc.train.optim = model_default_optim(&arch);
+	bool grey = kind != DATA_CIFAR10;
+	struct nn_shape shape = grey ? (struct nn_shape){1, 28, 28} : (struct nn_shape){3, 32, 32};
+	if (arch_fit_input(&arch, shape, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab lab: %s; %s has %s\n", err.msg, data_kind_name(kind),
+			grey ? "28x28 grey images (try --model mlp)"
+			     : "32x32 colour images (try --model alexnet-lite)");
+		return 2;
 	}
-	jc.train.epochs = (int)epochs;
-	jc.train.seed = (uint64_t)seed;
-	/* The same caps as `sectorlab train`: certified unless asked otherwise. */
-	struct caps_plan caps;
-	int caps_rc = cmd_spnorm_caps("lab", &jc.train.arch, &req, &jc.train, &caps, NULL, 0);
-	if (caps_rc)
-		return caps_rc;
+
+	/* The lanes: --lanes, or one lane of --mode, or the race. */
+	enum lab_lane_kind kinds[LAB_MAX_LANES] = {LAB_LANE_VANILLA, LAB_LANE_L2, LAB_LANE_SPNORM};
+	int nlanes = 3;
+	struct train_config base = train_config_for(&arch);
+	base.epochs = (int)epochs;
+	base.seed = (uint64_t)seed;
+	if (lanes_text && (nlanes = parse_lanes(lanes_text, kinds)) < 0) {
+		fputs("Try 'sectorlab --help-lab'.\n", stderr);
+		return 2;
+	}
+	if (mode) {
+		if (train_mode_parse(mode, &base.mode, &err) != SL_OK) {
+			fprintf(stderr, "sectorlab: %s\n", err.msg);
+			return 2;
+		}
+		kinds[0] = base.mode == TRAIN_VANILLA ? LAB_LANE_VANILLA
+			   : base.mode == TRAIN_L2    ? LAB_LANE_L2
+						      : LAB_LANE_SPNORM;
+		nlanes = 1;
+	} else {
+		base.mode = TRAIN_SPNORM; /* the caps options shape the spnorm lanes */
+	}
+	/* The same caps as `sectorlab train`: certified unless asked otherwise;
+	 * in a one-lane lab of another mode, caps options are refused. */
+	struct caps_plan plan;
+	rc = cmd_spnorm_caps("lab", &arch, &req, &base, &plan, NULL, 0);
+	if (rc)
+		return rc;
+	struct lab_config cfg = {.nlanes = nlanes, .eps = (float)eps, .pace = (int)pace,
+				 .eval_n = grey ? 1000 : 200, .paused = paused};
+	int hooked = -1;
+	for (int i = 0; i < nlanes; i++) {
+		if (lab_lane_make(kinds[i], &base, &base.caps, &cfg.lane[i], &err) != SL_OK) {
+			fprintf(stderr, "sectorlab lab: %s lane: %s\n", lab_lane_kind_name(kinds[i]),
+				err.msg);
+			return 2;
+		}
+		if (hooked < 0 && kinds[i] == LAB_LANE_SPNORM)
+			hooked = i;
+	}
 
 	const struct cmd_file files[] = {{"--out", out_path, true}};
 	int files_rc = cmd_check_files("lab", files, 1);
 	if (files_rc)
 		return files_rc;
+	/* Everything the options can get wrong is said; now the terminal. */
+	char why[256];
+	if (!ui_terminal_usable(why, sizeof why)) {
+		fprintf(stderr, "sectorlab: %s\n", why);
+		return 1;
+	}
 	struct lab_saver saver = {.path = out_path, .kind = kind, .saved_epoch = -1};
 	if (out_path) {
-		jc.on_epoch = save_epoch;
-		jc.on_epoch_ctx = &saver;
+		cfg.on_epoch = save_epoch;
+		cfg.on_epoch_ctx = &saver;
+		cfg.hook_lanes = 1u << (hooked >= 0 ? hooked : 0);
 	}
 	const char *dir = cmd_data_dir(data_dir);
 	struct sl_dataset train = {0}, test = {0};
-	struct job *job = NULL;
-	bool started = false;
-	int rc = 1;
 	if (data_load(kind, dir, true, &train, &err) != SL_OK ||
 	    data_load(kind, dir, false, &test, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab: %s\n", err.msg);
-		goto out;
+		data_free(&train);
+		data_free(&test);
+		return 1;
 	}
-	jc.train.holdout = train_default_holdout(&train);
-	if (job_start(&jc, &train, &test, &job, &err) != SL_OK) {
+	uint32_t holdout = train_default_holdout(&train);
+	for (int i = 0; i < nlanes; i++)
+		cfg.lane[i].train.holdout = holdout;
+	char title[160], label[ARCH_TEXT];
+	snprintf(title, sizeof title, "%.60s on %s (%u train, %u test)",
+		 cmd_arch_label(&arch, label, sizeof label),
+		 strstr(train.source, "data/") && kind == DATA_MNIST ? "the MNIST sample"
+								     : data_kind_name(kind),
+		 train.n - holdout, test.n);
+	struct lab *lab;
+	if (lab_new(&cfg, &train, &test, &lab, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab: %s\n", err.msg);
-		goto out;
+		return 1;
 	}
-	struct lab_trainer lt = {.jc = jc, .train = &train, .test = &test, .caps = &caps,
-				 .job = job};
-	char title[128];
-	char label[ARCH_TEXT];
-	snprintf(title, sizeof title, "%.60s on %s", cmd_arch_label(&jc.train.arch, label, sizeof label),
-		 data_kind_name(kind));
 	struct ui_context ctx = {
 		.title = title,
-		.arch = jc.train.arch,
-		.caps = jc.train.caps,
-		.data_source = train.source,
-		.train_n = train.n - jc.train.holdout,
-		.test_n = test.n,
-		.caps_note = caps.note, /* rewritten when Enter in the editor restarts */
-		.pace = (int)pace,
-		.restart = restart,
-		.restart_ctx = &lt,
+		.data_source = lab_train_set(lab)->source,
+		.arch = arch,
+		.editor_restarts = true,
 	};
-	rc = ui_lab_run(job, &ctx);
-	job = lt.job; /* Enter in the editor may have replaced it */
-out:
-	started = job != NULL;
-	job_stop(job); /* the training thread has ended: saver is ours again */
-	if (out_path && started) {
+	rc = ui_lab_run(lab, &ctx);
+	lab_free(lab); /* every training thread has ended: saver is ours again */
+	if (out_path) {
 		if (saver.saved_epoch >= 0)
 			fprintf(stderr, "sectorlab: %s holds epoch %d\n", out_path,
 				saver.saved_epoch);
@@ -257,8 +304,6 @@ out:
 			fprintf(stderr, "sectorlab: no epoch was complete, %s was not written\n",
 				out_path);
 	}
-	data_free(&train);
-	data_free(&test);
 	return rc;
 }
 

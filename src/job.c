@@ -13,6 +13,18 @@
 #include "sectorlab/certify.h"
 #include "sectorlab/driver.h"
 
+/* The attack figures in progress, computed a chunk at a time. */
+struct attacks {
+	bool active;
+	bool curve;                /* with robust accuracy against eps */
+	bool epoch;                /* an epoch's figures: pushed to the per-epoch curves */
+	float eps;
+	int n, pos;                /* images for FGSM and PGD, done */
+	int clean, fgsm, pgd;      /* correct: clean, under FGSM, under PGD */
+	int curve_n, curve_pos;
+	int curve_correct[JOB_EPS_POINTS];
+};
+
 struct job {
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -20,21 +32,20 @@ struct job {
 	struct job_config cfg;
 	struct trainer *trainer;   /* owned by the worker once started */
 	struct driver driver;      /* its epochs, step by step */
+	float work_eps;            /* the worker's eps for this step (the epoch hook's) */
+	struct attacks attacks;    /* the attack figures being computed */
 	const struct sl_dataset *test;
-	float *example_x;          /* (test image) the example's input, the worker's own */
-	/* Controls, written by the UI thread under lock. */
+	float *x, *xa;             /* (dim) the example and its adversarial */
+	/* Controls, written by other threads under lock. */
 	bool paused;
 	int pace;
 	float eps;
-	bool want_example;
+	uint32_t example;
+	int steps_left;            /* batches to train while paused */
+	bool to_epoch_end;         /* train to the epoch's end while paused */
+	double lr;
+	int epochs;
 	atomic_bool cancel;
-	float work_eps;            /* the worker's eps for this step */
-	/* The epoch's FGSM figures, JOB_ATTACK_SLICE test images a pass of
-	 * the worker (training waits for them), so that pause and quit are
-	 * answered between slices. */
-	bool attack_pending;
-	int attack_pos, attack_total, attack_clean, attack_robust;
-	float attack_eps;
 	/* Published state, guarded by lock. */
 	struct job_snapshot snap;
 	/* The worker's private copy, published with one memcpy. */
@@ -61,6 +72,13 @@ void job_series_push(struct job_series *s, float value)
 	s->v[s->n++] = (float)(s->sum / s->pending);
 	s->sum = 0;
 	s->pending = 0;
+}
+
+float job_series_last(const struct job_series *s, float fallback)
+{
+	if (s->pending > 0)
+		return (float)(s->sum / s->pending);
+	return s->n > 0 ? s->v[s->n - 1] : fallback;
 }
 
 static double now_seconds(void)
@@ -91,93 +109,222 @@ static void record_layers(struct job *job)
 	}
 }
 
-/* After an epoch (the driver's hook): exact norms, test accuracy, FGSM
- * metrics, then the job's own hook. */
+/* Images attacked: the evaluation subset, at most `most` (the attacks run
+ * after every epoch and at every eps key, so they stay short). */
+static int attack_n(const struct job *job, int most)
+{
+	int n = job->cfg.eval_n > 0 ? job->cfg.eval_n : (int)job->test->n;
+	return n < most ? n : most;
+}
+
+/* Start the attack figures at eps; with the curve after an epoch. */
+static void attacks_begin(struct job *job, float eps, bool after_epoch)
+{
+	struct attacks *a = &job->attacks;
+	bool curve = after_epoch || (a->active && a->curve);
+	bool epoch = after_epoch || (a->active && a->epoch);
+	memset(a, 0, sizeof *a);
+	a->active = true;
+	a->eps = eps;
+	a->curve = curve;
+	a->epoch = epoch;
+	a->n = attack_n(job, JOB_ATTACK_N);
+	a->curve_n = curve ? attack_n(job, JOB_CURVE_N) : 0;
+}
+
+/* One bounded piece of the attack figures: a chunk of images under FGSM
+ * and PGD, then chunks of the robust-accuracy curve; the figures are
+ * published whole when the last piece is done.  Controls are served
+ * between pieces, so a key never waits for a whole sweep. */
+static sl_status attacks_step(struct job *job, struct sl_error *err)
+{
+	struct attacks *a = &job->attacks;
+	struct nn_net *net = job->trainer->net;
+	struct sl_dataset part;
+	struct attack_result r[JOB_EPS_POINTS];
+	sl_status st;
+	if (a->pos < a->n) {
+		uint32_t count = (uint32_t)(a->n - a->pos < JOB_ATTACK_CHUNK ? a->n - a->pos
+									 : JOB_ATTACK_CHUNK);
+		if ((st = data_view(job->test, (uint32_t)a->pos, count, &part, err)) != SL_OK)
+			return st;
+		struct attack_recipe fgsm = attack_recipe_fgsm(a->eps);
+		struct attack_recipe pgd = attack_recipe_pgd(ATTACK_NORM_INF, a->eps, JOB_PGD_STEPS);
+		if ((st = attack_sweep(net, &part, 0, &fgsm, &a->eps, 1, NULL, NULL, r, err)) != SL_OK)
+			return st;
+		a->clean += r[0].clean_correct;
+		a->fgsm += r[0].robust_correct;
+		if ((st = attack_sweep(net, &part, 0, &pgd, &a->eps, 1, NULL, NULL, r, err)) != SL_OK)
+			return st;
+		a->pgd += r[0].robust_correct;
+		a->pos += (int)count;
+		return SL_OK;
+	}
+	if (a->curve_pos < a->curve_n) {
+		uint32_t count = (uint32_t)(a->curve_n - a->curve_pos < JOB_ATTACK_CHUNK
+						    ? a->curve_n - a->curve_pos
+						    : JOB_ATTACK_CHUNK);
+		if ((st = data_view(job->test, (uint32_t)a->curve_pos, count, &part, err)) != SL_OK)
+			return st;
+		float eps[JOB_EPS_POINTS];
+		for (int k = 0; k < JOB_EPS_POINTS; k++)
+			eps[k] = 0.05f * (float)k;
+		struct attack_recipe fgsm = attack_recipe_fgsm(0);
+		if ((st = attack_sweep(net, &part, 0, &fgsm, eps, JOB_EPS_POINTS, NULL, NULL, r,
+				       err)) != SL_OK)
+			return st;
+		for (int k = 0; k < JOB_EPS_POINTS; k++)
+			a->curve_correct[k] += r[k].robust_correct;
+		a->curve_pos += (int)count;
+		return SL_OK;
+	}
+	/* Done: publish the figures. */
+	struct job_snapshot *w = &job->work;
+	w->clean_acc = (double)a->clean / a->n;
+	w->robust_acc = (double)a->fgsm / a->n;
+	w->pgd_robust_acc = (double)a->pgd / a->n;
+	w->success_rate = a->clean ? (double)(a->clean - a->fgsm) / a->clean : 0;
+	w->attack_n = a->n;
+	w->attack_eps = a->eps;
+	w->have_attack = true;
+	if (a->curve_n > 0) {
+		for (int k = 0; k < JOB_EPS_POINTS; k++) {
+			w->curve_eps[k] = 0.05f * (float)k;
+			w->curve_acc[k] = (float)a->curve_correct[k] / (float)a->curve_n;
+		}
+		w->have_curve = true;
+	}
+	if (a->epoch) {
+		job_series_push(&w->fgsm_acc, (float)w->robust_acc);
+		job_series_push(&w->pgd_acc, (float)w->pgd_robust_acc);
+	}
+	a->active = false;
+	return SL_OK;
+}
+
+/* After an epoch (the driver's hook, the trainer settled and evaluated):
+ * exact norms, test accuracy and loss, the job's own hook; the attacks
+ * follow in pieces (attacks_step) before the next batch. */
 static sl_status epoch_report(void *ctx, struct trainer *t, const struct epoch_report *rep,
 			      struct sl_error *err)
 {
 	struct job *job = ctx;
-	float eps = job->work_eps;
 	memcpy(job->work.sigma_exact, rep->sigma, sizeof(double) * (size_t)t->nweighted);
 	for (int j = 0; j < t->nweighted; j++)
 		job->work.over[j] = t->caps.nrho > j &&
 				    certify_over_cap(rep->sigma[j], t->caps.bound[j]);
-	double acc = rep->test_accuracy;
-	if (job->test && job->test->n > 0) {
-		job_series_push(&job->work.test_acc, (float)acc);
+	if (job->test) {
+		job_series_push(&job->work.test_acc, (float)rep->test_accuracy);
+		job_series_push(&job->work.test_loss, (float)rep->test_loss);
 		job->work.nevals++;
-		int n = job->cfg.eval_n;
-		job->attack_total = n <= 0 || (uint32_t)n > job->test->n ? (int)job->test->n : n;
-		job->attack_pos = job->attack_clean = job->attack_robust = 0;
-		job->attack_eps = eps;
-		job->attack_pending = true;
+		attacks_begin(job, job->work_eps, true);
 	}
 	if (job->cfg.on_epoch) {
-		sl_status st = job->cfg.on_epoch(job->cfg.on_epoch_ctx, t, acc, err);
+		sl_status st = job->cfg.on_epoch(job->cfg.on_epoch_ctx, t, rep->test_accuracy, err);
 		if (st != SL_OK)
 			return st;
 	}
 	return SL_OK;
 }
 
-#define JOB_ATTACK_SLICE 64
-
-/* The next slice of the epoch's FGSM evaluation; the figures are published
- * with the last. */
-static sl_status attack_slice(struct job *job, struct sl_error *err)
-{
-	struct sl_dataset view;
-	int count = job->attack_total - job->attack_pos;
-	count = count < JOB_ATTACK_SLICE ? count : JOB_ATTACK_SLICE;
-	sl_status st = data_view(job->test, (uint32_t)job->attack_pos, (uint32_t)count, &view, err);
-	struct attack_result r;
-	if (st == SL_OK)
-		st = attack_eval_fgsm(job->trainer->net, &view, 0, job->attack_eps, &r, err);
-	if (st != SL_OK)
-		return st;
-	job->attack_pos += count;
-	job->attack_clean += r.clean_correct;
-	job->attack_robust += r.robust_correct;
-	if (job->attack_pos < job->attack_total)
-		return SL_OK;
-	int n = job->attack_total, clean = job->attack_clean, robust = job->attack_robust;
-	job->work.eps = job->attack_eps;
-	job->work.have_attack = true;
-	job->work.clean_acc = (double)clean / n;
-	job->work.robust_acc = (double)robust / n;
-	job->work.success_rate = clean > 0 ? (double)(clean - robust) / clean : 0;
-	job->work.attack_n = n;
-	job->attack_pending = false;
-	return SL_OK;
-}
-
-static void make_example(struct job *job, float eps)
+/* Test image index and its FGSM adversarial at eps. */
+static void make_example(struct job *job, uint32_t index, float eps)
 {
 	const struct sl_dataset *ds = job->test;
 	struct nn_net *net = job->trainer->net;
-	if (!ds || ds->n == 0 || !job->example_x)
+	if (!job->x)
 		return;
 	size_t dim = data_dim(ds);
-	uint32_t k = job->work.have_example ? (job->work.example_index + 1) % ds->n : 0;
-	float *x = job->example_x;
-	float *xa = malloc(sizeof(float) * dim);
-	if (!xa)
-		return;
+	uint32_t k = index % ds->n;
 	int y, pc, pa;
-	data_batch(ds, &k, 1, x, &y);
-	nn_argmax(nn_forward(net, x, 1), 1, net->out_dim, &pc);
-	attack_fgsm(net, x, &y, 1, eps, xa);
-	nn_argmax(nn_forward(net, xa, 1), 1, net->out_dim, &pa);
+	data_batch(ds, &k, 1, job->x, &y);
+	nn_argmax(nn_forward(net, job->x, 1), 1, net->out_dim, &pc);
+	attack_fgsm(net, job->x, &y, 1, eps, job->xa);
+	nn_argmax(nn_forward(net, job->xa, 1), 1, net->out_dim, &pa);
 	for (size_t i = 0; i < dim; i++) {
-		job->work.orig[i] = data_to_byte(x[i]);
-		job->work.adv[i] = data_to_byte(xa[i]);
+		job->work.orig[i] = data_to_byte(job->x[i]);
+		job->work.adv[i] = data_to_byte(job->xa[i]);
 	}
-	free(xa);
 	job->work.have_example = true;
-	job->work.example_index = k;
+	job->work.example_index = index;
+	job->work.example_eps = eps;
 	job->work.img_c = (int)ds->c, job->work.img_h = (int)ds->h, job->work.img_w = (int)ds->w;
 	job->work.label = y, job->work.pred_clean = pc, job->work.pred_adv = pa;
-	job->work.eps = eps;
+}
+
+/* The controls as the worker reads them, once per pass. */
+struct controls {
+	bool paused, to_epoch_end;
+	int pace, steps_left, epochs;
+	float eps;
+	uint32_t example;
+	double lr;
+};
+
+static struct controls read_controls(struct job *job)
+{
+	pthread_mutex_lock(&job->lock);
+	struct controls c = {
+		.paused = job->paused, .to_epoch_end = job->to_epoch_end, .pace = job->pace,
+		.steps_left = job->steps_left, .epochs = job->epochs, .eps = job->eps,
+		.example = job->example, .lr = job->lr,
+	};
+	pthread_mutex_unlock(&job->lock);
+	return c;
+}
+
+/* Apply what changed and needs no training step; returns whether the
+ * published state should change. */
+static bool apply_controls(struct job *job, const struct controls *c, struct sl_error *err,
+			   sl_status *st)
+{
+	struct trainer *t = job->trainer;
+	bool changed = false;
+	if (c->lr != t->opt->cfg.lr) {
+		t->cfg.optim.lr = c->lr;
+		t->opt->cfg.lr = c->lr;
+		optim_set_epoch(t->opt, t->epoch);
+		job->work.lr = t->opt->lr;
+		changed = true;
+	}
+	if (c->epochs != t->cfg.epochs) {
+		t->cfg.epochs = c->epochs;
+		job->work.epochs = c->epochs;
+		changed = true;
+	}
+	job->work.eps = c->eps;
+	if (job->test && (!job->work.have_example || c->example != job->work.example_index ||
+			  c->eps != job->work.example_eps)) {
+		make_example(job, c->example, c->eps);
+		changed = true;
+	}
+	/* The figures follow eps at once, also when paused or done. */
+	if ((job->work.have_attack || job->attacks.active) &&
+	    c->eps != (job->attacks.active ? job->attacks.eps : job->work.attack_eps))
+		attacks_begin(job, c->eps, false);
+	(void)err;
+	(void)st;
+	return changed;
+}
+
+static void sleep_until(struct job *job, double slot)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	double when = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + slot;
+	ts.tv_sec = (time_t)when;
+	ts.tv_nsec = (long)((when - floor(when)) * 1e9);
+	pthread_mutex_lock(&job->lock);
+	if (!atomic_load(&job->cancel))
+		pthread_cond_timedwait(&job->wake, &job->lock, &ts);
+	pthread_mutex_unlock(&job->lock);
+}
+
+static void fail(struct job *job, const struct sl_error *err)
+{
+	job->work.state = JOB_FAILED;
+	snprintf(job->work.message, sizeof job->work.message, "%s", err->msg);
+	publish(job);
 }
 
 static void *worker(void *arg)
@@ -186,97 +333,105 @@ static void *worker(void *arg)
 	struct trainer *t = job->trainer;
 	struct sl_error err;
 	status_clear(&err);
-	double train_time = 0, last_publish = 0;
-	long images = 0;
-	float loss_acc = 0, acc_acc = 0;
-	int chunk = 0;
-	const int chunk_steps = 5;
+	double train_time = 0, last_publish = 0, window_start = now_seconds();
+	long window_images = 0;
 
 	job->work.state = JOB_RUNNING;
-	make_example(job, job->cfg.eps);
 	publish(job);
 	while (!atomic_load(&job->cancel)) {
-		pthread_mutex_lock(&job->lock);
-		bool paused = job->paused;
-		int pace = job->pace;
-		float eps = job->eps;
-		bool want_example = job->want_example;
-		job->want_example = false;
-		pthread_mutex_unlock(&job->lock);
-
-		if (want_example || eps != job->work.eps) {
-			make_example(job, eps);
+		struct controls c = read_controls(job);
+		sl_status st = SL_OK;
+		if (apply_controls(job, &c, &err, &st)) {
+			if (st != SL_OK) {
+				fail(job, &err);
+				break;
+			}
 			publish(job);
 		}
-		bool done = driver_finished(&job->driver) && !job->attack_pending;
-		if (paused || done) {
+		if (job->attacks.active) { /* the figures first, a piece at a time */
+			if ((st = attacks_step(job, &err)) != SL_OK) {
+				fail(job, &err);
+				break;
+			}
+			if (!job->attacks.active)
+				publish(job);
+			continue;
+		}
+		bool done = driver_finished(&job->driver);
+		bool stepping = c.steps_left > 0 || c.to_epoch_end;
+		if (done || (c.paused && !stepping)) {
 			enum job_state s = done ? JOB_DONE : JOB_PAUSED;
 			if (job->work.state != s) {
 				job->work.state = s;
+				job->work.images_per_sec = 0;
 				publish(job);
 			}
 			pthread_mutex_lock(&job->lock);
-			if (!atomic_load(&job->cancel) && !job->want_example)
+			if (done && job->to_epoch_end)
+				job->to_epoch_end = false, job->steps_left = 0;
+			/* Sleep until a control changes. */
+			if (!atomic_load(&job->cancel) && job->paused == c.paused &&
+			    job->eps == c.eps && job->example == c.example && job->lr == c.lr &&
+			    job->epochs == c.epochs && job->steps_left == c.steps_left &&
+			    job->to_epoch_end == c.to_epoch_end)
 				pthread_cond_wait(&job->wake, &job->lock);
 			pthread_mutex_unlock(&job->lock);
+			window_start = now_seconds();
+			window_images = 0;
 			continue;
 		}
-		job->work.state = JOB_RUNNING;
+		job->work.state = c.paused ? JOB_PAUSED : JOB_RUNNING;
 
 		double t0 = now_seconds();
-		struct driver_step_info info = {0};
-		job->work_eps = eps;
-		sl_status st = job->attack_pending ? attack_slice(job, &err)
-						   : driver_step(&job->driver, &info, &err);
+		struct driver_step_info info;
+		job->work_eps = c.eps;
+		st = driver_step(&job->driver, &info, &err);
 		double t1 = now_seconds();
 		train_time += t1 - t0;
 		if (st != SL_OK) {
-			job->work.state = JOB_FAILED;
-			snprintf(job->work.message, sizeof job->work.message, "%s", err.msg);
-			publish(job);
+			fail(job, &err);
 			break;
 		}
-		if (info.batch) {
-			images += t->cfg.batch;
-			loss_acc += (float)info.loss;
-			acc_acc += (float)info.accuracy;
-			chunk++;
+		if (c.paused) { /* a step asked for while paused */
+			pthread_mutex_lock(&job->lock);
+			if (job->steps_left > 0 && info.batch)
+				job->steps_left--;
+			if (info.epoch_done)
+				job->to_epoch_end = false;
+			pthread_mutex_unlock(&job->lock);
 		}
-		/* A point every few batches, and one for the epoch's last ones. */
-		bool last = info.batch && driver_in_epoch_end(&job->driver);
-		if (chunk > 0 && (chunk == chunk_steps || last)) {
-			job_series_push(&job->work.loss, loss_acc / chunk);
-			job_series_push(&job->work.train_acc, acc_acc / chunk);
-			loss_acc = acc_acc = 0;
-			chunk = 0;
+		if (info.batch) {
+			window_images += t->cfg.batch;
+			job_series_push(&job->work.loss, (float)info.loss);
+			job_series_push(&job->work.train_acc, (float)info.accuracy);
+			record_layers(job);
+			for (int j = 0; j < t->nweighted; j++)
+				job_series_push(&job->work.sigma_hist[j], job->work.sigma_used[j]);
 		}
 		job->work.epoch = t->epoch;
 		job->work.step = t->step;
 		job->work.seconds = train_time;
-		job->work.images_per_sec = train_time > 0 ? images / train_time : 0;
-		bool due = info.epoch_done || t1 - last_publish > 0.05;
-		record_layers(job);
+		job->work.lr = t->opt->lr;
+		if (t1 - window_start >= 1.0) {
+			job->work.images_per_sec = window_images / (t1 - window_start);
+			window_start = t1;
+			window_images = 0;
+		}
+		bool due = info.epoch_done || c.paused || t1 - last_publish > 0.04;
 		if (info.epoch_done)
-			make_example(job, eps);
+			record_layers(job);
+		if (info.epoch_done && job->test)
+			make_example(job, c.example, c.eps);
 		if (due) {
 			publish(job);
 			last_publish = t1;
 		}
-		if (pace > 0 && info.batch) {
-			/* Sleep the rest of this batch's time slot, waking on cancel
+		if (c.pace > 0 && !c.paused && info.batch) {
+			/* Sleep the rest of this batch's time slot, waking on a control
 			 * (the epoch's end is not paced). */
-			double slot = 1.0 / pace - (now_seconds() - t0);
-			if (slot > 0) {
-				struct timespec ts;
-				clock_gettime(CLOCK_REALTIME, &ts);
-				double when = ts.tv_sec + ts.tv_nsec * 1e-9 + slot;
-				ts.tv_sec = (time_t)when;
-				ts.tv_nsec = (long)((when - floor(when)) * 1e9);
-				pthread_mutex_lock(&job->lock);
-				if (!atomic_load(&job->cancel))
-					pthread_cond_timedwait(&job->wake, &job->lock, &ts);
-				pthread_mutex_unlock(&job->lock);
-			}
+			double slot = 1.0 / c.pace - (now_seconds() - t0);
+			if (slot > 0)
+				sleep_until(job, slot);
 		}
 	}
 	return NULL;
@@ -290,39 +445,55 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 	if (!job)
 		return status_set(err, SL_ERR_NOMEM, "job");
 	job->cfg = *cfg;
-	job->test = test;
+	job->test = test && test->n > 0 ? test : NULL;
 	job->pace = cfg->steps_per_sec;
 	job->eps = cfg->eps;
+	job->paused = cfg->paused;
+	job->example = cfg->example;
+	job->lr = cfg->train.optim.lr;
+	job->epochs = cfg->train.epochs;
 	atomic_init(&job->cancel, false);
+	if (job->test && data_dim(job->test) <= JOB_MAX_PIXELS) {
+		job->x = malloc(sizeof(float) * data_dim(job->test));
+		job->xa = malloc(sizeof(float) * data_dim(job->test));
+		if (!job->x || !job->xa) {
+			free(job->x);
+			free(job->xa);
+			free(job);
+			return status_set(err, SL_ERR_NOMEM, "job");
+		}
+	}
 	sl_status st = trainer_new(&cfg->train, train, test, &job->trainer, err);
 	if (st != SL_OK) {
+		free(job->x);
+		free(job->xa);
 		free(job);
 		return st;
 	}
 	struct trainer *t = job->trainer;
-	const struct driver_config dc = {.test = test, .test_n = cfg->eval_n,
+	const struct driver_config dc = {.test = job->test, .test_n = cfg->eval_n,
 					 .on_epoch = epoch_report, .ctx = job};
 	driver_init(&job->driver, t, &dc);
-	if (test && data_dim(test) <= JOB_MAX_PIXELS) {
-		job->example_x = malloc(sizeof(float) * data_dim(test));
-		if (!job->example_x) {
-			trainer_free(t);
-			free(job);
-			return status_set(err, SL_ERR_NOMEM, "the example's image");
-		}
-	}
 	job->work.state = JOB_STARTING;
 	job->work.epochs = cfg->train.epochs;
 	job->work.steps_per_epoch = trainer_steps_per_epoch(t);
 	job->work.seed = cfg->train.seed;
 	job->work.mode = cfg->train.mode;
+	job->work.lr = t->opt->lr;
 	job->work.rho_certified = cfg->train.mode == TRAIN_SPNORM && t->caps.certified;
+	if (cfg->train.mode == TRAIN_SPNORM)
+		snprintf(job->work.caps_note, sizeof job->work.caps_note, "%s", t->caps.note);
+	else
+		snprintf(job->work.caps_note, sizeof job->work.caps_note, "no caps (%s)",
+			 train_mode_name(cfg->train.mode));
 	job->work.nlayers = t->nweighted;
 	for (int j = 0; j < t->nweighted; j++)
 		snprintf(job->work.layer_name[j], sizeof job->work.layer_name[j], "%s",
 			 t->net->layers[t->weighted[j]].name);
 	job->work.eps = cfg->eps;
 	record_layers(job);
+	if (job->test)
+		make_example(job, job->example, job->eps);
 	job->snap = job->work;
 	pthread_mutex_init(&job->lock, NULL);
 	pthread_cond_init(&job->wake, NULL);
@@ -330,7 +501,8 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 		pthread_mutex_destroy(&job->lock);
 		pthread_cond_destroy(&job->wake);
 		trainer_free(job->trainer);
-		free(job->example_x);
+		free(job->x);
+		free(job->xa);
 		free(job);
 		return status_set(err, SL_ERR_NOMEM, "cannot start the training thread");
 	}
@@ -356,7 +528,7 @@ void job_snapshot(struct job *job, struct job_snapshot *out)
 
 void job_set_paused(struct job *job, bool paused)
 {
-	JOB_CONTROL(job, job->paused = paused);
+	JOB_CONTROL(job, job->paused = paused; job->steps_left = 0; job->to_epoch_end = false);
 }
 
 void job_set_pace(struct job *job, int steps_per_sec)
@@ -369,9 +541,29 @@ void job_set_eps(struct job *job, float eps)
 	JOB_CONTROL(job, job->eps = eps);
 }
 
-void job_next_example(struct job *job)
+void job_set_example(struct job *job, uint32_t index)
 {
-	JOB_CONTROL(job, job->want_example = true);
+	JOB_CONTROL(job, job->example = index);
+}
+
+void job_step(struct job *job, int batches)
+{
+	JOB_CONTROL(job, job->steps_left += batches);
+}
+
+void job_step_epoch(struct job *job)
+{
+	JOB_CONTROL(job, job->to_epoch_end = true);
+}
+
+void job_set_lr(struct job *job, double lr)
+{
+	JOB_CONTROL(job, job->lr = lr);
+}
+
+void job_set_epochs(struct job *job, int epochs)
+{
+	JOB_CONTROL(job, job->epochs = epochs);
 }
 
 void job_stop(struct job *job)
@@ -383,6 +575,7 @@ void job_stop(struct job *job)
 	pthread_mutex_destroy(&job->lock);
 	pthread_cond_destroy(&job->wake);
 	trainer_free(job->trainer);
-	free(job->example_x);
+	free(job->x);
+	free(job->xa);
 	free(job);
 }

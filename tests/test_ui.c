@@ -3,6 +3,8 @@
  * in, the screen's text out.  Skipped when tmux is not installed (`make deps`
  * installs it).
  */
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,17 +62,32 @@ static int lab_teardown(void **state)
 	return 0;
 }
 
-/* Open the lab with these options (skips the test without tmux). */
-static void open_lab(struct lab_screen *ls, const char *options)
+/* Open the lab in a cols x rows terminal with these options, env (e.g.
+ * "NO_COLOR=1") in its environment; skips the test without tmux.  The
+ * terminal's settings are saved before and after (stty -g) in before.txt
+ * and after.txt, and the lab's pid in pid.txt. */
+static void open_lab_sized(struct lab_screen *ls, int cols, int rows, const char *env,
+			   const char *options)
 {
-	char cmd[4096];
+	char cmd[3 * PATH_MAX], prog[PATH_MAX], data[PATH_MAX];
+	/* The shell moves to the test's directory: absolute paths. */
+	assert_non_null(realpath(tu_program(), prog));
+	assert_non_null(realpath(tu_sample_data(), data));
 	/* The status goes in whole: written aside, then renamed. */
-	snprintf(cmd, sizeof cmd, "'%s' %s --data-dir '%s'; echo $? >'%s.part' && mv '%s.part' '%s'",
-		 tu_program(), options, tu_sample_data(), ls->rc, ls->rc, ls->rc);
-	if (tu_tmux_start(ls->sock, 80, 24, cmd) != 0) {
+	snprintf(cmd, sizeof cmd,
+		 "cd '%s' && stty -g >before.txt; %s sh -c 'echo $$ >pid.txt; exec \"$0\" \"$@\"' "
+		 "'%s' %s --data-dir '%s'; echo $? >'%s.part'; stty -g >after.txt; "
+		 "mv '%s.part' '%s'",
+		 ls->dir, env, prog, options, data, ls->rc, ls->rc, ls->rc);
+	if (tu_tmux_start(ls->sock, cols, rows, cmd) != 0) {
 		print_message("tmux not installed: skipping\n");
 		skip();
 	}
+}
+
+static void open_lab(struct lab_screen *ls, const char *options)
+{
+	open_lab_sized(ls, 80, 24, "", options);
 }
 
 /* Press q and return the lab's exit status. */
@@ -101,7 +118,7 @@ static void test_nu_delta_editor(void **state)
 	assert_non_null(strstr(screen, "0.137920")); /* their product */
 	/* nu -2 -> -0.4, then delta 0.4 -> 4: no allocation, and why. */
 	tu_tmux_keys(sock, "BSpace BSpace - 0 . 4 Tab BSpace BSpace BSpace 4");
-	wait_for(sock, "Wide layers (s = 0");
+	wait_for(sock, "layers (s = 0"); /* why no caps exist */
 	/* nu -> -3: caps again, larger. */
 	tu_tmux_keys(sock, "BSpace 0 . 4 Tab BSpace BSpace BSpace BSpace - 3");
 	wait_for(sock, "0.434363");
@@ -121,7 +138,7 @@ static void test_editor_enter_restarts_training(void **state)
 	struct lab_screen *ls = *state;
 	const char *sock = ls->sock;
 	open_lab(ls, "--mode vanilla --pace 30 --epochs 1000");
-	wait_for(sock, "no caps (vanill");
+	wait_for(sock, "vanilla   none");
 	tu_tmux_keys(sock, "a BSpace BSpace - 3");
 	wait_for(sock, "0.434363");
 	tu_tmux_keys(sock, "Enter");
@@ -131,14 +148,330 @@ static void test_editor_enter_restarts_training(void **state)
 	assert_int_equal(quit_lab(ls), 0);
 }
 
+
+/* Wait for the lab to end; its exit status. */
+static int lab_status(struct lab_screen *ls)
+{
+	assert_true(tu_wait_file(ls->rc, WAIT_SECONDS));
+	char *rc = tu_read_file(ls->rc, NULL);
+	assert_non_null(rc);
+	int status = atoi(rc);
+	free(rc);
+	return status;
+}
+
+/* The terminal's settings after the lab are those before it. */
+static void assert_terminal_restored(struct lab_screen *ls)
+{
+	char *b = tu_path(ls->dir, "before.txt"), *a = tu_path(ls->dir, "after.txt");
+	char *before = tu_read_file(b, NULL), *after = tu_read_file(a, NULL);
+	assert_non_null(before);
+	assert_non_null(after);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	free(b);
+	free(a);
+}
+
+static void send_signal(struct lab_screen *ls, int sig)
+{
+	char *p = tu_path(ls->dir, "pid.txt");
+	assert_true(tu_wait_file(p, WAIT_SECONDS));
+	char *text = tu_read_file(p, NULL);
+	assert_non_null(text);
+	pid_t pid = (pid_t)atol(text);
+	assert_true(pid > 1);
+	assert_int_equal(kill(pid, sig), 0);
+	free(text);
+	free(p);
+}
+
+/* The line of the screen holding what, or NULL. */
+static const char *line_of(const char *what)
+{
+	const char *at = strstr(screen, what);
+	if (!at)
+		return NULL;
+	while (at > screen && at[-1] != '\n')
+		at--;
+	return at;
+}
+
+static int row_of(const char *what)
+{
+	const char *at = line_of(what);
+	int row = 0;
+	for (const char *p = screen; at && p < at; p++)
+		row += *p == '\n';
+	return at ? row : -1;
+}
+
+/* The race at 80x24: three lanes, every panel on screen and whole. */
+static void test_race_80x24(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab(ls, "--pace 100 --epochs 1000");
+	wait_for(ls->sock, "epoch 1/1000");
+	wait_for(ls->sock, "robust acc. vs eps"); /* the eps chart */
+	assert_non_null(strstr(screen, "vanilla"));
+	assert_non_null(strstr(screen, "L2"));
+	assert_non_null(strstr(screen, "certified"));
+	assert_non_null(strstr(screen, "loss stays near ln 10"));
+	assert_non_null(strstr(screen, "0.272/0.272")); /* fc1 on its cap */
+	assert_non_null(strstr(screen, "label "));
+	/* Curves get six rows or more between their title and their axis. */
+	int title = row_of("loss "), axis = row_of("epoch\n");
+	assert_true(title >= 1 && axis - title - 1 >= 6);
+	/* The footer is the last row, and nothing is cut at 80 columns. */
+	assert_int_equal(row_of("space s e n"), 23);
+	assert_int_equal(quit_lab(ls), 0);
+	assert_terminal_restored(ls);
+}
+
+/* At 200x60 the curves grow and the digits come at full size (14 rows). */
+static void test_race_200x60(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab_sized(ls, 200, 60, "", "--pace 100 --epochs 1000");
+	wait_for(ls->sock, "epoch 1/1000");
+	wait_for(ls->sock, "label ");
+	int title = row_of("loss "), axis = row_of("epoch\n");
+	assert_true(axis - title - 1 >= 20);
+	int digits = row_of("test #"), label = row_of("label ");
+	assert_int_equal(label - digits - 1, 14);
+	assert_non_null(strstr(screen, "PGD-10, L-inf eps 0.10"));
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* A terminal too small gets a notice that fits it; q still quits. */
+static void test_too_small(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab_sized(ls, 40, 10, "", "--pace 10");
+	wait_for(ls->sock, "this terminal: 40x10");
+	assert_non_null(strstr(screen, "sectorlab needs 80x24"));
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* Tab moves the focus (the bars' lane), f shows that lane alone. */
+static void test_focus(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab(ls, "--pace 30 --epochs 1000");
+	wait_for(ls->sock, "spnorm: ||W||");
+	tu_tmux_keys(ls->sock, "Tab");
+	wait_for(ls->sock, "vanilla: ||W||");
+	tu_tmux_keys(ls->sock, "Tab f");
+	wait_for(ls->sock, "L2: ||W||");
+	struct timespec ts = {0, 300 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	tu_tmux_capture(ls->sock, screen, sizeof screen);
+	assert_null(strstr(screen, "spnorm"));  /* one lane only */
+	assert_null(strstr(screen, "vanilla"));
+	tu_tmux_keys(ls->sock, "f");
+	wait_for(ls->sock, "spnorm");
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* Paused at once; s trains one batch in every lane and stays paused; e the
+ * rest of the epoch; r starts again from the seed. */
+static void test_pause_step_reset(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab(ls, "--pace 30 --epochs 1000 --paused");
+	wait_for(ls->sock, "PAUSED");
+	wait_for(ls->sock, "step 0 ");
+	tu_tmux_keys(ls->sock, "s");
+	wait_for(ls->sock, "step 1 ");
+	tu_tmux_keys(ls->sock, "s s");
+	wait_for(ls->sock, "step 3 ");
+	assert_non_null(strstr(screen, "PAUSED"));
+	tu_tmux_keys(ls->sock, "e");
+	wait_for(ls->sock, "epoch 1/1000 step 63 ");
+	assert_non_null(strstr(screen, "PAUSED"));
+	tu_tmux_keys(ls->sock, "Space");
+	wait_for(ls->sock, "training");
+	tu_tmux_keys(ls->sock, "Space");
+	wait_for(ls->sock, "PAUSED");
+	tu_tmux_keys(ls->sock, "r");
+	wait_for(ls->sock, "starts again from seed 1");
+	wait_for(ls->sock, "epoch 0/1000 step 0 ");
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* eps moves the attack figures at once, also once training is done. */
+static void test_eps_follows_after_done(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab(ls, "--pace 0 --epochs 1");
+	wait_for(ls->sock, "done");
+	wait_for(ls->sock, "eps 0.10");
+	tu_tmux_keys(ls->sock, "+ +");
+	wait_for(ls->sock, "eps 0.20");
+	/* Every lane's FGSM and PGD figures are there for eps 0.20 ("-" while
+	 * they were for another eps). */
+	wait_for(ls->sock, "%");
+	time_t start = time(NULL);
+	for (;;) {
+		tu_tmux_capture(ls->sock, screen, sizeof screen);
+		const char *v = line_of("vanilla   none"), *s = line_of("spnorm    certified");
+		if (v && s && !strstr(v, "     -") && !strstr(s, "     -"))
+			break;
+		if (time(NULL) - start > WAIT_SECONDS)
+			fail_msg("figures never followed eps:\n%s", screen);
+	}
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* With --objective min the editor previews and Enter trains with the same
+ * caps (0.4544 for every layer); q and Esc close the editor, not the lab. */
+static void test_editor_objective_min(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab(ls, "--pace 30 --epochs 1000 --objective min");
+	wait_for(ls->sock, "0.454/0.454"); /* the spnorm lane trains at the min caps */
+	tu_tmux_keys(ls->sock, "a");
+	wait_for(ls->sock, "min objective");
+	assert_non_null(strstr(screen, "0.454")); /* preview */
+	tu_tmux_keys(ls->sock, "q");
+	struct timespec ts = {0, 400 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	tu_tmux_capture(ls->sock, screen, sizeof screen);
+	assert_null(strstr(screen, "min objective")); /* closed ... */
+	assert_non_null(strstr(screen, "space s e n")); /* ... and the lab goes on */
+	assert_false(tu_wait_file(ls->rc, 0));
+	tu_tmux_keys(ls->sock, "a");
+	wait_for(ls->sock, "min objective");
+	tu_tmux_keys(ls->sock, "Escape");
+	nanosleep(&ts, NULL);
+	tu_tmux_capture(ls->sock, screen, sizeof screen);
+	assert_null(strstr(screen, "min objective"));
+	assert_false(tu_wait_file(ls->rc, 0));
+	/* Enter at (-3, 0.4): the lane trains at the min allocation there. */
+	tu_tmux_keys(ls->sock, "a BSpace BSpace - 3");
+	wait_for(ls->sock, "nu    -3");
+	tu_tmux_keys(ls->sock, "Enter");
+	wait_for(ls->sock, "trains anew");
+	wait_for(ls->sock, "0.598/0.598"); /* allocate --nu -3 --objective min: 0.597836 */
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* Help lists every screen's keys, the editor's included. */
+static void test_help_lists_every_key(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab_sized(ls, 100, 60, "", "--pace 10");
+	wait_for(ls->sock, "space");
+	tu_tmux_keys(ls->sock, "?");
+	wait_for(ls->sock, "(nu, delta) editor");
+	assert_non_null(strstr(screen, "train the focused lane anew"));
+	assert_non_null(strstr(screen, "one step: pause"));
+	assert_non_null(strstr(screen, "quit the lab"));
+	tu_tmux_keys(ls->sock, "x");
+	wait_for(ls->sock, "loss stays");
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* NO_COLOR: no colour escapes on the screen (attributes stay). */
+static void test_no_color(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab_sized(ls, 80, 24, "NO_COLOR=1", "--pace 30 --epochs 1000");
+	wait_for(ls->sock, "loss stays");
+	static char esc[1 << 17];
+	tu_tmux_capture_escapes(ls->sock, esc, sizeof esc);
+	/* tmux writes colours as SGR 30-38, 40-48, 90-97 and 100-107 (39 and 49
+	 * are the terminal's own colours). */
+	for (const char *p = esc; (p = strstr(p, "\033[")) != NULL; p += 2) {
+		const char *q = p + 2;
+		while (*q && *q != 'm') {
+			int code = atoi(q);
+			if ((code >= 30 && code <= 48 && code != 39) || (code >= 90 && code <= 107))
+				fail_msg("colour code %d with NO_COLOR:\n%s", code, esc);
+			while (*q && *q != ';' && *q != 'm')
+				q++;
+			if (*q == ';')
+				q++;
+		}
+	}
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* Ctrl-\ (SIGQUIT), SIGHUP and a crash (SIGSEGV) end the lab with the
+ * terminal as it was. */
+static void signal_restores(struct lab_screen *ls, int sig)
+{
+	open_lab(ls, "--pace 30 --epochs 1000");
+	wait_for(ls->sock, "space s e n");
+	send_signal(ls, sig);
+	assert_int_equal(lab_status(ls), 128 + sig);
+	assert_terminal_restored(ls);
+}
+
+static void test_sigquit_restores(void **state)
+{
+	signal_restores(*state, SIGQUIT);
+}
+
+static void test_sighup_restores(void **state)
+{
+	signal_restores(*state, SIGHUP);
+}
+
+static void test_sigterm_restores(void **state)
+{
+	signal_restores(*state, SIGTERM);
+}
+
+static void test_crash_restores(void **state)
+{
+	signal_restores(*state, SIGSEGV);
+}
+
+/* Without a terminal the lab refuses at once: a pipe, or TERM=dumb. */
+static void test_refuses_non_terminal(void **state)
+{
+	struct lab_screen *ls = *state;
+	char out[4096], args[1024];
+	snprintf(args, sizeof args, "--data-dir '%s'", tu_sample_data());
+	assert_int_equal(tu_run(args, true, out, sizeof out), 1);
+	assert_non_null(strstr(out, "needs a terminal"));
+	assert_null(strstr(out, "\033["));
+	/* Bad usage is still usage (2), said before the terminal matters. */
+	assert_int_equal(tu_run("--lanes vanilla,fast", true, out, sizeof out), 2);
+	assert_non_null(strstr(out, "unknown lane 'fast'"));
+	open_lab_sized(ls, 80, 24, "TERM=dumb", "");
+	assert_int_equal(lab_status(ls), 1);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
 	tu_find_program(argv[0]);
+	/* TEST_FILTER=test_race* runs only the matching tests. */
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_nu_delta_editor, lab_setup, lab_teardown),
 		cmocka_unit_test_setup_teardown(test_editor_enter_restarts_training, lab_setup,
 						lab_teardown),
+#define T(name) cmocka_unit_test_setup_teardown(name, lab_setup, lab_teardown)
+		T(test_race_80x24),
+		T(test_race_200x60),
+		T(test_too_small),
+		T(test_focus),
+		T(test_pause_step_reset),
+		T(test_eps_follows_after_done),
+		T(test_editor_objective_min),
+		T(test_help_lists_every_key),
+		T(test_no_color),
+		T(test_sigquit_restores),
+		T(test_sighup_restores),
+		T(test_sigterm_restores),
+		T(test_crash_restores),
+		T(test_refuses_non_terminal),
+#undef T
 	};
 	return cmocka_run_group_tests_name("ui", tests, NULL, NULL);
 }

@@ -255,15 +255,25 @@ void tu_tmux_keys(const char *sock, const char *keys)
 	assert_int_equal(system(cmd), 0);
 }
 
-void tu_tmux_capture(const char *sock, char *out, size_t cap)
+static void tmux_capture(const char *sock, const char *flags, char *out, size_t cap)
 {
 	char cmd[256];
-	snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -p", sock);
+	snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -p %s", sock, flags);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
 	size_t n = fread(out, 1, cap - 1, p);
 	out[n] = '\0';
 	pclose(p);
+}
+
+void tu_tmux_capture(const char *sock, char *out, size_t cap)
+{
+	tmux_capture(sock, "", out, cap);
+}
+
+void tu_tmux_capture_escapes(const char *sock, char *out, size_t cap)
+{
+	tmux_capture(sock, "-e", out, cap);
 }
 
 void tu_tmux_kill(const char *sock)

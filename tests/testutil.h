@@ -82,6 +82,8 @@ int tu_wait(pid_t pid, int seconds);
 int tu_tmux_start(const char *sock, int cols, int rows, const char *shell_cmd);
 void tu_tmux_keys(const char *sock, const char *keys);
 void tu_tmux_capture(const char *sock, char *out, size_t cap);
+/* The same with the colours and attributes as escape sequences. */
+void tu_tmux_capture_escapes(const char *sock, char *out, size_t cap);
 void tu_tmux_kill(const char *sock);
 
 /* Wait at most seconds for path to exist; whether it does. */

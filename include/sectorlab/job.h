@@ -1,11 +1,18 @@
 /*
- * job: training on one worker thread, watched through snapshots.
+ * job: one training run on its own worker thread, watched through snapshots.
  *
- * The worker owns the trainer; nobody else touches it.  It runs
- * trainer_step in a loop and, every few steps, publishes a copy of what a
- * screen needs (curves, per-layer norms, an FGSM example) under a mutex.
- * The UI thread reads the latest copy with job_snapshot and steers with
- * pause, speed and cancel, which the worker checks between steps.
+ * The worker owns its trainer (and so its own network and optimizer);
+ * nobody else touches them.  It runs the epoch driver (driver.h) step by
+ * step and, every few
+ * steps and after every epoch, publishes a copy of what a screen needs
+ * (curves on one epoch axis, per-layer norms with their history, clean,
+ * FGSM and PGD accuracy, robust accuracy against eps, one test digit and its
+ * adversarial) under a mutex.  Other threads read the latest copy with
+ * job_snapshot and steer with the controls below, which the worker reads
+ * between steps; a control never waits for a step to finish.
+ *
+ * The lab (lab.h) runs several jobs side by side and holds their controls;
+ * job is the single run it is built from.
  */
 #ifndef SECTORLAB_JOB_H
 #define SECTORLAB_JOB_H
@@ -20,8 +27,14 @@
 
 #define JOB_HIST 256        /* points kept per curve (older ones are merged) */
 #define JOB_MAX_PIXELS 3072 /* up to 3 x 32 x 32 */
+#define JOB_EPS_POINTS 7    /* robust accuracy against eps: 0, 0.05, ..., 0.3 */
+#define JOB_PGD_STEPS 10    /* PGD shown: L-inf, 10 steps of 2.5 eps / 10 */
+#define JOB_ATTACK_N 500    /* test images attacked for the figures (at most) */
+#define JOB_CURVE_N 200     /* ... for robust accuracy against eps */
+#define JOB_ATTACK_CHUNK 50 /* images attacked between two looks at the controls */
 
-/* A curve that keeps at most JOB_HIST points by merging neighbours when full. */
+/* A curve that keeps at most JOB_HIST points by merging neighbours when
+ * full: point i averages raw values [i * stride, (i + 1) * stride). */
 struct job_series {
 	int n;          /* points stored */
 	int stride;     /* raw values per stored point */
@@ -31,6 +44,9 @@ struct job_series {
 };
 
 void job_series_push(struct job_series *s, float value);
+/* The latest value pushed (the point being filled counts), or fallback when
+ * nothing was pushed. */
+float job_series_last(const struct job_series *s, float fallback);
 
 enum job_state { JOB_STARTING, JOB_RUNNING, JOB_PAUSED, JOB_DONE, JOB_FAILED };
 
@@ -40,18 +56,27 @@ struct job_snapshot {
 	int epoch, epochs;            /* epochs completed, planned */
 	long step, steps_per_epoch;
 	double seconds;               /* training time so far */
-	double images_per_sec;
+	double images_per_sec;        /* over the last second of running, sleeps included */
+	double lr;                    /* learning rate in use */
 	uint64_t seed;
 	enum train_mode mode;
 	bool rho_certified;
-	struct job_series loss;       /* mean training loss per point */
-	struct job_series train_acc;  /* training accuracy per point */
+	char caps_note[64];           /* "certified: nu -2, delta 0.4", "no caps (l2)" */
+	/* One value per training step: loss[i] covers steps
+	 * [i * stride, (i + 1) * stride), so step s sits at epoch
+	 * s / steps_per_epoch on the same axis as the per-epoch curves. */
+	struct job_series loss;       /* mean training loss */
+	struct job_series train_acc;  /* training accuracy */
+	/* One value per completed epoch (value k after epoch k + 1). */
 	int nevals;
-	struct job_series test_acc;   /* test accuracy after each epoch */
+	struct job_series test_acc;   /* test accuracy */
+	struct job_series test_loss;  /* mean test loss */
+	struct job_series fgsm_acc;   /* robust accuracy under FGSM at the eps of that epoch */
+	struct job_series pgd_acc;    /* the same under PGD */
 	/* Per weighted layer (conv, dense), by name: power-iteration estimate
 	 * of the raw ||W||_2, the norm of the weight in use (sigma_hat * scale),
 	 * its verified value after each epoch (0 before; see nn_layer_norm),
-	 * and the cap (0: none). */
+	 * the cap (0: none), and the history of the norm in use. */
 	int nlayers;
 	char layer_name[NN_MAX_LAYERS][16];
 	float sigma_hat[NN_MAX_LAYERS];
@@ -60,14 +85,27 @@ struct job_snapshot {
 	float rho[NN_MAX_LAYERS];
 	bool over[NN_MAX_LAYERS];     /* the verified norm is over the cap
 					 (certify_over_cap), as of the last epoch */
-	/* FGSM (L-infinity, true labels) on the evaluation subset after each epoch. */
-	float eps;
+	struct job_series sigma_hist[NN_MAX_LAYERS];
+	/* Clean accuracy and robust accuracy under FGSM and PGD (L-inf, true
+	 * labels, clipped) on the first attack_n test images (the evaluation
+	 * subset, at most JOB_ATTACK_N) at eps.  Recomputed
+	 * after every epoch (before the next batch) and whenever eps changes,
+	 * also when paused or done, in chunks of JOB_ATTACK_CHUNK images
+	 * between which the worker serves the controls. */
+	float eps;                    /* what the controls ask for */
 	bool have_attack;
-	double clean_acc, robust_acc, success_rate;
+	float attack_eps;             /* the eps the figures below belong to */
+	double clean_acc, robust_acc, pgd_robust_acc, success_rate;
 	int attack_n;
-	/* One test image and its FGSM adversarial. */
+	/* Robust accuracy under FGSM against eps after the last epoch, on the
+	 * first JOB_CURVE_N test images at most. */
+	bool have_curve;
+	float curve_eps[JOB_EPS_POINTS], curve_acc[JOB_EPS_POINTS];
+	/* One test image (the controls pick it) and its FGSM adversarial at
+	 * example_eps. */
 	bool have_example;
 	uint32_t example_index;
+	float example_eps;
 	int img_c, img_h, img_w;
 	uint8_t orig[JOB_MAX_PIXELS], adv[JOB_MAX_PIXELS];
 	int label, pred_clean, pred_adv;
@@ -75,9 +113,11 @@ struct job_snapshot {
 
 struct job_config {
 	struct train_config train;
-	float eps;          /* FGSM strength shown */
+	float eps;          /* attack strength shown */
 	int eval_n;         /* test images used for the per-epoch evaluation (0: all) */
 	int steps_per_sec;  /* pace for live demos; 0: as fast as possible */
+	bool paused;        /* start paused */
+	uint32_t example;   /* the test image shown */
 	/* Called on the worker thread after each epoch's evaluation, with the
 	 * test accuracy it measured (-1 without a test set), e.g. to save a
 	 * checkpoint; an error fails the job with its message.  May be NULL. */
@@ -96,11 +136,20 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 /* Copy the latest published state. */
 void job_snapshot(struct job *job, struct job_snapshot *out);
 
+/* Controls: each takes effect between two steps of the worker. */
 void job_set_paused(struct job *job, bool paused);
 void job_set_pace(struct job *job, int steps_per_sec);
 void job_set_eps(struct job *job, float eps);
-/* Ask for the next test image's adversarial example. */
-void job_next_example(struct job *job);
+/* Show test image index (modulo the test set's size). */
+void job_set_example(struct job *job, uint32_t index);
+/* While paused: train `batches` more mini-batches, then stay paused. */
+void job_step(struct job *job, int batches);
+/* While paused: train to the end of the current epoch, then stay paused. */
+void job_step_epoch(struct job *job);
+/* Base learning rate (the schedule applies on top). */
+void job_set_lr(struct job *job, double lr);
+/* Planned epochs: more than done resumes a finished run. */
+void job_set_epochs(struct job *job, int epochs);
 
 /* Stop the worker (between steps) and wait for it; frees everything.
  * Safe with NULL. */

@@ -1,42 +1,44 @@
 /*
  * ui: the ncurses lab.  Only src/ui_*.c include curses, and only the main
- * thread calls it.  The screen watches a running job through snapshots and
- * steers it with the job's controls; it never touches the model.
+ * thread calls it.  The screens watch a lab (lab.h) through its lanes'
+ * snapshots and steer it with the lab's requests; they never touch a model.
  */
 #ifndef SECTORLAB_UI_H
 #define SECTORLAB_UI_H
 
-#include "sectorlab/caps.h"
-#include "sectorlab/job.h"
-#include "sectorlab/sector.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sectorlab/arch.h"
+#include "sectorlab/lab.h"
 
 struct ui_context {
-	const char *title;       /* e.g. "mlp on MNIST sample" */
+	const char *title;       /* e.g. "mlp on the MNIST sample (8000 train, 2000 test)" */
 	const char *data_source; /* where the images came from */
-	unsigned train_n, test_n;
-	const char *caps_note;   /* what the caps are ("authors' caps, not certified") */
-	int pace;                /* initial steps per second (0: unlimited) */
-	/* The (nu, delta) editor previews certified caps for the model with
-	 * caps_preview, starting from the lab's caps spec (its indices and
-	 * objective). */
+	/* The network, for the (nu, delta) editor's preview (caps_preview);
+	 * Enter there restarts the focused lane with the spec previewed. */
 	struct arch arch;
-	struct caps_spec caps;
-	/* Enter in the editor: train again from the start with the spec
-	 * previewed.  Returns the new job, which replaces the one the screen
-	 * watches (the old one is stopped and freed), or NULL with why filled
-	 * (the lab then closes when *lost says the old job is gone too).  NULL
-	 * here: the editor only shows. */
-	struct job *(*restart)(void *ctx, const struct caps_spec *caps, bool *lost, char *why,
-			       size_t cap);
-	void *restart_ctx;
+	bool editor_restarts;    /* false: the editor only shows */
+	/* Called after every frame with the number of keys handled so far
+	 * (benchmarks time keypresses with it); may be NULL. */
+	void (*on_frame)(void *ctx, long keys);
+	void *frame_ctx;
 };
 
 /*
- * Run the lab until the user quits (q), or SIGINT / SIGTERM arrives.  The
- * terminal is restored on every way out.  Returns 0 after q, 128 + the
- * signal number after a signal, or 1 if the terminal could not be set up
- * (with a message on stderr).
+ * Whether the lab can take this terminal: stdin and stdout are terminals
+ * and TERM names one that can address the cursor (not unset, not "dumb").
+ * Returns true, or false with the reason in why.
  */
-int ui_lab_run(struct job *job, const struct ui_context *ctx);
+bool ui_terminal_usable(char *why, size_t cap);
+
+/*
+ * Run the lab until the user quits (q), or a signal that ends programs
+ * arrives (SIGINT, SIGTERM, SIGQUIT, SIGHUP).  The terminal is restored on
+ * every way out, crashes included.  Returns 0 after q, 128 + the signal
+ * number after a signal, or 1 if the terminal could not be set up (with a
+ * message on stderr).
+ */
+int ui_lab_run(struct lab *lab, const struct ui_context *ctx);
 
 #endif

@@ -1,0 +1,124 @@
+/*
+ * lab: the lab's model, without a terminal.
+ *
+ * A lab owns the datasets, up to LAB_MAX_LANES runs ("lanes") that train
+ * side by side, each a job (job.h) on its own worker thread with its own
+ * network, and the controls they share, held here once: pause, single
+ * steps, pace, learning rate, eps, the test digit shown, planned epochs.
+ * Every lane trains from the same seed on the same batches, so lanes differ
+ * only in their mode and caps: the race of vanilla, L2 and certified
+ * training is three lanes.  A screen (or a test) reads each lane's latest
+ * snapshot and sends requests; the lab never draws and never prints.
+ *
+ * A lane's caps are a caps spec (caps.h) in its training config, resolved
+ * by the trainer; lab_lane_make builds the lanes of the race from one base
+ * configuration, and lab_restart_lane trains a lane anew with another spec.
+ */
+#ifndef SECTORLAB_LAB_H
+#define SECTORLAB_LAB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sectorlab/caps.h"
+#include "sectorlab/data.h"
+#include "sectorlab/job.h"
+#include "sectorlab/sector.h"
+#include "sectorlab/status.h"
+#include "sectorlab/train.h"
+
+#define LAB_MAX_LANES 4
+
+/* What a lane is: "vanilla", "L2", "spnorm", "authors" (uncertified caps). */
+enum lab_lane_kind { LAB_LANE_VANILLA, LAB_LANE_L2, LAB_LANE_SPNORM, LAB_LANE_AUTHORS };
+
+/* Parse "vanilla", "l2", "spnorm", "authors". */
+sl_status lab_lane_kind_parse(const char *name, enum lab_lane_kind *out, struct sl_error *err);
+const char *lab_lane_kind_name(enum lab_lane_kind kind);
+
+/* One lane: what it is and how it trains (mode, caps spec, optimizer,
+ * seed, epochs). */
+struct lab_lane_config {
+	enum lab_lane_kind kind;
+	struct train_config train;
+};
+
+/*
+ * The lane of kind from base (architecture, optimizer, seed, epochs):
+ * vanilla and l2 without caps, spnorm capped by spnorm_caps, authors by the
+ * authors' caps.  Fails (SL_ERR_ARG, SL_ERR_INFEASIBLE, ...) with the reason
+ * when the caps do not exist for base's architecture.
+ */
+sl_status lab_lane_make(enum lab_lane_kind kind, const struct train_config *base,
+			const struct caps_spec *spnorm_caps, struct lab_lane_config *out,
+			struct sl_error *err);
+
+struct lab_config {
+	int nlanes;
+	struct lab_lane_config lane[LAB_MAX_LANES];
+	float eps;            /* attack strength shown */
+	int pace;             /* steps per second per lane; 0: full speed */
+	int eval_n;           /* test images for the per-epoch figures (0: all) */
+	bool paused;          /* open paused */
+	/* Called on the lane's worker thread after each of its epochs (see
+	 * job_config.on_epoch), for the lanes whose bit is set in hook_lanes.
+	 * A lane's old and new runs never call it at once. */
+	sl_status (*on_epoch)(void *ctx, const struct trainer *t, double test_acc,
+			      struct sl_error *err);
+	void *on_epoch_ctx;
+	unsigned hook_lanes;
+};
+
+/* The controls every lane shares, as the lab holds them. */
+struct lab_controls {
+	bool paused;
+	int pace;
+	float eps;
+	uint32_t digit;       /* test image shown */
+	double lr_scale;      /* learning rate: each lane's base rate times this */
+	int epochs;           /* planned epochs, every lane (lane 0's at the start) */
+};
+
+struct lab;
+
+/* Start every lane (paused when cfg->paused).  Takes the datasets: the lab
+ * frees them (also on failure). */
+sl_status lab_new(const struct lab_config *cfg, struct sl_dataset *train,
+		  struct sl_dataset *test, struct lab **out, struct sl_error *err);
+/* Stop every lane and free everything.  Safe with NULL. */
+void lab_free(struct lab *lab);
+
+int lab_lanes(const struct lab *lab);
+const struct lab_lane_config *lab_lane(const struct lab *lab, int lane);
+const struct sl_dataset *lab_test_set(const struct lab *lab);
+const struct sl_dataset *lab_train_set(const struct lab *lab);
+struct lab_controls lab_controls(const struct lab *lab);
+
+/* The latest published state of a lane. */
+void lab_snapshot(struct lab *lab, int lane, struct job_snapshot *out);
+
+/* Requests; each applies to every lane at once. */
+void lab_set_paused(struct lab *lab, bool paused);
+/* Pause, then train one mini-batch in every lane. */
+void lab_step(struct lab *lab);
+/* Pause, then train every lane to the end of its current epoch. */
+void lab_step_epoch(struct lab *lab);
+void lab_set_pace(struct lab *lab, int steps_per_sec);
+/* eps clamped to [0, 1]. */
+void lab_set_eps(struct lab *lab, float eps);
+void lab_set_digit(struct lab *lab, uint32_t index);
+/* Multiply every lane's learning rate by factor (> 0). */
+void lab_scale_lr(struct lab *lab, double factor);
+/* Plan `more` epochs beyond the current plan (resumes finished lanes). */
+void lab_more_epochs(struct lab *lab, int more);
+
+/* Every lane from the start with the same seed (the controls stay). */
+sl_status lab_reset(struct lab *lab, struct sl_error *err);
+/* Lane `lane` from the start in spnorm mode capped by spec (a lane of kind
+ * authors for the authors' caps, else spnorm); the rest of its config
+ * stays.  When the caps do not exist (or the run cannot start) the lane
+ * keeps running as it was and the error says why. */
+sl_status lab_restart_lane(struct lab *lab, int lane, const struct caps_spec *spec,
+			   struct sl_error *err);
+
+#endif

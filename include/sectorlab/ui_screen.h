@@ -1,0 +1,76 @@
+/*
+ * ui_screen: the lab's screens as tables, and the app that stacks them.
+ *
+ * A screen is a struct of functions in the manner of tig's views and htop's
+ * panels: key (answer an action from its key table), draw (into the next
+ * frame) and tick (poll what it shows; say whether it changed), each
+ * returning UI_* flags.  Key bindings are data: every screen has its own
+ * table, help is generated from all of them, and the footer shows the
+ * bindings marked for it.  Screens sit on a stack: a modal screen (the
+ * (nu, delta) editor, help) is drawn over the one beneath and takes every
+ * key; the others fall back to the app's own keys (help, quit).
+ *
+ * ui_app owns the terminal: it refuses to start without one, restores it on
+ * every way out (q, SIGINT, SIGTERM, SIGQUIT, SIGHUP, and crashes), follows
+ * resizes, and sends one doupdate per frame, only when something changed.
+ */
+#ifndef SECTORLAB_UI_SCREEN_H
+#define SECTORLAB_UI_SCREEN_H
+
+#include <stdbool.h>
+
+#include "sectorlab/lab.h"
+#include "sectorlab/ui.h"
+
+enum ui_flags {
+	UI_DIRTY = 1 << 0, /* redraw */
+	UI_POP = 1 << 1,   /* close this screen */
+	UI_QUIT = 1 << 2,  /* leave the lab */
+};
+
+/* A key-table entry matching any printable character (typing a number). */
+#define UI_KEY_TEXT (-2)
+
+struct ui_key {
+	int key;           /* curses key code, or UI_KEY_TEXT */
+	const char *name;  /* as help and the footer show it */
+	const char *what;  /* what it does, for help */
+	int action;        /* handed to the screen's key function */
+	bool footer;       /* shown in the footer */
+};
+
+struct ui_app;
+
+struct ui_screen {
+	const char *title;       /* help's heading for this screen's keys */
+	const char *guide;       /* help: how to read the screen, one line */
+	const struct ui_key *keys;
+	int nkeys;
+	bool modal;
+	/* action from the table (-1 for a key a modal screen has no entry for). */
+	int (*key)(struct ui_app *app, void *self, int action, int ch);
+	void (*draw)(struct ui_app *app, void *self);
+	int (*tick)(struct ui_app *app, void *self); /* may be NULL */
+	void *self;
+};
+
+/* The lab and the run's description, for screens. */
+struct lab *ui_app_lab(struct ui_app *app);
+const struct ui_context *ui_app_context(struct ui_app *app);
+/* Put a screen on top of the stack (it must outlive its time there). */
+void ui_app_push(struct ui_app *app, const struct ui_screen *screen);
+/* Every screen help should list, and the app's own keys. */
+int ui_app_screens(struct ui_app *app, const struct ui_screen **out, int cap);
+const struct ui_screen *ui_app_global(void);
+/* A message for the footer until the next key (e.g. why a restart failed). */
+void ui_app_say(struct ui_app *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The screens. */
+const struct ui_screen *ui_race_screen(struct ui_app *app);
+const struct ui_screen *ui_editor_screen(struct ui_app *app);
+const struct ui_screen *ui_help_screen(struct ui_app *app);
+
+/* The lane the editor applies to and the race's bars show. */
+int ui_race_focus(struct ui_app *app);
+
+#endif

@@ -1,0 +1,266 @@
+/*
+ * Tests for the lab's model without a terminal: lanes that train side by
+ * side from one seed, the controls they share (pause, steps, eps, digit,
+ * learning rate, more epochs), reset, and a lane restarted with other caps.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sectorlab/lab.h"
+#include "testutil.h"
+
+static struct job_snapshot snap;
+
+static void nap(void)
+{
+	struct timespec ts = {0, 5 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+}
+
+/* Wait (at most 120 s) until lane's snapshot satisfies cond. */
+#define WAIT_FOR(lab, lane, cond)                                                  \
+	do {                                                                       \
+		time_t start_ = time(NULL);                                        \
+		for (;;) {                                                         \
+			lab_snapshot((lab), (lane), &snap);                        \
+			if (cond)                                                  \
+				break;                                             \
+			if (snap.state == JOB_FAILED)                              \
+				fail_msg("lane %d failed: %s", (lane), snap.message); \
+			if (time(NULL) - start_ > 120)                             \
+				fail_msg("lane %d never reached: %s", (lane), #cond); \
+			nap();                                                     \
+		}                                                                  \
+	} while (0)
+
+/* A lane of kind trained for one epoch; spnorm lanes capped at the
+ * allocation for (nu, delta) under objective. */
+static struct lab_lane_config lane_of(enum lab_lane_kind kind, double nu, double delta,
+				      enum sector_objective objective)
+{
+	struct train_config base = train_config_default();
+	base.holdout = 0;
+	base.epochs = 1;
+	struct caps_spec spec = caps_spec_certified(nu, delta, objective);
+	struct lab_lane_config lc;
+	struct sl_error err;
+	if (lab_lane_make(kind, &base, &spec, &lc, &err) != SL_OK)
+		fail_msg("lab_lane_make: %s", err.msg);
+	return lc;
+}
+
+/* The caps a spec resolves to for the mlp. */
+static struct caps_plan plan_of(const struct caps_spec *spec)
+{
+	struct train_config base = train_config_default();
+	struct caps_plan plan;
+	assert_int_equal(caps_resolve(spec, &base.arch, &plan, NULL), SL_OK);
+	return plan;
+}
+
+static struct lab *open_lab(const struct lab_lane_config *lanes, int n, bool paused)
+{
+	struct lab_config cfg = {.nlanes = n, .eps = 0.1f, .pace = 0, .eval_n = 200,
+				 .paused = paused};
+	for (int i = 0; i < n; i++)
+		cfg.lane[i] = lanes[i];
+	struct sl_dataset train, test;
+	struct sl_error err;
+	if (data_load(DATA_MNIST, tu_sample_data(), true, &train, &err) != SL_OK ||
+	    data_load(DATA_MNIST, tu_sample_data(), false, &test, &err) != SL_OK)
+		fail_msg("cannot load the embedded sample: %s", err.msg);
+	struct lab *lab;
+	if (lab_new(&cfg, &train, &test, &lab, &err) != SL_OK)
+		fail_msg("lab_new: %s", err.msg);
+	return lab;
+}
+
+/* Three lanes train an epoch each, from one seed on the same batches: the
+ * first batch's accuracy (measured before any update) is the same in the
+ * vanilla and L2 lanes; every lane reports its figures; the capped lane
+ * keeps every layer on or under its cap. */
+static void test_race_runs(void **state)
+{
+	(void)state;
+	struct lab_lane_config lanes[3] = {
+		lane_of(LAB_LANE_VANILLA, 0, 0, SECTOR_OBJ_PRODUCT),
+		lane_of(LAB_LANE_L2, 0, 0, SECTOR_OBJ_PRODUCT),
+		lane_of(LAB_LANE_SPNORM, -2, 0.4, SECTOR_OBJ_PRODUCT),
+	};
+	struct lab *lab = open_lab(lanes, 3, false);
+	assert_int_equal(lab_lanes(lab), 3);
+	float first_acc[3];
+	for (int i = 0; i < 3; i++) {
+		WAIT_FOR(lab, i, snap.state == JOB_DONE);
+		assert_int_equal(snap.epoch, 1);
+		assert_int_equal(snap.nevals, 1);
+		assert_true(snap.have_attack && snap.have_curve && snap.have_example);
+		assert_int_equal(snap.attack_n, 200);
+		assert_close(snap.attack_eps, 0.1, 1e-6);
+		/* Robust accuracy never exceeds clean, PGD is no weaker than FGSM. */
+		assert_true(snap.robust_acc <= snap.clean_acc + 1e-9);
+		assert_true(snap.pgd_robust_acc <= snap.robust_acc + 1e-9);
+		assert_close(snap.curve_acc[0], snap.clean_acc, 1e-6); /* float */
+		assert_int_equal(snap.test_loss.n, 1);
+		first_acc[i] = snap.train_acc.v[0];
+		if (i == 2) {
+			for (int l = 0; l < snap.nlayers; l++)
+				assert_true(snap.sigma_exact[l] <= snap.rho[l] * (1 + 1e-5));
+			/* The certified lane's loss stays high: the point of its note. */
+			assert_true(job_series_last(&snap.test_loss, 0) > 1.5);
+		} else {
+			assert_true(job_series_last(&snap.test_acc, 0) > 0.6f); /* one epoch */
+		}
+	}
+	assert_true(first_acc[0] == first_acc[1]);
+	lab_free(lab);
+}
+
+/* Paused, the lab trains exactly what it is asked: one batch, then the rest
+ * of the epoch; eps, the digit and the learning rate follow at once, and
+ * more epochs resume a finished run. */
+static void test_controls(void **state)
+{
+	(void)state;
+	struct lab_lane_config lanes[2] = {
+		lane_of(LAB_LANE_VANILLA, 0, 0, SECTOR_OBJ_PRODUCT),
+		lane_of(LAB_LANE_SPNORM, -2, 0.4, SECTOR_OBJ_PRODUCT),
+	};
+	struct lab *lab = open_lab(lanes, 2, true);
+	assert_true(lab_controls(lab).paused);
+	for (int i = 0; i < 2; i++)
+		WAIT_FOR(lab, i, snap.state == JOB_PAUSED);
+	assert_int_equal(snap.step, 0);
+	lab_step(lab);
+	for (int i = 0; i < 2; i++)
+		WAIT_FOR(lab, i, snap.step == 1);
+	lab_step(lab);
+	lab_step(lab);
+	for (int i = 0; i < 2; i++)
+		WAIT_FOR(lab, i, snap.step == 3);
+	nap();
+	lab_snapshot(lab, 0, &snap);
+	assert_int_equal(snap.step, 3); /* and no further */
+	lab_step_epoch(lab);
+	for (int i = 0; i < 2; i++)
+		WAIT_FOR(lab, i, snap.state == JOB_DONE && snap.nevals == 1);
+	/* eps: the figures follow after training is done too. */
+	lab_set_eps(lab, 0.3f);
+	for (int i = 0; i < 2; i++)
+		WAIT_FOR(lab, i, fabsf(snap.attack_eps - 0.3f) < 1e-6f &&
+					 fabsf(snap.example_eps - 0.3f) < 1e-6f);
+	lab_set_eps(lab, 7);
+	assert_close(lab_controls(lab).eps, 1.0, 0);
+	lab_set_digit(lab, 5);
+	for (int i = 0; i < 2; i++)
+		WAIT_FOR(lab, i, snap.example_index == 5);
+	lab_set_digit(lab, 2000 + 7); /* modulo the test set */
+	WAIT_FOR(lab, 0, snap.example_index == 7);
+	double lr = snap.lr;
+	lab_scale_lr(lab, 2);
+	WAIT_FOR(lab, 0, fabs(snap.lr - 2 * lr) < 1e-12);
+	lab_more_epochs(lab, 1);
+	lab_set_paused(lab, false);
+	for (int i = 0; i < 2; i++)
+		WAIT_FOR(lab, i, snap.state == JOB_DONE && snap.epoch == 2 && snap.epochs == 2);
+	lab_free(lab);
+}
+
+/* Reset trains again from the same seed: the first batches repeat exactly. */
+static void test_reset_repeats(void **state)
+{
+	(void)state;
+	struct lab_lane_config lane = lane_of(LAB_LANE_VANILLA, 0, 0, SECTOR_OBJ_PRODUCT);
+	struct lab *lab = open_lab(&lane, 1, true);
+	lab_step(lab);
+	lab_step(lab);
+	WAIT_FOR(lab, 0, snap.step == 2 && snap.loss.n + (snap.loss.pending > 0) >= 2);
+	float first[2] = {snap.loss.v[0], snap.loss.v[1]};
+	assert_int_equal(lab_reset(lab, NULL), SL_OK);
+	WAIT_FOR(lab, 0, snap.state == JOB_PAUSED);
+	assert_int_equal(snap.step, 0);
+	lab_step(lab);
+	lab_step(lab);
+	WAIT_FOR(lab, 0, snap.step == 2);
+	assert_true(snap.loss.v[0] == first[0] && snap.loss.v[1] == first[1]);
+	lab_free(lab);
+}
+
+/* A lane restarted with another caps spec trains with exactly the caps
+ * that spec resolves to, its objective included; a spec without caps is
+ * refused and the lane goes on as it was. */
+static void test_restart_lane_with_caps(void **state)
+{
+	(void)state;
+	struct lab_lane_config lanes[2] = {
+		lane_of(LAB_LANE_VANILLA, 0, 0, SECTOR_OBJ_PRODUCT),
+		lane_of(LAB_LANE_SPNORM, -2, 0.4, SECTOR_OBJ_PRODUCT),
+	};
+	struct lab *lab = open_lab(lanes, 2, true);
+	struct caps_spec min = caps_spec_certified(-2, 0.4, SECTOR_OBJ_MIN);
+	struct caps_plan plan = plan_of(&min);
+	/* The min objective gives every layer the same cap (0.4544...). */
+	assert_close(plan.rho[0], plan.rho[2], 1e-6);
+	assert_close(plan.rho[0], 0.4544, 1e-4);
+	assert_int_equal(lab_restart_lane(lab, 0, &min, NULL), SL_OK);
+	assert_int_equal(lab_lane(lab, 0)->train.caps.objective, SECTOR_OBJ_MIN);
+	assert_int_equal(lab_lane(lab, 0)->kind, LAB_LANE_SPNORM);
+	lab_step_epoch(lab);
+	WAIT_FOR(lab, 0, snap.state == JOB_DONE);
+	assert_int_equal(snap.mode, TRAIN_SPNORM);
+	assert_true(snap.rho_certified);
+	assert_non_null(strstr(snap.caps_note, "certified"));
+	for (int l = 0; l < snap.nlayers; l++) {
+		assert_close(snap.rho[l], plan.rho[l], 1e-6);
+		assert_true(snap.sigma_exact[l] <= snap.rho[l] * (1 + 1e-5));
+	}
+	/* No caps at (-0.4, 4): refused with the reason, the lane untouched. */
+	struct caps_spec none = caps_spec_certified(-0.4, 4, SECTOR_OBJ_PRODUCT);
+	struct sl_error err;
+	assert_int_not_equal(lab_restart_lane(lab, 1, &none, &err), SL_OK);
+	assert_true(strlen(err.msg) > 0);
+	assert_int_equal(lab_lane(lab, 1)->train.caps.delta, 0.4);
+	assert_int_equal(lab_restart_lane(lab, 5, &min, NULL), SL_ERR_ARG);
+	struct caps_plan paper = plan_of(&lanes[1].train.caps);
+	lab_snapshot(lab, 1, &snap);
+	assert_close(snap.rho[0], paper.rho[0], 1e-6);
+	/* The authors' caps make an authors lane, not certified. */
+	struct caps_spec authors = caps_spec_paper();
+	authors.source = CAPS_AUTHORS;
+	assert_int_equal(lab_restart_lane(lab, 1, &authors, NULL), SL_OK);
+	assert_int_equal(lab_lane(lab, 1)->kind, LAB_LANE_AUTHORS);
+	WAIT_FOR(lab, 1, snap.step == 0 && !snap.rho_certified && snap.rho[2] > 0.92f);
+	lab_free(lab);
+}
+
+static void test_lane_names(void **state)
+{
+	(void)state;
+	enum lab_lane_kind k;
+	struct sl_error err;
+	assert_int_equal(lab_lane_kind_parse("authors", &k, NULL), SL_OK);
+	assert_int_equal(k, LAB_LANE_AUTHORS);
+	assert_string_equal(lab_lane_kind_name(LAB_LANE_L2), "l2");
+	assert_int_equal(lab_lane_kind_parse("fast", &k, &err), SL_ERR_ARG);
+	assert_non_null(strstr(err.msg, "vanilla, l2, spnorm or authors"));
+	/* Too many lanes, or none. */
+	struct lab_config cfg = {.nlanes = LAB_MAX_LANES + 1};
+	struct sl_dataset a = {0}, b = {0};
+	struct lab *lab;
+	assert_int_equal(lab_new(&cfg, &a, &b, &lab, &err), SL_ERR_ARG);
+	assert_null(lab);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_race_runs),
+		cmocka_unit_test(test_controls),
+		cmocka_unit_test(test_reset_repeats),
+		cmocka_unit_test(test_restart_lane_with_caps),
+		cmocka_unit_test(test_lane_names),
+	};
+	return cmocka_run_group_tests_name("lab", tests, NULL, NULL);
+}
