@@ -45,6 +45,7 @@ struct editor {
 	double lo, hi, gamma;    /* the network's sector and Lipschitz bound */
 	struct caps_spec spec;   /* the focused lane's spec at the fields' indices */
 	struct sector_allocation a;
+	char note[64];           /* the caps in a few words (caps_plan.note) */
 	char why[512];           /* when not feasible */
 	char status[600];        /* after Enter */
 };
@@ -87,6 +88,7 @@ static void update(struct editor *e)
 		return;
 	}
 	e->a = plan.alloc;
+	snprintf(e->note, sizeof e->note, "%s", plan.note);
 	e->feasible = true;
 }
 
@@ -118,8 +120,7 @@ static int editor_key(struct ui_app *app, void *self, int action, int ch)
 		} else if (lab_restart_lane(ui_app_lab(app), lane, &e->spec, &err) != SL_OK) {
 			snprintf(e->status, sizeof e->status, "%s", err.msg);
 		} else {
-			ui_app_say(app, "lane %d trains anew with caps certified for nu %g, delta %g",
-				   lane + 1, e->spec.nu, e->spec.delta);
+			ui_app_say(app, "lane %d trains anew, %s", lane + 1, e->note);
 			return UI_POP;
 		}
 		return 0;
