@@ -60,7 +60,7 @@ static void test_bad_usage(void **state)
 		{"allocate --arch 'dense 10, swish'", "sector [-0.1, 1.1]"},
 		{"allocate --arch 'maxpool 2x2, relu, dense 10'", "must follow the dense or conv"},
 		{"allocate --arch resnet", "or a model: mlp"},
-		{"--arch 'input 3x32x32, dense 10'", "takes 3x32x32 inputs"},
+		{"--dataset mnist --arch 'input 3x32x32, dense 10'", "takes 3x32x32 inputs"},
 		{"train --optimizer rmsprop", "unknown optimizer 'rmsprop'"},
 		{"train --schedule cosine", "unknown schedule 'cosine'"},
 		{"train --l2 0.01", "--l2 needs --mode l2"},
