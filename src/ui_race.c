@@ -378,9 +378,11 @@ static void norms_panel(struct ui_app *app, const struct race *r, int y, int x, 
 	ui_text(y, x + (int)strlen(lane_label(app, r->focus)), w, UI_DIM, false,
 		": ||W|| in use vs cap |");
 	double top = 0;
+	/* The scale of the norms in use and the caps (the raw estimate of a
+	 * capped layer is far above its cap; it is in the numbers). */
 	for (int i = 0; i < s->nlayers; i++) {
 		top = fmax(top, fmax(s->sigma_used[i], s->rho[i]));
-		top = fmax(top, s->sigma_hat[i]);
+		top = fmax(top, s->sigma_exact[i]);
 	}
 	top = top > 0 ? top * 1.1 : 1;
 	int name_w = 5, num_w = w >= 48 ? 20 : 12;
