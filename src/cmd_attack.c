@@ -280,6 +280,13 @@ static int build_recipe(const struct attack_opts *o, int classes, struct attack_
 			r->target_class = (int)t;
 		}
 	}
+	/* Options that would change nothing are refused, as the one-step attacks
+	 * refuse PGD's. */
+	if (o->seed_given && !r->random_start)
+		return bad_usage("--seed is a setting of random starts (--random-start, or "
+				 "--preset madry)");
+	if (o->early_stop && r->kind != ATTACK_PGD)
+		return bad_usage("--early-stop is a setting of pgd (fgsm and fgm take one step)");
 	if (attack_recipe_check(r, classes, &err) != SL_OK)
 		return bad_usage(err.msg);
 	return 0;

@@ -274,8 +274,12 @@ static int configure_loss(const struct train_opts *o, struct train_config *cfg)
 	}
 	if (!isnan(o->tau))
 		cfg->loss.tau = o->tau;
-	if (!isnan(o->radius))
+	if (!isnan(o->radius)) {
+		if (cfg->loss.kind == LOSS_CE) /* the margin is lmt's and hinge's */
+			return usage_error("--target-radius is a setting of --loss lmt or hinge "
+					   "(the loss here is ce)");
 		cfg->loss.radius = o->radius;
+	}
 	if (loss_config_check(&cfg->loss, &err) != SL_OK)
 		return usage_error(err.msg);
 	return 0;

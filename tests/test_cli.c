@@ -115,6 +115,7 @@ static void test_bad_usage_status_and_reason(void **state)
 		{"train --optimizer adam --momentum 0.5", "--momentum is a setting of --optimizer sgd"},
 		{"train --lr-gamma 0.5", "--lr-gamma is a setting of --schedule step or exp"},
 		{"train --lr-step 2 --schedule exp", "--lr-step is a setting of --schedule step"},
+		{"train --target-radius 0.5", "--target-radius is a setting of --loss lmt or hinge"},
 		{"train --mode spnorm --rho 1,1,1 --objective min", "--objective applies to caps"},
 		{"--caps authors --objective min", "--objective applies to caps"},
 		/* full option names only */

@@ -63,6 +63,8 @@ static void test_bad_arguments(void **state)
 		{"--eps 3e38 --no-clip", "--eps must be in [0, 100], got 3e38", 2},
 		{"--step-size 1e300", "--step-size must be in (0, 100], got 1e300", 2},
 		{"--png-count 3", "--png-count is a setting of --png-dir", 2},
+		{"--seed 5", "--seed is a setting of random starts", 2},
+		{"--attack fgsm --early-stop", "--early-stop is a setting of pgd", 2},
 		{"--png-dir /dev/null", "--png-dir /dev/null: Not a directory", 2},
 		{"--eps 0.1,x", "--eps expects a number", 2},
 		{"--eps 0.1,0.2,0.1", "--eps lists 0.1 twice", 2},
