@@ -25,7 +25,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "'sectorlab COMMAND --help' describes a command; 'sectorlab --help-lab' the\n"
 	      "lab's options.  Data comes from --data-dir DIR, else $SECTORLAB_DATA, else\n"
-	      "data/ (an embedded MNIST sample).\n",
+	      "data/ (an embedded MNIST sample).  Options are written in full (no\n"
+	      "abbreviations).  Exit status: 0 done, 1 a failure, 2 bad usage.\n",
 	      f);
 }
 
