@@ -29,24 +29,13 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static double median(double *t, int n)
-{
-	for (int i = 0; i < n; i++)
-		for (int j = i + 1; j < n; j++)
-			if (t[j] < t[i]) {
-				double x = t[i];
-				t[i] = t[j];
-				t[j] = x;
-			}
-	return t[n / 2];
-}
-
 static double time_steps(struct trainer *t, int steps)
 {
 	struct train_step_info info;
 	double t0 = now();
 	for (int k = 0; k < steps; k++)
-		if (trainer_step(t, &info, NULL) != SL_OK)
+		if (trainer_step(t, &info, NULL) != SL_OK ||
+		    (info.epoch_done && trainer_settle_caps(t, NULL) != SL_OK))
 			return -1;
 	return (now() - t0) / steps;
 }
@@ -89,10 +78,16 @@ static int bench_model(enum model_id id)
 		for (int k = 0; k < NL; k++) {
 			t->cfg.loss = losses[k];
 			s[k][r] = time_steps(t, steps);
+			if (s[k][r] < 0) {
+				fprintf(stderr, "bench_loss: a training step failed\n");
+				trainer_free(t);
+				data_free(&data);
+				return 1;
+			}
 		}
-	double base = median(s[0], runs);
+	double base = tu_median(s[0], runs);
 	for (int k = 0; k < NL; k++) {
-		double m = median(s[k], runs);
+		double m = tu_median(s[k], runs);
 		printf("%-12s %-6s %6g %6g | %9.3f | %+6.1f%%\n", model_name(id),
 		       loss_kind_name(losses[k].kind), losses[k].tau, losses[k].radius, m * 1e3,
 		       100 * (m / base - 1));

@@ -39,19 +39,6 @@ static long peak_rss_mb(void)
 	return ru.ru_maxrss / 1024;
 }
 
-/* The median of n timings (sorts them). */
-static double median(double *t, int n)
-{
-	for (int i = 0; i < n; i++)
-		for (int j = i + 1; j < n; j++)
-			if (t[j] < t[i]) {
-				double x = t[i];
-				t[i] = t[j];
-				t[j] = x;
-			}
-	return t[n / 2];
-}
-
 /* Seconds per training step: the median of `runs` timings of `steps` steps. */
 static double time_steps(struct trainer *t, int steps, int runs)
 {
@@ -65,7 +52,7 @@ static double time_steps(struct trainer *t, int steps, int runs)
 				return -1;
 		s[r] = (now() - t0) / steps;
 	}
-	return median(s, runs);
+	return tu_median(s, runs);
 }
 
 /* Seconds per step of forward, backward and optimizer on one fixed batch: a
@@ -82,7 +69,7 @@ static double time_core(struct trainer *t, int steps, int runs)
 		}
 		s[r] = (now() - t0) / steps;
 	}
-	return median(s, runs);
+	return tu_median(s, runs);
 }
 
 static double time_inference(struct trainer *t, int passes, int runs)
@@ -94,7 +81,7 @@ static double time_inference(struct trainer *t, int passes, int runs)
 			nn_forward(t->net, t->xb, BATCH);
 		s[r] = (now() - t0) / passes;
 	}
-	return median(s, runs);
+	return tu_median(s, runs);
 }
 
 static double sgemm_gflops(int m, int n, int k)
@@ -192,7 +179,7 @@ static int run_one(const char *model_name, int threads)
 		set_caps(t, true);
 		capped[r] = time_steps(t, steps, 1);
 	}
-	double tv = median(plain, runs), ts = median(capped, runs);
+	double tv = tu_median(plain, runs), ts = tu_median(capped, runs);
 	set_caps(t, false);
 	double core = time_core(t, big ? steps : 200, runs);
 	double infer = time_inference(t, big ? 3 : 200, runs);

@@ -335,3 +335,15 @@ void tu_synthetic_dataset(struct sl_dataset *d, uint32_t n, int c, int h, int w)
 		d->labels[i] = (uint8_t)rng_below(&rng, 10);
 	snprintf(d->source, sizeof d->source, "synthetic");
 }
+
+double tu_median(double *t, int n)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (t[j] < t[i]) {
+				double x = t[i];
+				t[i] = t[j];
+				t[j] = x;
+			}
+	return t[n / 2];
+}

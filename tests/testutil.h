@@ -106,6 +106,9 @@ void tu_assert_no_temp_files(const char *dir);
 struct sl_dataset;
 void tu_synthetic_cifar(struct sl_dataset *d, uint32_t n, uint64_t seed);
 
+/* The median of n timings (sorts them in place). */
+double tu_median(double *t, int n);
+
 /* n random images of shape (c, h, w) with random labels 0..9, nothing to
  * learn (seeded: the same every time), for benchmarks; free with data_free. */
 void tu_synthetic_dataset(struct sl_dataset *d, uint32_t n, int c, int h, int w);
