@@ -88,6 +88,7 @@ sl_status io_target_find(const char *path, struct io_target *t, struct sl_error 
 		t->path = link && t->kind == IO_FILE ? realpath(path, NULL) : strdup(path);
 		t->dev = st.st_dev;
 		t->ino = st.st_ino;
+		t->mode = st.st_mode & 07777;
 	} else if (errno == ENOENT) {
 		t->kind = IO_NEW;
 		t->path = follow_dangling(path);
@@ -187,6 +188,10 @@ sl_status io_atomic_open(struct io_atomic *a, const char *path, struct sl_error 
 		}
 		temp_name(a->final_path, a->tmp_path, n);
 		a->f = fopen(a->tmp_path, "wb");
+		/* A private file stays private once replaced (best effort: the
+		 * owner may differ, and then the umask's mode stands). */
+		if (a->f && t.kind == IO_FILE)
+			(void)!fchmod(fileno(a->f), t.mode);
 	}
 	if (!a->f) {
 		st = status_set(err, SL_ERR_IO, "cannot write %s: %s", path, strerror(errno));

@@ -41,6 +41,20 @@ static void test_atomic_write_and_replace(void **state)
 	free(path);
 }
 
+/* A replaced file keeps its permission bits (a private checkpoint stays
+ * private). */
+static void test_replace_keeps_mode(void **state)
+{
+	char *path = tu_path(*state, "private.bin");
+	assert_int_equal(io_write_file(path, "first", 5, NULL), SL_OK);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(io_write_file(path, "second", 6, NULL), SL_OK);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	free(path);
+}
+
 static void test_abort_keeps_old_file(void **state)
 {
 	char *path = tu_path(*state, "keep.txt");
@@ -237,6 +251,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_atomic_write_and_replace, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_replace_keeps_mode, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_abort_keeps_old_file, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_unwritable_directory, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_names_up_to_name_max, tu_setup_tmpdir,

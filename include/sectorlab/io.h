@@ -8,7 +8,8 @@
  * final name.
  *
  * What a path names decides how it is written (io_target):
- *  - nothing yet, or a regular file: the atomic write above;
+ *  - nothing yet, or a regular file: the atomic write above (a replaced
+ *    file keeps its permission bits);
  *  - a symbolic link (to a file or to nothing yet): the link is followed and
  *    the file it points to is written atomically, next to that file, so the
  *    link stays a link and its target is never left stale;
@@ -46,6 +47,7 @@ struct io_target {
 			     (newly allocated; free with io_target_free) */
 	dev_t dev;        /* the file's identity when it exists (not IO_NEW) */
 	ino_t ino;
+	mode_t mode;      /* its permission bits, which a replacement keeps */
 };
 
 /*
