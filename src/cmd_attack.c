@@ -734,15 +734,25 @@ static int attack_run(int argc, char **argv)
 	struct collect c = {0};
 	struct interrupt_guard guard;
 	bool caught = false;
-	const struct cmd_file files[] = {{"--model", o.model, false}, {"--npy", o.npy, true},
-					 {"--csv", o.csv, true}, {"--plot", o.plot, true}};
-	if ((rc = cmd_check_files("attack", files, 4)) != 0)
+	struct cmd_file files[4 + 2 * DATA_MAX_SPLIT_FILES] = {
+		{"--model", o.model, false}, {"--npy", o.npy, true}, {"--csv", o.csv, true},
+		{"--plot", o.plot, true}};
+	int nfiles = 4;
+	if ((rc = cmd_check_files("attack", files, nfiles)) != 0)
 		return rc;
 	cmd_set_threads(o.threads);
 	/* Buffers for no more images than are attacked. */
 	long batch = o.n > 0 && o.n < o.batch ? o.n : o.batch;
 	rc = cmd_load_model("attack", o.model, (int)batch, o.dataset, o.data_dir, &m);
 	if (rc)
+		goto out;
+	/* The test files are known now, from the model's dataset: no output may
+	 * be one of them either. */
+	enum data_kind data_kind;
+	char data_files[2 * DATA_MAX_SPLIT_FILES][4096];
+	if (data_kind_parse(m.dataset, &data_kind, NULL) == SL_OK)
+		cmd_data_inputs(data_kind, o.data_dir, false, data_files, files, &nfiles);
+	if ((rc = cmd_check_files("attack", files, nfiles)) != 0)
 		goto out;
 	struct nn_net *net = m.net;
 	const struct sl_dataset *test = &m.test;

@@ -521,16 +521,14 @@ static int train_run(int argc, char **argv)
 	struct sl_error err;
 	status_clear(&err);
 	/* The outputs, and the data files they must not overwrite. */
-	const char *dir = cmd_data_dir(o.data_dir);
 	char data_files[2 * DATA_MAX_SPLIT_FILES][4096];
-	int nd = data_split_files(kind, dir, true, data_files, DATA_MAX_SPLIT_FILES);
-	nd += data_split_files(kind, dir, false, data_files + nd, DATA_MAX_SPLIT_FILES);
 	struct cmd_file files[2 + 2 * DATA_MAX_SPLIT_FILES] = {{"--out", o.out, true},
 							       {"--log", o.log, true}};
-	for (int i = 0; i < nd; i++)
-		files[2 + i] = (struct cmd_file){"the data file", data_files[i], false};
-	if ((rc = cmd_check_files("train", files, 2 + nd)) != 0)
+	int nfiles = 2;
+	cmd_data_inputs(kind, o.data_dir, true, data_files, files, &nfiles);
+	if ((rc = cmd_check_files("train", files, nfiles)) != 0)
 		return rc;
+	const char *dir = cmd_data_dir(o.data_dir);
 	struct sl_dataset train = {0}, test = {0};
 	struct trainer *t = NULL;
 	struct csv_log log = {0};

@@ -579,6 +579,17 @@ int cmd_check_files(const char *cmd, const struct cmd_file *files, int n)
 	return rc;
 }
 
+void cmd_data_inputs(enum data_kind kind, const char *data_dir, bool train,
+		     char (*paths)[4096], struct cmd_file *files, int *n)
+{
+	const char *dir = cmd_data_dir(data_dir);
+	int nd = data_split_files(kind, dir, false, paths, DATA_MAX_SPLIT_FILES);
+	if (train)
+		nd += data_split_files(kind, dir, true, paths + nd, DATA_MAX_SPLIT_FILES);
+	for (int i = 0; i < nd; i++)
+		files[(*n)++] = (struct cmd_file){"the data file", paths[i], false};
+}
+
 int cmd_close_stdout(int rc)
 {
 	/* fflush reports what the buffered output met; a descriptor closed

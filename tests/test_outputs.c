@@ -106,6 +106,10 @@ static void test_collisions_refused(void **state)
 		   dir),
 	       2, "the same file as the data file");
 	assert_null(strstr(out, "epoch"));
+	expect(run("attack --model %s --data-dir %s/data --n 10 --csv %s/data/t10k-labels-idx1-ubyte.gz",
+		   model, dir, dir),
+	       2, "the same file as the data file");
+	assert_null(strstr(out, "attacking"));
 	/* Two outputs on one character device are fine. */
 	expect(run("attack --model %s --n 10 --eps 0 --csv /dev/null --plot /dev/null", model), 0,
 	       "robust");

@@ -128,6 +128,13 @@ struct cmd_file {
  */
 int cmd_check_files(const char *cmd, const struct cmd_file *files, int n);
 
+/* The data files of kind under data_dir (see cmd_data_dir) as inputs for
+ * cmd_check_files: the test split's, and the training split's when train
+ * is true, appended to files (from files[*n] on, *n grows) with their names
+ * in paths, which has room for 2 * DATA_MAX_SPLIT_FILES. */
+void cmd_data_inputs(enum data_kind kind, const char *data_dir, bool train,
+		     char (*paths)[4096], struct cmd_file *files, int *n);
+
 /*
  * The end of every command: flush and close stdout; results that did not
  * reach it (a full disk, a file size limit, a closed descriptor) are an
