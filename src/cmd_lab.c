@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sectorlab/certify.h"
 #include "sectorlab/cmd.h"
@@ -253,6 +254,16 @@ static int lab_run(int argc, char **argv)
 	int files_rc = cmd_check_files("lab", files, 1);
 	if (files_rc)
 		return files_rc;
+	/* The training thread rewrites --out after every epoch; a FIFO's reader
+	 * stops at the first close, and the next epoch's open would wait for
+	 * another reader for ever (and quitting the lab for that thread). */
+	struct stat out_st;
+	if (out_path && stat(out_path, &out_st) == 0 && S_ISFIFO(out_st.st_mode)) {
+		fprintf(stderr, "sectorlab lab: --out %s is a FIFO, but the lab rewrites --out "
+				"after every epoch: give a file\n",
+			out_path);
+		return 2;
+	}
 	/* Everything the options can get wrong is said; now the terminal. */
 	char why[256];
 	if (!ui_terminal_usable(why, sizeof why)) {
