@@ -548,6 +548,23 @@ int cmd_check_files(const char *cmd, const struct cmd_file *files, int n)
 		}
 		known[i] = true;
 	}
+	/* Standard output and error, when they are files, are outputs too:
+	 * replacing such a file would leave what is printed in a file without a
+	 * name. */
+	static const char *const std_name[] = {"standard output", "standard error"};
+	for (int fd = 1; fd <= 2 && rc == 0; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		for (int i = 0; i < m && rc == 0; i++)
+			if (known[i] && all[i].output && t[i].kind == IO_FILE &&
+			    t[i].dev == st.st_dev && t[i].ino == st.st_ino) {
+				fprintf(stderr, "sectorlab %s: %s %s is the same file as %s: give "
+						"each output its own file\n",
+					cmd, all[i].option, all[i].path, std_name[fd - 1]);
+				rc = 2;
+			}
+	}
 	for (int i = 0; i < m && rc == 0; i++)
 		for (int j = 0; j < i && rc == 0; j++) {
 			if (!known[i] || !known[j] || (!all[i].output && !all[j].output))

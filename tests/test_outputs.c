@@ -96,6 +96,13 @@ static void test_collisions_refused(void **state)
 	char *text = tu_read_file(conf, NULL);
 	assert_string_equal(text, "epochs = 1\n");
 	free(text);
+	/* So is standard output when it is a file (stderr goes there too). */
+	assert_int_equal(run("attack --model %s --n 10 --csv %s/t.txt > %s/t.txt", model, dir, dir),
+			 2);
+	char *t_txt = tu_path(dir, "t.txt"), *said = tu_read_file(t_txt, NULL);
+	assert_non_null(strstr(said, "the same file as standard output"));
+	free(said);
+	free(t_txt);
 	/* The data is an input too (a copy here: tests never write into the
 	 * repository). */
 	char cmd[4096];
