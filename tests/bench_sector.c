@@ -1,11 +1,14 @@
-/* bench_sector: how long an allocation takes (the budget is 10 ms for up to 8
- * layers, so the lab can recompute on every keypress) and how long the exact
- * LMI takes for the first MNIST layer (50 x 784). */
+/* bench_sector: how long an allocation takes (the budget is 10 ms, so the lab
+ * can recompute on every keypress), for the models and for `allocate --arch`
+ * dense stacks of 2 to 16 layers built from layer specs, and how long the
+ * exact LMI takes for the first MNIST layer (50 x 784). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "sectorlab/arch.h"
 #include "sectorlab/certify.h"
 #include "sectorlab/lmi.h"
 #include "sectorlab/rng.h"
@@ -77,6 +80,30 @@ int main(void)
 		ok &= bench_allocation("alexnet (7 layers)", alex, na, -2, 0.4, obj, &over);
 		ok &= bench_allocation("8 layers, 2 pools", deep, 8, -2, 0.4, obj, &over);
 		ok &= bench_allocation("8 dense layers, s = 0.5", deep_s, 8, -2, 0.4, obj, &over);
+	}
+	/* `allocate --arch 784-100-...-100-10` for 2 to 16 dense layers: the
+	 * Theorem 3 matrix grows with the depth. */
+	for (int o = 0; o < 2; o++) {
+		enum sector_objective obj = o ? SECTOR_OBJ_MIN : SECTOR_OBJ_PRODUCT;
+		for (int depth = 2; depth <= 16; depth++) {
+			char spec[128] = "784", name[64];
+			for (int i = 1; i < depth; i++)
+				strcat(spec, "-100");
+			strcat(spec, "-10");
+			struct arch a;
+			struct sector_layer l[SECTOR_MAX_LAYERS];
+			struct sl_error err;
+			int n = arch_parse(spec, &a, &err) == SL_OK
+					? certify_arch_layers(&a, l, SECTOR_MAX_LAYERS, &err)
+					: -1;
+			if (n != depth) {
+				printf("--arch %s: FAILED: %s\n", spec, err.msg);
+				ok = false;
+				continue;
+			}
+			snprintf(name, sizeof name, "--arch, %d dense layers", depth);
+			ok &= bench_allocation(name, l, n, -2, 0.4, obj, &over);
+		}
 	}
 	if (over)
 		printf("note: some allocation took more than %.0f ms on this machine\n", BUDGET_MS);
