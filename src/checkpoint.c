@@ -3,6 +3,7 @@
 #include "sectorlab/json.h"
 
 #include <cblas.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -133,7 +134,8 @@ sl_status checkpoint_save(const struct nn_net *net, const struct checkpoint_meta
 			  int nmeta, const char *path, struct sl_error *err)
 {
 	for (int i = 0; i < nmeta; i++)
-		if (strcmp(meta[i].key, "input") == 0 || strcmp(meta[i].key, "layers") == 0)
+		if (strcmp(meta[i].key, "input") == 0 || strcmp(meta[i].key, "layers") == 0 ||
+		    strcmp(meta[i].key, "arch") == 0)
 			return status_set(err, SL_ERR_ARG,
 					  "%s: metadata key '%s' is reserved for the network's shape",
 					  path, meta[i].key);
@@ -177,6 +179,14 @@ sl_status checkpoint_save(const struct nn_net *net, const struct checkpoint_meta
 		json_string(h, "layers");
 		fputc(':', h);
 		json_string(h, text + strlen(text) + 1);
+		/* The same as a layer spec (arch.h), which any command reads. */
+		struct arch described;
+		char spec[ARCH_TEXT];
+		arch_of_net(net, &described);
+		fputc(',', h);
+		json_string(h, "arch");
+		fputc(':', h);
+		json_string(h, arch_format(&described, spec, sizeof spec));
 	}
 	free(text);
 	if (!dok) {
@@ -702,14 +712,22 @@ static struct hdr_tensor *find_tensor(struct ckpt_file *cf, const char *layer,
 	return NULL;
 }
 
-/* t must be F32 with exactly the given shape. */
+/* The float dtypes a tensor may have: read as float (F32 exactly; F16 and
+ * BF16 widened exactly; F64 rounded to nearest). */
+static bool float_dtype(const char *dtype)
+{
+	return strcmp(dtype, "F32") == 0 || strcmp(dtype, "F16") == 0 ||
+	       strcmp(dtype, "BF16") == 0 || strcmp(dtype, "F64") == 0;
+}
+
+/* t must be a float tensor with exactly the given shape. */
 static sl_status check_tensor(struct ckpt_file *cf, const struct hdr_tensor *t, int rank,
 			      const int *shape, struct sl_error *err)
 {
-	if (strcmp(t->dtype, "F32") != 0)
+	if (!float_dtype(t->dtype))
 		return status_set(err, SL_ERR_UNSUPPORTED,
-				  "%s: tensor '%s' is %s; sectorlab reads F32", cf->path, t->name,
-				  t->dtype);
+				  "%s: tensor '%s' is %s; sectorlab reads F32, F16, BF16 and F64",
+				  cf->path, t->name, t->dtype);
 	bool same = t->rank == rank;
 	for (int k = 0; same && k < rank; k++)
 		same = t->shape[k] == (uint64_t)shape[k];
@@ -725,19 +743,63 @@ static sl_status check_tensor(struct ckpt_file *cf, const struct hdr_tensor *t, 
 			  cf->path, t->name, got, want);
 }
 
-/* Read t's values into dst (already shape-checked) and check they are finite. */
+/* IEEE half precision to float (exact). */
+static float half_to_float(uint16_t h)
+{
+	unsigned exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+	float f;
+	if (exp == 0)
+		f = ldexpf((float)man, -24);
+	else if (exp == 31)
+		f = man ? NAN : INFINITY;
+	else
+		f = ldexpf((float)(man | 0x400), (int)exp - 25);
+	return h & 0x8000 ? -f : f;
+}
+
+/* Read t's values (a float dtype, already shape-checked) into dst as float,
+ * and check they are finite (an F64 beyond float's range is not). */
 static sl_status read_values(struct ckpt_file *cf, const struct hdr_tensor *t, float *dst,
 			     struct sl_error *err)
 {
-	size_t count = (size_t)((t->end - t->begin) / sizeof(float));
-	if (fseeko(cf->f, (off_t)(cf->data_start + t->begin), SEEK_SET) != 0 ||
-	    fread(dst, sizeof(float), count, cf->f) != count)
+	unsigned size = strcmp(t->dtype, "F64") == 0 ? 8 : strcmp(t->dtype, "F32") == 0 ? 4 : 2;
+	size_t count = (size_t)((t->end - t->begin) / size);
+	if (fseeko(cf->f, (off_t)(cf->data_start + t->begin), SEEK_SET) != 0)
 		return status_set(err, SL_ERR_IO, "%s: cannot read tensor '%s'", cf->path, t->name);
+	if (size == 4) {
+		if (fread(dst, sizeof(float), count, cf->f) != count)
+			return status_set(err, SL_ERR_IO, "%s: cannot read tensor '%s'", cf->path,
+					  t->name);
+	} else {
+		unsigned char buf[4096];
+		bool bf16 = strcmp(t->dtype, "BF16") == 0;
+		for (size_t i = 0; i < count;) {
+			size_t m = count - i < sizeof buf / size ? count - i : sizeof buf / size;
+			if (fread(buf, size, m, cf->f) != m)
+				return status_set(err, SL_ERR_IO, "%s: cannot read tensor '%s'",
+						  cf->path, t->name);
+			for (size_t k = 0; k < m; k++, i++) {
+				if (size == 8) {
+					double d;
+					memcpy(&d, buf + 8 * k, 8);
+					dst[i] = (float)d;
+				} else {
+					uint16_t h;
+					memcpy(&h, buf + 2 * k, 2);
+					uint32_t bits = (uint32_t)h << 16;
+					if (bf16)
+						memcpy(&dst[i], &bits, 4);
+					else
+						dst[i] = half_to_float(h);
+				}
+			}
+		}
+	}
 	for (size_t i = 0; i < count; i++)
 		if (!isfinite(dst[i]))
 			return status_set(err, SL_ERR_FORMAT,
-					  "%s: tensor '%s' holds a non-finite value at %zu", cf->path,
-					  t->name, i);
+					  "%s: tensor '%s' holds a %s value at %zu", cf->path,
+					  t->name, size == 8 ? "non-finite (as float)" : "non-finite", i);
 	return SL_OK;
 }
 
@@ -937,8 +999,514 @@ sl_status checkpoint_read(const char *path, struct nn_net *net, struct checkpoin
 	return st;
 }
 
-sl_status checkpoint_load(const char *path, int max_batch, struct nn_net **net,
-			  struct checkpoint_info *info, struct sl_error *err)
+/* ---- Reading: PyTorch state_dicts as they are ---- */
+
+/* What a tensor is to its module, from the end of its name. */
+enum pt_role { PT_WEIGHT, PT_BIAS, PT_ORIG, PT_U, PT_V, PT_NROLES };
+
+static const struct {
+	const char *suffix;
+	enum pt_role role;
+} pt_suffixes[] = {
+	/* torch.nn.utils.parametrizations.spectral_norm */
+	{".parametrizations.weight.original", PT_ORIG},
+	{".parametrizations.weight.0._u", PT_U},
+	{".parametrizations.weight.0._v", PT_V},
+	/* the older torch.nn.utils.spectral_norm */
+	{".weight_orig", PT_ORIG},
+	{".weight_u", PT_U},
+	{".weight_v", PT_V},
+	{".weight", PT_WEIGHT},
+	{".bias", PT_BIAS},
+};
+
+/* One module of the state_dict: its name ("net.0", "fc1"; "" at the top
+ * level) and its tensors by role. */
+struct pt_module {
+	char name[CKPT_NAME];
+	struct hdr_tensor *t[PT_NROLES];
+	enum nn_kind kind;
+	int out, in, k;          /* dense: [out, in]; conv: [out, in, k, k] */
+};
+
+/* Names in natural order: runs of digits compare as numbers ("net.2" before
+ * "net.10", "fc2" before "fc10"). */
+static int natural_cmp(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			while (*a == '0' && isdigit((unsigned char)a[1]))
+				a++;
+			while (*b == '0' && isdigit((unsigned char)b[1]))
+				b++;
+			size_t na = 0, nb = 0;
+			while (isdigit((unsigned char)a[na]))
+				na++;
+			while (isdigit((unsigned char)b[nb]))
+				nb++;
+			if (na != nb)
+				return na < nb ? -1 : 1;
+			int c = strncmp(a, b, na);
+			if (c)
+				return c;
+			a += na, b += nb;
+		} else {
+			if (*a != *b)
+				return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+			a++, b++;
+		}
+	}
+	return *a ? 1 : *b ? -1 : 0;
+}
+
+/* Convolutions first (a supported stack flattens once, into its dense
+ * layers), then module order in the names. */
+static int pt_module_cmp(const void *x, const void *y)
+{
+	const struct pt_module *a = x, *b = y;
+	if (a->kind != b->kind)
+		return a->kind == NN_CONV ? -1 : 1;
+	return natural_cmp(a->name, b->name);
+}
+
+static const char *pt_label(const struct pt_module *m)
+{
+	return *m->name ? m->name : "(top level)";
+}
+
+/* Group the tensors into modules and check each one's shapes: a weight (or
+ * a spectral-norm original with both power-iteration vectors) of rank 2 or
+ * 4 with a square kernel, and a bias (optional) of its outputs. */
+static sl_status pt_modules(struct ckpt_file *cf, struct pt_module *mods, int *nmods,
+			    struct sl_error *err)
+{
+	*nmods = 0;
+	for (int i = 0; i < cf->ntensors; i++) {
+		struct hdr_tensor *t = &cf->t[i];
+		size_t len = strlen(t->name);
+		int role = -1;
+		size_t cut = 0;
+		for (size_t s = 0; s < sizeof pt_suffixes / sizeof pt_suffixes[0]; s++) {
+			size_t sl = strlen(pt_suffixes[s].suffix);
+			/* "weight" alone is a top-level module's */
+			const char *suf = pt_suffixes[s].suffix;
+			if (len >= sl && strcmp(t->name + len - sl, suf) == 0) {
+				role = (int)pt_suffixes[s].role, cut = len - sl;
+				break;
+			}
+			if (strcmp(t->name, suf + 1) == 0) {
+				role = (int)pt_suffixes[s].role, cut = 0;
+				break;
+			}
+		}
+		if (role < 0)
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s: tensor '%s' is not the weight or bias of a dense or "
+					  "conv layer (nor a spectral-norm vector): sectorlab reads "
+					  "stacks of Linear and Conv2d",
+					  cf->path, t->name);
+		int j = 0;
+		while (j < *nmods && (strlen(mods[j].name) != cut ||
+				      strncmp(mods[j].name, t->name, cut) != 0))
+			j++;
+		if (j == *nmods) {
+			if (*nmods == NN_MAX_LAYERS)
+				return status_set(err, SL_ERR_FORMAT,
+						  "%s: tensor '%s': more than %d layers", cf->path,
+						  t->name, NN_MAX_LAYERS);
+			memset(&mods[j], 0, sizeof mods[j]);
+			memcpy(mods[j].name, t->name, cut);
+			mods[j].name[cut] = '\0';
+			(*nmods)++;
+		}
+		if (mods[j].t[role])
+			return status_set(err, SL_ERR_FORMAT, "%s: tensors '%s' and '%s' both hold %s's %s",
+					  cf->path, mods[j].t[role]->name, t->name, pt_label(&mods[j]),
+					  role == PT_BIAS ? "bias" : "weight");
+		if (!float_dtype(t->dtype))
+			return status_set(err, SL_ERR_UNSUPPORTED,
+					  "%s: tensor '%s' is %s; sectorlab reads F32, F16, BF16 "
+					  "and F64",
+					  cf->path, t->name, t->dtype);
+		mods[j].t[role] = t;
+	}
+	for (int j = 0; j < *nmods; j++) {
+		struct pt_module *m = &mods[j];
+		struct hdr_tensor *w = m->t[PT_WEIGHT] ? m->t[PT_WEIGHT] : m->t[PT_ORIG];
+		bool sn = m->t[PT_ORIG] || m->t[PT_U] || m->t[PT_V];
+		if (sn && (m->t[PT_WEIGHT] || !m->t[PT_ORIG] || !m->t[PT_U] || !m->t[PT_V]))
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s: %s: spectral norm needs its original weight and both "
+					  "vectors u and v, and no plain weight (found %s)",
+					  cf->path, pt_label(m),
+					  m->t[PT_WEIGHT] ? m->t[PT_WEIGHT]->name
+					  : m->t[PT_ORIG] ? m->t[PT_ORIG]->name
+					  : m->t[PT_U]	  ? m->t[PT_U]->name
+							  : m->t[PT_V]->name);
+		if (!w)
+			return status_set(err, SL_ERR_FORMAT, "%s: tensor '%s' has no weight beside it",
+					  cf->path, m->t[PT_BIAS]->name);
+		bool conv = w->rank == 4;
+		if ((w->rank != 2 && !conv) || (conv && w->shape[2] != w->shape[3]) ||
+		    w->shape[0] < 1 || w->shape[1] < 1 || w->shape[0] > (1u << 24) ||
+		    w->shape[1] > (1u << 24) || (conv && (w->shape[2] < 1 || w->shape[2] > 64)))
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s: tensor '%s' is not a dense weight [out, in] or a conv "
+					  "weight [out, in, k, k] (k up to 64)",
+					  cf->path, w->name);
+		m->kind = conv ? NN_CONV : NN_DENSE;
+		m->out = (int)w->shape[0], m->in = (int)w->shape[1], m->k = conv ? (int)w->shape[2] : 0;
+		int cols = conv ? m->in * m->k * m->k : m->in;
+		if (m->t[PT_BIAS] && (m->t[PT_BIAS]->rank != 1 ||
+				      m->t[PT_BIAS]->shape[0] != (uint64_t)m->out))
+			return status_set(err, SL_ERR_FORMAT, "%s: tensor '%s' should have shape [%d]",
+					  cf->path, m->t[PT_BIAS]->name, m->out);
+		if (sn && (m->t[PT_U]->rank != 1 || m->t[PT_U]->shape[0] != (uint64_t)m->out))
+			return status_set(err, SL_ERR_FORMAT, "%s: tensor '%s' should have shape [%d]",
+					  cf->path, m->t[PT_U]->name, m->out);
+		if (sn && (m->t[PT_V]->rank != 1 || m->t[PT_V]->shape[0] != (uint64_t)cols))
+			return status_set(err, SL_ERR_FORMAT, "%s: tensor '%s' should have shape [%d]",
+					  cf->path, m->t[PT_V]->name, cols);
+	}
+	qsort(mods, (size_t)*nmods, sizeof mods[0], pt_module_cmp);
+	return SL_OK;
+}
+
+/* Does the architecture's weighted layer table have exactly these shapes?
+ * When not, and mismatch is not NULL, say which tensor differs. */
+static bool pt_fits(const struct arch *a, const struct pt_module *mods, int n, char *mismatch,
+		    size_t cap)
+{
+	int j = 0;
+	for (int i = 0; i < a->nlayers; i++) {
+		const struct nn_layer_spec *s = &a->layers[i];
+		if (s->kind != NN_DENSE && s->kind != NN_CONV)
+			continue;
+		if (j == n) {
+			if (mismatch)
+				snprintf(mismatch, cap,
+					 "layer %d (%s %d) has no tensors: the file has %d weighted "
+					 "layers",
+					 i + 1, s->kind == NN_DENSE ? "dense" : "conv", s->out, n);
+			return false;
+		}
+		const struct pt_module *m = &mods[j++];
+		bool ok = s->kind == m->kind && s->out == m->out &&
+			  (!arch_has_input(a) || s->in == m->in) && (s->kind == NN_DENSE || s->k == m->k);
+		if (!ok) {
+			const struct hdr_tensor *w = m->t[PT_WEIGHT] ? m->t[PT_WEIGHT] : m->t[PT_ORIG];
+			if (mismatch && s->kind == NN_CONV)
+				snprintf(mismatch, cap,
+					 "tensor '%s' is %s [%d, %d%s], layer %d of the spec (conv "
+					 "%d %dx%d) needs [%d, %d, %d, %d]",
+					 w->name, m->kind == NN_CONV ? "a conv weight" : "a dense weight",
+					 m->out, m->in, m->kind == NN_CONV ? ", k, k" : "", i + 1, s->out,
+					 s->k, s->k, s->out, s->in, s->k, s->k);
+			else if (mismatch)
+				snprintf(mismatch, cap,
+					 "tensor '%s' is %s [%d, %d%s], layer %d of the spec (dense "
+					 "%d) needs [%d, %d]",
+					 w->name, m->kind == NN_CONV ? "a conv weight" : "a dense weight",
+					 m->out, m->in, m->kind == NN_CONV ? ", k, k" : "", i + 1, s->out,
+					 s->out, s->in);
+			return false;
+		}
+	}
+	if (j < n) {
+		if (mismatch)
+			snprintf(mismatch, cap, "tensor '%s' belongs to no layer of the spec (%d weighted)",
+				 (mods[j].t[PT_WEIGHT] ? mods[j].t[PT_WEIGHT] : mods[j].t[PT_ORIG])->name,
+				 j);
+		return false;
+	}
+	return true;
+}
+
+/* What was found, for messages: "fc1 [50, 784], fc2 [20, 50]". */
+static void pt_found(const struct pt_module *mods, int n, char *buf, size_t cap)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (int j = 0; j < n && o < cap; j++) {
+		int w = mods[j].kind == NN_CONV
+				? snprintf(buf + o, cap - o, "%s%s conv [%d, %d, %d, %d]", j ? ", " : "",
+					   pt_label(&mods[j]), mods[j].out, mods[j].in, mods[j].k,
+					   mods[j].k)
+				: snprintf(buf + o, cap - o, "%s%s dense [%d, %d]", j ? ", " : "",
+					   pt_label(&mods[j]), mods[j].out, mods[j].in);
+		o += w > 0 ? (size_t)w : 0;
+	}
+}
+
+/* An --arch to suggest: the shorthand for a dense chain, else the full form
+ * with relu and 'pad same' standing in for what a state_dict does not hold. */
+static void pt_suggest(const struct pt_module *mods, int n, char *buf, size_t cap)
+{
+	size_t o = 0;
+	bool dense_chain = true;
+	for (int j = 0; j < n; j++)
+		dense_chain &= mods[j].kind == NN_DENSE && (j == 0 || mods[j].in == mods[j - 1].out);
+	int w = 0;
+	if (dense_chain) {
+		w = snprintf(buf, cap, "%d", mods[0].in);
+		o += w > 0 ? (size_t)w : 0;
+		for (int j = 0; j < n && o < cap; j++) {
+			w = snprintf(buf + o, cap - o, "-%d", mods[j].out);
+			o += w > 0 ? (size_t)w : 0;
+		}
+		return;
+	}
+	buf[0] = '\0';
+	for (int j = 0; j < n && o < cap; j++) {
+		bool first_dense = mods[j].kind == NN_DENSE && j > 0 && mods[j - 1].kind == NN_CONV;
+		if (mods[j].kind == NN_CONV)
+			w = snprintf(buf + o, cap - o, "%sconv %d %dx%d%s", j ? ", " : "", mods[j].out,
+				     mods[j].k, mods[j].k, mods[j].k % 2 ? " pad same" : "");
+		else
+			w = snprintf(buf + o, cap - o, "%s%sdense %d", j ? ", " : "",
+				     first_dense ? "flatten, " : "", mods[j].out);
+		o += w > 0 ? (size_t)w : 0;
+		if (j + 1 < n && o < cap) {
+			w = snprintf(buf + o, cap - o, ", relu");
+			o += w > 0 ? (size_t)w : 0;
+		}
+	}
+}
+
+/* Add a metadata entry the file did not have (what the loader inferred). */
+static sl_status info_add(struct checkpoint_info *info, const char *key, const char *value)
+{
+	char **k = realloc(info->keys, sizeof(char *) * (size_t)(info->nmeta + 1));
+	if (k)
+		info->keys = k;
+	char **v = realloc(info->values, sizeof(char *) * (size_t)(info->nmeta + 1));
+	if (v)
+		info->values = v;
+	if (!k || !v)
+		return SL_ERR_NOMEM;
+	info->keys[info->nmeta] = dup_string(key);
+	info->values[info->nmeta] = dup_string(value);
+	if (!info->keys[info->nmeta] || !info->values[info->nmeta]) {
+		free(info->keys[info->nmeta]);
+		free(info->values[info->nmeta]);
+		return SL_ERR_NOMEM;
+	}
+	info->nmeta++;
+	return SL_OK;
+}
+
+/* The architecture of a plain state_dict: arch's (with its input, or one
+ * inferred from the first layer), else the one built-in model that fits. */
+static sl_status pt_choose_arch(struct ckpt_file *cf, const struct pt_module *mods, int n,
+				const struct arch *hint, struct arch *out, char *note, size_t cap,
+				struct sl_error *err)
+{
+	char found[1024], suggest[ARCH_TEXT], why[600];
+	pt_found(mods, n, found, sizeof found);
+	if (hint) {
+		*out = *hint;
+		if (!arch_has_input(out)) {
+			/* Not in a state_dict: a dense input is read flat; images are
+			 * MNIST's or CIFAR-10's, by their channels. */
+			struct nn_shape in = {mods[0].in, 1, 1};
+			if (mods[0].kind == NN_CONV)
+				in = mods[0].in == 3 ? (struct nn_shape){3, 32, 32}
+						     : (struct nn_shape){mods[0].in, 28, 28};
+			sl_status st = arch_fit_input(out, in, err);
+			if (st != SL_OK)
+				return st;
+		}
+		if (!pt_fits(out, mods, n, why, sizeof why))
+			return status_set(err, SL_ERR_FORMAT, "%s: %s", cf->path, why);
+		snprintf(note, cap, "the layers of --arch");
+		return SL_OK;
+	}
+	int match = -1, nmatch = 0;
+	char names[128] = "";
+	for (int id = 0; id < MODEL_COUNT; id++) {
+		struct arch a;
+		model_get((enum model_id)id, &a);
+		if (!pt_fits(&a, mods, n, NULL, 0))
+			continue;
+		match = id;
+		snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+			 nmatch++ ? ", " : "", a.name);
+	}
+	pt_suggest(mods, n, suggest, sizeof suggest);
+	if (nmatch == 1) {
+		model_get((enum model_id)match, out);
+		snprintf(note, cap,
+			 "its shapes fit exactly one built-in model, %s (%s), used for the "
+			 "activations and pooling a state_dict does not hold; pass --arch to say "
+			 "otherwise",
+			 out->name, model_spec((enum model_id)match));
+		return SL_OK;
+	}
+	if (nmatch > 1)
+		return status_set(err, SL_ERR_ARG,
+				  "%s: a PyTorch state_dict without sectorlab's metadata whose shapes "
+				  "fit several built-in models (%s); found %s; pass --arch NAME or "
+				  "e.g. --arch '%s'",
+				  cf->path, names, found, suggest);
+	return status_set(err, SL_ERR_ARG,
+			  "%s: a PyTorch state_dict without sectorlab's metadata, and its shapes "
+			  "fit no built-in model; found %s. Activations and pooling are not in a "
+			  "state_dict: pass them with --arch, e.g. --arch '%s'",
+			  cf->path, found, suggest);
+}
+
+/* Fill weighted layer i from module m: a spectral-norm module's weight in
+ * use is original / sigma with sigma = u . (W v), as PyTorch computes it in
+ * eval mode (W reshaped to [out, in*k*k] for a conv). */
+static sl_status pt_fill_layer(struct ckpt_file *cf, struct nn_net *net, int i,
+			       const struct pt_module *m, struct sl_rng *rng, double *sigma,
+			       struct sl_error *err)
+{
+	struct nn_layer *l = &net->layers[i];
+	bool sn = m->t[PT_ORIG] != NULL;
+	struct hdr_tensor *w = sn ? m->t[PT_ORIG] : m->t[PT_WEIGHT];
+	sl_status st = read_values(cf, w, l->w, err);
+	w->used = true;
+	if (st != SL_OK)
+		return st;
+	if (m->t[PT_BIAS]) {
+		m->t[PT_BIAS]->used = true;
+		if ((st = read_values(cf, m->t[PT_BIAS], l->b, err)) != SL_OK)
+			return st;
+	} else {
+		memset(l->b, 0, sizeof(float) * (size_t)l->wrows);
+	}
+	*sigma = 0;
+	if (sn) {
+		float *u = malloc(sizeof(float) * (size_t)(l->wrows + l->wcols));
+		if (!u)
+			return status_set(err, SL_ERR_NOMEM, "%s: %s", cf->path, w->name);
+		float *v = u + l->wrows;
+		m->t[PT_U]->used = m->t[PT_V]->used = true;
+		st = read_values(cf, m->t[PT_U], u, err);
+		if (st == SL_OK)
+			st = read_values(cf, m->t[PT_V], v, err);
+		double s = 0;
+		for (int r = 0; st == SL_OK && r < l->wrows; r++) {
+			double row = 0;
+			for (int c = 0; c < l->wcols; c++)
+				row += (double)l->w[(size_t)r * l->wcols + c] * v[c];
+			s += u[r] * row;
+		}
+		free(u);
+		if (st != SL_OK)
+			return st;
+		if (!(s > 0) || !isfinite(s))
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s: %s: spectral norm's sigma = u . W v is %g, not positive",
+					  cf->path, pt_label(m), s);
+		*sigma = s;
+		size_t wsz = nn_layer_wsize(l);
+		for (size_t k = 0; k < wsz; k++)
+			l->w[k] = (float)(l->w[k] / s);
+	}
+	nn_set_cap(net, i, 0);
+	spectral_random_unit(rng, l->u, l->usize);
+	spectral_random_unit(rng, l->v, l->vsize);
+	nn_update_layer_cap(net, i, 0);
+	return SL_OK;
+}
+
+/* A state_dict as PyTorch wrote it: modules in name order, the architecture
+ * from hint or the one built-in model that fits, every tensor used. */
+static sl_status pt_load(struct ckpt_file *cf, const struct arch *hint, int max_batch,
+			 struct nn_net **net, struct sl_error *err)
+{
+	struct pt_module mods[NN_MAX_LAYERS];
+	int n;
+	sl_status st = pt_modules(cf, mods, &n, err);
+	if (st != SL_OK)
+		return st;
+	if (n == 0)
+		return status_set(err, SL_ERR_FORMAT, "%s: no tensors", cf->path);
+	struct arch a;
+	char how[600];
+	if ((st = pt_choose_arch(cf, mods, n, hint, &a, how, sizeof how, err)) != SL_OK)
+		return st;
+	if ((st = arch_build(&a, max_batch, net, err)) != SL_OK)
+		return st;
+	int idx[NN_MAX_LAYERS];
+	nn_weighted_layers(*net, idx);
+	struct sl_rng rng;
+	rng_seed(&rng, 0x5ec7);
+	char folded[512] = "", dtypes[64] = "";
+	for (int j = 0; j < n && st == SL_OK; j++) {
+		double sigma;
+		st = pt_fill_layer(cf, *net, idx[j], &mods[j], &rng, &sigma, err);
+		if (st == SL_OK && sigma > 0)
+			snprintf(folded + strlen(folded), sizeof folded - strlen(folded),
+				 "%s%.60s (sigma %.6g)", *folded ? ", " : "", pt_label(&mods[j]), sigma);
+	}
+	for (int i = 0; st == SL_OK && i < cf->ntensors; i++) {
+		const char *d = cf->t[i].dtype;
+		if (strcmp(d, "F32") != 0 && !strstr(dtypes, d))
+			snprintf(dtypes + strlen(dtypes), sizeof dtypes - strlen(dtypes), "%s%s",
+				 *dtypes ? ", " : "", d);
+	}
+	if (st != SL_OK) {
+		nn_free(*net);
+		*net = NULL;
+		return st;
+	}
+	char order[1024], spec[ARCH_TEXT];
+	size_t o = 0;
+	order[0] = '\0';
+	for (int j = 0; j < n && o < sizeof order; j++) {
+		int w = snprintf(order + o, sizeof order - o, "%s%s", j ? ", " : "", pt_label(&mods[j]));
+		o += w > 0 ? (size_t)w : 0;
+	}
+	char note[3072];
+	snprintf(note, sizeof note,
+		 "a PyTorch state_dict without sectorlab's metadata: %d layers in module order "
+		 "%s; %s%s%s%s%s%s",
+		 n, order, how, *folded ? "; spectral norm folded into the weights: " : "",
+		 folded, *dtypes ? "; " : "", dtypes, *dtypes ? " converted to float" : "");
+	/* What a sectorlab file would have said about itself. */
+	if (info_add(&cf->meta, "model", *a.name ? a.name : "custom") != SL_OK ||
+	    info_add(&cf->meta, "mode", "pytorch") != SL_OK ||
+	    info_add(&cf->meta, "arch", arch_format(&a, spec, sizeof spec)) != SL_OK ||
+	    info_add(&cf->meta, "source", note) != SL_OK) {
+		nn_free(*net);
+		*net = NULL;
+		return status_set(err, SL_ERR_NOMEM, "%s: metadata", cf->path);
+	}
+	return SL_OK;
+}
+
+/* The architecture a sectorlab file describes: its "arch" entry, else its
+ * built-in "model"; NULL-free *has is false when it describes none. */
+static sl_status file_arch(struct ckpt_file *cf, struct arch *a, bool *has, struct sl_error *err)
+{
+	const char *spec = checkpoint_info_get(&cf->meta, "arch");
+	const char *name = checkpoint_info_get(&cf->meta, "model");
+	*has = spec || name;
+	if (spec) {
+		struct sl_error perr;
+		if (arch_parse(spec, a, &perr) != SL_OK || !arch_has_input(a))
+			return status_set(err, SL_ERR_FORMAT, "%s: metadata arch '%.200s': %s",
+					  cf->path, spec, arch_has_input(a) ? perr.msg : "no input shape");
+		enum model_id id;
+		if (name && model_parse(name, &id, NULL) == SL_OK)
+			snprintf(a->name, sizeof a->name, "%s", name);
+		return SL_OK;
+	}
+	if (name) {
+		enum model_id id;
+		if (model_parse(name, &id, NULL) != SL_OK)
+			return status_set(err, SL_ERR_FORMAT, "%s: unknown model '%s'", cf->path, name);
+		model_get(id, a);
+	}
+	return SL_OK;
+}
+
+sl_status checkpoint_load_arch(const char *path, const struct arch *arch, int max_batch,
+			       struct nn_net **net, struct checkpoint_info *info,
+			       struct sl_error *err)
 {
 	*net = NULL;
 	if (info)
@@ -947,17 +1515,34 @@ sl_status checkpoint_load(const char *path, int max_batch, struct nn_net **net,
 	sl_status st = file_open(path, &cf, err);
 	if (st != SL_OK)
 		return st;
-	const char *name = checkpoint_info_get(&cf.meta, "model");
-	enum model_id id;
-	if (!name) {
-		st = status_set(err, SL_ERR_FORMAT, "%s: no \"model\" in __metadata__", path);
+	struct arch a;
+	bool described;
+	if ((st = file_arch(&cf, &a, &described, err)) != SL_OK)
+		goto out;
+	if (!described) {
+		if ((st = pt_load(&cf, arch, max_batch, net, err)) == SL_OK)
+			take_meta(&cf, info);
 		goto out;
 	}
-	if (model_parse(name, &id, NULL) != SL_OK) {
-		st = status_set(err, SL_ERR_FORMAT, "%s: unknown model '%s'", path, name);
-		goto out;
+	if (arch) {
+		/* The file describes itself; --arch must agree with it. */
+		struct arch given = *arch;
+		char want[ARCH_TEXT], have[ARCH_TEXT];
+		if (arch_fit_input(&given, a.input, NULL) != SL_OK)
+			given.nlayers = 0;
+		given.name[0] = '\0';
+		struct arch mine = a;
+		mine.name[0] = '\0';
+		arch_format(&mine, have, sizeof have);
+		if (strcmp(arch_format(&given, want, sizeof want), have) != 0) {
+			st = status_set(err, SL_ERR_ARG,
+					"%s: the file describes its network as '%.300s', not as --arch "
+					"'%.300s'",
+					path, have, want);
+			goto out;
+		}
 	}
-	if ((st = model_build(id, max_batch, net, err)) != SL_OK)
+	if ((st = arch_build(&a, max_batch, net, err)) != SL_OK)
 		goto out;
 	st = file_fill(&cf, *net, err);
 	if (st != SL_OK) {
@@ -969,6 +1554,12 @@ sl_status checkpoint_load(const char *path, int max_batch, struct nn_net **net,
 out:
 	file_close(&cf);
 	return st;
+}
+
+sl_status checkpoint_load(const char *path, int max_batch, struct nn_net **net,
+			  struct checkpoint_info *info, struct sl_error *err)
+{
+	return checkpoint_load_arch(path, NULL, max_batch, net, info, err);
 }
 
 const char *checkpoint_info_get(const struct checkpoint_info *info, const char *key)

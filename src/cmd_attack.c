@@ -37,7 +37,12 @@ static void usage(FILE *f)
 	      "units of a [0, 1] scale.  The recipe is printed beside every table and\n"
 	      "stored in every file written.\n"
 	      "\n"
-	      "  --model FILE        the network (safetensors from 'sectorlab train')\n"
+	      "  --model FILE        the network: safetensors from 'sectorlab train', or a\n"
+	      "                      PyTorch state_dict saved with safetensors\n"
+	      "  --arch SPEC         the layers of a PyTorch file (activations and pooling\n"
+	      "                      are not in a state_dict): a model name, 784-100-10\n"
+	      "                      (leaky ReLU 0.1 between) or the full form, as in\n"
+	      "                      'sectorlab train --help'\n"
 	      "  --attack NAME       fgsm (L-inf, one step), fgm (L2, one step) or pgd\n"
 	      "                      (default pgd)\n"
 	      "  --norm inf|2        the norm of the ball (default inf; 2 for fgm)\n"
@@ -86,7 +91,7 @@ static void usage(FILE *f)
 }
 
 struct attack_opts {
-	const char *model, *attack, *norm, *labels, *preset, *target, *dataset, *data_dir;
+	const char *model, *arch, *attack, *norm, *labels, *preset, *target, *dataset, *data_dir;
 	const char *png_dir, *npy, *csv, *plot;
 	double eps[MAX_EPS];
 	int neps;
@@ -109,9 +114,10 @@ static int bad_usage(const char *msg)
 enum { O_MODEL = 256, O_ATTACK, O_NORM, O_EPS, O_STEPS, O_STEP_SIZE, O_STEP_TRAVEL,
        O_RANDOM_START, O_RESTARTS, O_LABELS, O_NO_CLIP, O_EARLY_STOP, O_TARGET, O_PRESET,
        O_N, O_BATCH, O_SEED, O_DATASET, O_DATADIR, O_PNG_DIR, O_PNG_COUNT, O_NPY, O_CSV,
-       O_PLOT, O_JSON, O_THREADS, O_QUIET };
+       O_PLOT, O_JSON, O_THREADS, O_QUIET, O_ARCH };
 static const struct option attack_options[] = {
 	{"model", required_argument, 0, O_MODEL},
+	{"arch", required_argument, 0, O_ARCH},
 	{"attack", required_argument, 0, O_ATTACK},
 	{"norm", required_argument, 0, O_NORM},
 	{"eps", required_argument, 0, O_EPS},
@@ -155,6 +161,7 @@ static int parse(int argc, char **argv, struct attack_opts *o)
 	while ((c = cmd_getopt("attack", argc, argv, attack_options)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;
+		case O_ARCH: o->arch = optarg; break;
 		case O_ATTACK: o->attack = optarg; break;
 		case O_NORM: o->norm = optarg; break;
 		case O_EPS:
@@ -743,7 +750,7 @@ static int attack_run(int argc, char **argv)
 	cmd_set_threads(o.threads);
 	/* Buffers for no more images than are attacked. */
 	long batch = o.n > 0 && o.n < o.batch ? o.n : o.batch;
-	rc = cmd_load_model("attack", o.model, (int)batch, o.dataset, o.data_dir, &m);
+	rc = cmd_load_model("attack", o.model, o.arch, (int)batch, o.dataset, o.data_dir, &m);
 	if (rc)
 		goto out;
 	/* The test files are known now, from the model's dataset: no output may

@@ -24,7 +24,12 @@ static void usage(FILE *f)
 	      "x/255 - 0.5) and the certified accuracy at radii 0.1, 0.25, 0.5 and 1\n"
 	      "(and at the radius the network was trained for, --target-radius).\n"
 	      "\n"
-	      "  --model FILE       a checkpoint written by sectorlab train (safetensors)\n"
+	      "  --model FILE       a checkpoint written by sectorlab train, or a PyTorch\n"
+	      "                     state_dict saved with safetensors\n"
+	      "  --arch SPEC        the layers of a PyTorch file (activations and pooling\n"
+	      "                     are not in a state_dict): a model name, 784-100-10\n"
+	      "                     (leaky ReLU 0.1 between) or the full form, as in\n"
+	      "                     'sectorlab train --help'\n"
 	      "  --nu X --delta Y   network indices (default: the checkpoint's, else\n"
 	      "                     the paper's -2, 0.4)\n"
 	      "  --objective OBJ    allocation objective: product or min (default: the\n"
@@ -49,7 +54,7 @@ static void usage(FILE *f)
 }
 
 struct certify_opts {
-	const char *model, *dataset, *data_dir, *objective;
+	const char *model, *arch, *dataset, *data_dir, *objective;
 	enum sector_objective obj; /* objective parsed, when given */
 	double nu, delta;
 	int have_nu, have_delta, lmi, json, quiet;
@@ -58,9 +63,10 @@ struct certify_opts {
 
 /* The options; a settings file (--config) may set any of them but help. */
 enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJ, O_LMI, O_N, O_DATASET, O_DATADIR, O_JSON,
-       O_THREADS, O_QUIET };
+       O_THREADS, O_QUIET, O_ARCH };
 static const struct option certify_options[] = {
 	{"model", required_argument, 0, O_MODEL},
+	{"arch", required_argument, 0, O_ARCH},
 	{"nu", required_argument, 0, O_NU},
 	{"delta", required_argument, 0, O_DELTA},
 	{"objective", required_argument, 0, O_OBJ},
@@ -82,6 +88,7 @@ static int parse(int argc, char **argv, struct certify_opts *o)
 	while ((c = cmd_getopt("certify", argc, argv, certify_options)) != -1) {
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;
+		case O_ARCH: o->arch = optarg; break;
 		case O_NU:
 			bad |= cmd_parse_double("--nu", optarg, CMD_RANGE_NU, &o->nu);
 			o->have_nu = 1;
@@ -281,7 +288,7 @@ static int certify_run(int argc, char **argv)
 		return rc == 1 ? 0 : rc;
 	struct cmd_model m;
 	cmd_set_threads(o.threads);
-	rc = cmd_load_model("certify", o.model, 256, o.dataset, o.data_dir, &m);
+	rc = cmd_load_model("certify", o.model, o.arch, 256, o.dataset, o.data_dir, &m);
 	if (rc)
 		goto out;
 	rc = 1;

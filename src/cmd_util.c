@@ -194,7 +194,7 @@ const char *cmd_arch_label(const struct arch *a, char *buf, size_t cap)
 	return arch_format(a, buf, cap);
 }
 
-int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
+int cmd_load_model(const char *cmd, const char *model_path, const char *arch, int max_batch,
 		   const char *dataset_flag, const char *data_dir, struct cmd_model *out)
 {
 	struct sl_error err;
@@ -204,13 +204,23 @@ int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
 		fprintf(stderr, "sectorlab %s: --model FILE is required\n", cmd);
 		return 2;
 	}
+	struct arch given = {0};
+	if (arch && model_arch(arch, &given, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab %s: --arch: %s\n", cmd, err.msg);
+		return 2;
+	}
 	/* The dataset comes from the metadata or the architecture; a network
 	 * for one image tells them, then the one used is built for batches no
 	 * larger than the test set. */
-	if (checkpoint_load(model_path, 1, &out->net, &out->info, &err) != SL_OK) {
+	sl_status st = checkpoint_load_arch(model_path, arch ? &given : NULL, 1, &out->net,
+					    &out->info, &err);
+	if (st != SL_OK) {
 		fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);
-		return 1;
+		return st == SL_ERR_ARG ? 2 : 1;
 	}
+	const char *source = checkpoint_info_get(&out->info, "source");
+	if (source)
+		fprintf(stderr, "sectorlab %s: %s: %s\n", cmd, model_path, source);
 	const char *name = checkpoint_info_get(&out->info, "model");
 	const char *dataset = dataset_flag ? dataset_flag
 					   : checkpoint_info_get(&out->info, "dataset");
@@ -238,7 +248,8 @@ int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
 		nn_free(out->net);
 		checkpoint_info_free(&out->info);
 		out->net = NULL;
-		if (checkpoint_load(model_path, max_batch, &out->net, &out->info, &err) != SL_OK) {
+		if (checkpoint_load_arch(model_path, arch ? &given : NULL, max_batch, &out->net,
+					 &out->info, &err) != SL_OK) {
 			fprintf(stderr, "sectorlab %s: %s\n", cmd, err.msg);
 			return 1;
 		}

@@ -10,8 +10,22 @@
  * as PyTorch's spectral norm does; for a convolution these live in the
  * operator's output and input spaces, [Cout, Ho, Wo] and [Cin, H, W] (the
  * norm capped is the convolution's, not the reshaped kernel's).  Run
- * settings go into __metadata__ as string pairs; "model" names the layer
- * table and "rho" lists the caps, one per weighted layer.  Writing is atomic.
+ * settings go into __metadata__ as string pairs; "model" names the built-in
+ * model (or "custom"), "arch" holds the layer spec (arch.h) so that a file
+ * describes itself, and "rho" lists the caps, one per weighted layer.
+ * Writing is atomic.
+ *
+ * Files PyTorch wrote are read as they are (checkpoint_load_arch): a
+ * state_dict saved with safetensors.torch.save_file, without sectorlab's
+ * metadata, whose tensors describe a stack of Linear and Conv2d modules.
+ * Module names may be fc1/conv1..., nn.Sequential's "0", "2", ... or nested
+ * ("net.0", "features.3", "classifier.1"); layer order is the module order
+ * in the names (digit runs compared as numbers), convolutions first.  A
+ * module may carry PyTorch's spectral norm, as parametrizations
+ * (parametrizations.weight.original with ...weight.0._u and _v) or in the
+ * older form (weight_orig, weight_u, weight_v): the weight in use, original /
+ * (u . W v) as PyTorch computes it in eval mode, is loaded.  A missing bias is
+ * zero.  F32, F16, BF16 and F64 tensors are read as float.
  *
  * Reading validates the whole header before it trusts any of it: the
  * length, the JSON, every dtype, shape and byte range (in bounds, no
@@ -24,6 +38,7 @@
 #ifndef SECTORLAB_CHECKPOINT_H
 #define SECTORLAB_CHECKPOINT_H
 
+#include "sectorlab/arch.h"
 #include "sectorlab/nn.h"
 #include "sectorlab/status.h"
 
@@ -53,10 +68,26 @@ sl_status checkpoint_read(const char *path, struct nn_net *net, struct checkpoin
 			  struct sl_error *err);
 
 /*
- * Load a checkpoint written by sectorlab: the "model" metadata entry chooses
- * the layer table, a network for batches of at most max_batch is built and
- * filled.  The caller owns *net (nn_free) and info (checkpoint_info_free).
+ * Load a checkpoint: a network for batches of at most max_batch is built and
+ * filled.  A file sectorlab wrote describes its network ("arch", or for older
+ * files the built-in "model"); arch, when not NULL, must then agree with it.
+ * A plain PyTorch state_dict takes its architecture from arch (the input
+ * shape, when arch has none, is the first dense layer's values read flat, or
+ * for a convolution MNIST's 28x28 or, with 3 channels, CIFAR-10's 32x32);
+ * without arch, from the one built-in model whose shapes it fits exactly.
+ * Every tensor must then belong to a layer with the layer's shapes.  When the
+ * shapes fit no built-in model or several, SL_ERR_ARG says what was found and
+ * suggests the --arch to pass; mismatches are SL_ERR_FORMAT naming the
+ * tensor.  For a PyTorch file, info receives "model" (the built-in model or
+ * "custom"), "arch" (the spec used) and "source" (a sentence: the module
+ * order, how the architecture was chosen, spectral norms folded, dtypes
+ * converted).  The caller owns *net (nn_free) and info (checkpoint_info_free).
  */
+sl_status checkpoint_load_arch(const char *path, const struct arch *arch, int max_batch,
+			       struct nn_net **net, struct checkpoint_info *info,
+			       struct sl_error *err);
+
+/* checkpoint_load_arch without an architecture. */
 sl_status checkpoint_load(const char *path, int max_batch, struct nn_net **net,
 			  struct checkpoint_info *info, struct sl_error *err);
 

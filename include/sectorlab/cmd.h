@@ -213,13 +213,15 @@ struct cmd_model {
 /*
  * Load the test split of a checkpoint's dataset (dataset_flag, else the
  * checkpoint's "dataset", else the model's usual one) from data_dir (see
- * cmd_data_dir), then the checkpoint at model_path as a network for batches
- * of at most max_batch and never more than the test split holds, and check
- * that they fit each other.  Returns 0, or the exit code after printing why
+ * cmd_data_dir), then the checkpoint at model_path (a PyTorch state_dict's
+ * layers from arch, an --arch spec, or NULL; what the loader inferred is
+ * said on stderr) as a network for batches of at most max_batch and never
+ * more than the test split holds, and check that they fit each other.
+ * Returns 0, or the exit code after printing why
  * (prefixed "sectorlab <cmd>: "): 2 for usage errors, 1 otherwise.  Free
  * with cmd_model_free in every case.
  */
-int cmd_load_model(const char *cmd, const char *model_path, int max_batch,
+int cmd_load_model(const char *cmd, const char *model_path, const char *arch, int max_batch,
 		   const char *dataset_flag, const char *data_dir, struct cmd_model *out);
 void cmd_model_free(struct cmd_model *m);
 

@@ -3,7 +3,9 @@
  * checkpoint of a small 2-3-2 network (so inputs stay small and the fuzzer
  * spends its time on the header): header length, JSON, dtypes, shapes,
  * offsets, metadata and values must all be validated before anything is
- * trusted.
+ * trusted.  Then it is loaded as checkpoint_load_arch loads any file (a
+ * PyTorch state_dict's modules, dtypes and spectral norms; a sectorlab
+ * file's "arch" spec), with and without a small --arch.
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <math.h>
@@ -39,6 +41,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	checkpoint_info_free(&info);
+	static struct arch small;
+	if (!small.nlayers && arch_parse("input 2, dense 3, tanh, dense 2", &small, NULL) != SL_OK)
+		abort();
+	for (int hint = 0; hint < 2; hint++) {
+		struct nn_net *loaded = NULL;
+		status_clear(&err);
+		if (checkpoint_load_arch(path, hint ? &small : NULL, 1, &loaded, &info, &err) ==
+		    SL_OK) {
+			for (size_t k = 0; k < loaded->nparams; k++)
+				if (!isfinite(loaded->params[k]))
+					abort();
+			nn_free(loaded);
+			checkpoint_info_free(&info);
+		} else if (err.msg[0] == '\0' || loaded) {
+			abort();
+		}
+	}
 	close(fd);
 	return 0;
 }
