@@ -87,9 +87,11 @@ static bool sector_of_kind(enum nn_kind kind, enum nn_act act, float slope, int 
 		*st = sector_layer_pool(*pool_k, out, err);
 		return true;
 	}
-	enum sector_act_kind sa = act == NN_ACT_LEAKY_RELU ? SECTOR_ACT_LEAKY
-				  : act == NN_ACT_TANH     ? SECTOR_ACT_TANH
-							   : SECTOR_ACT_IDENTITY;
+	/* ReLU is leaky ReLU at slope 0: the same sector [0, 1], named. */
+	enum sector_act_kind sa = act == NN_ACT_LEAKY_RELU && slope == 0 ? SECTOR_ACT_RELU
+				  : act == NN_ACT_LEAKY_RELU		 ? SECTOR_ACT_LEAKY
+				  : act == NN_ACT_TANH			 ? SECTOR_ACT_TANH
+									 : SECTOR_ACT_IDENTITY;
 	*st = sector_layer_weighted(kind == NN_CONV ? SECTOR_LAYER_CONV : SECTOR_LAYER_DENSE, sa,
 				    slope, 0.0, out, err);
 	return true;
