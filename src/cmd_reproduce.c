@@ -103,6 +103,8 @@ static const struct repro_model models[] = {
 #define NMODELS ((int)(sizeof models / sizeof models[0]))
 
 enum { A_FGM_L2, A_PGD_L2, A_FGSM_INF, A_PGD_INF, NATTACKS };
+/* Kinds of stage: training, certifying, then one per attack. */
+enum { K_TRAIN, K_CERTIFY, K_ATTACK, NKINDS = K_ATTACK + NATTACKS };
 static const char *const attack_key[NATTACKS] = {"fgm-l2", "pgd-l2", "fgsm-linf", "pgd-linf"};
 static const char *const attack_title[NATTACKS] = {
 	"FGM (L2), the authors' recipe", "PGD (L2), the authors' recipe",
@@ -239,6 +241,11 @@ struct run {
 	struct sl_dataset train, test;
 	bool skip[NMODELS];         /* models this network cannot have (no authors' caps) */
 	int nstages, stage;         /* for the progress line */
+	/* Per kind of stage (training, certifying, each attack): stages left,
+	 * and those run here with their time, for an ETA that knows training
+	 * takes longer than certifying. */
+	int left[NKINDS], ran[NKINDS];
+	double spent[NKINDS];
 	struct cmd_progress progress;
 	struct timespec t0;
 };
@@ -278,24 +285,43 @@ static int make_dir(const char *path)
 	return -1;
 }
 
+/* Seconds the stages left should take: each kind at the mean time of its
+ * stages run so far, a kind not run yet at the mean of all. */
+static double eta_seconds(const struct run *r)
+{
+	int n = 0;
+	double all = 0, eta = 0;
+	for (int k = 0; k < NKINDS; k++) {
+		n += r->ran[k];
+		all += r->spent[k];
+	}
+	for (int k = 0; k < NKINDS; k++)
+		eta += r->left[k] * (r->ran[k] ? r->spent[k] / r->ran[k] : n ? all / n : 0);
+	return eta;
+}
+
 /* A stage finished: one permanent line with its time and the run's ETA. */
-static void stage_done(struct run *r, const char *what, double seconds)
+static void stage_done(struct run *r, int kind, const char *what, double seconds)
 {
 	r->stage++;
+	r->left[kind]--;
+	r->ran[kind]++;
+	r->spent[kind] += seconds;
 	cmd_progress_clear(&r->progress);
-	double el = since(&r->t0);
 	char eta[32] = "";
 	if (r->stage < r->nstages) {
 		char d[16];
-		cmd_progress_duration(el / r->stage * (r->nstages - r->stage), d, sizeof d);
+		cmd_progress_duration(eta_seconds(r), d, sizeof d);
 		snprintf(eta, sizeof eta, ", ETA %s", d);
 	}
 	fprintf(stderr, "[%d/%d] %s (%.1f s%s)\n", r->stage, r->nstages, what, seconds, eta);
 }
 
-static void stage_kept(struct run *r)
+/* A stage found done by an earlier run. */
+static void stage_kept(struct run *r, int kind)
 {
 	r->stage++;
+	r->left[kind]--;
 }
 
 /* The progress line inside a stage: frac of the stage done. */
@@ -406,7 +432,7 @@ static sl_status train_stage(struct run *r, int m, int seed, struct sl_error *er
 	char path[4096];
 	path_of(r, path, sizeof path, "models/%s-seed%d.safetensors", models[m].key, seed);
 	if (exists(path)) {
-		stage_kept(r);
+		stage_kept(r, K_TRAIN);
 		return SL_OK;
 	}
 	struct train_config cfg;
@@ -448,7 +474,7 @@ static sl_status train_stage(struct run *r, int m, int seed, struct sl_error *er
 	char what[256];
 	snprintf(what, sizeof what, "trained %s, seed %d, %d epochs: test accuracy %.2f%%",
 		 models[m].key, seed, t->epoch, 100 * acc);
-	stage_done(r, what, since(&hook.t0));
+	stage_done(r, K_TRAIN, what, since(&hook.t0));
 out:
 	trainer_free(t);
 	return st;
@@ -499,7 +525,7 @@ static sl_status sweep_stage(struct run *r, int m, int seed, int a, struct sl_er
 	path_of(r, path, sizeof path, "stages/%s-seed%d-%s.csv", models[m].key, seed,
 		attack_key[a]);
 	if (exists(path)) {
-		stage_kept(r);
+		stage_kept(r, K_ATTACK + a);
 		return SL_OK;
 	}
 	struct timespec t0;
@@ -536,7 +562,7 @@ static sl_status sweep_stage(struct run *r, int m, int seed, int a, struct sl_er
 			 "%s on %s, seed %d: accuracy %.1f%% at eps %g, %.1f%% at eps %g",
 			 attack_key[a], models[m].key, seed, 100 * res[0].adv_accuracy, res[0].eps,
 			 100 * res[neps - 1].adv_accuracy, res[neps - 1].eps);
-		stage_done(r, what, since(&t0));
+		stage_done(r, K_ATTACK + a, what, since(&t0));
 	}
 	nn_free(net);
 	return st;
@@ -555,7 +581,7 @@ static sl_status certify_stage(struct run *r, int m, int seed, struct sl_error *
 	path_of(r, path, sizeof path, "certificates/%s-seed%d.txt", models[m].key, seed);
 	path_of(r, curve, sizeof curve, "stages/%s-seed%d-certified.csv", models[m].key, seed);
 	if (exists(path) && exists(curve)) {
-		stage_kept(r);
+		stage_kept(r, K_CERTIFY);
 		return SL_OK;
 	}
 	struct timespec t0;
@@ -642,7 +668,7 @@ static sl_status certify_stage(struct run *r, int m, int seed, struct sl_error *
 	snprintf(what, sizeof what, "certified %s, seed %d: gamma %.4g (%s), %.1f%% certified at 0.5",
 		 models[m].key, seed, c.gamma, c.sector_certified ? "sector" : "product of norms",
 		 100 * certify_accuracy_at(radius, correct, n, 0.5));
-	stage_done(r, what, since(&t0));
+	stage_done(r, K_CERTIFY, what, since(&t0));
 out:
 	if (mem)
 		fclose(mem);
@@ -1016,7 +1042,9 @@ static int reproduce_run(int argc, char **argv)
 	int nm = 0;
 	for (int m = 0; m < NMODELS; m++)
 		nm += !r.skip[m];
-	r.nstages = nm * (int)o.seeds * (2 + NATTACKS);
+	r.nstages = nm * (int)o.seeds * NKINDS;
+	for (int k = 0; k < NKINDS; k++)
+		r.left[k] = nm * (int)o.seeds;
 	fprintf(stderr, "reproducing Figure %ld with the %s budget: %s, %d models x %ld seed%s, "
 			"%d stages, into %s/\n",
 		o.figure, r.b->name, model_title(&r), nm, o.seeds, o.seeds == 1 ? "" : "s",
