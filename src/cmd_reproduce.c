@@ -666,7 +666,9 @@ static sl_status certify_stage(struct run *r, int m, int seed, struct sl_error *
 		goto out;
 	char what[256];
 	snprintf(what, sizeof what, "certified %s, seed %d: gamma %.4g (%s), %.1f%% certified at 0.5",
-		 models[m].key, seed, c.gamma, c.sector_certified ? "sector" : "product of norms",
+		 models[m].key, seed, c.gamma,
+		 c.sector_certified && c.gamma == c.gamma_sector ? "the sector's k_hi"
+								 : "product of norms",
 		 100 * certify_accuracy_at(radius, correct, n, 0.5));
 	stage_done(r, K_CERTIFY, what, since(&t0));
 out:
