@@ -651,8 +651,8 @@ static sl_status certify_stage(struct run *r, int m, int seed, struct sl_error *
 		fprintf(mem, "Lipschitz bounds: sector gamma (k_hi) %.6g, product of norms %.6g; "
 			     "used %.6g\n", c.gamma_sector, c.gamma_product, c.gamma);
 	else
-		fprintf(mem, "Lipschitz bounds: no sector; product of norms %.6g, used\n",
-			c.gamma_product);
+		fprintf(mem, "Lipschitz bound used: the product of norms %.6g (no certified "
+			     "sector)\n", c.gamma_product);
 	fprintf(mem, "on the first %d test images: clean %.2f%%; certified (L2, pixels x/255 - 0.5) "
 		     "at 0.1: %.2f%%, 0.25: %.2f%%, 0.5: %.2f%%, 1.0: %.2f%%\n",
 		n, 100 * certify_accuracy_at(radius, correct, n, -1),
@@ -850,8 +850,8 @@ static sl_status figure_certified(const struct run *r, struct sl_error *err)
 	run_note(r, certify_n(r), note, sizeof note);
 	snprintf(sub, sizeof sub,
 		 "share of test images correct with margin / (sqrt(2) gamma) > radius; gamma: the "
-		 "(-2, 0.4) sector's k_hi when every layer is within its cap, else the product of "
-		 "the layers' norms; %s", note);
+		 "product of the layers' norms, or the (-2, 0.4) sector's k_hi = 3.81 when every "
+		 "layer is within its cap and that is smaller; %s", note);
 	struct plot_spec spec = {
 		.title = title, .subtitle = sub, .xlabel = "certified radius (L2 norm)",
 		.ylabel = "certified accuracy (%)", .ymin = 0, .ymax = 100,
