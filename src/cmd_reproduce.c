@@ -58,7 +58,7 @@ static void usage(FILE *f)
 	      "\n"
 	      "  --figure 1|2      1: mlp on MNIST; 2: alexnet on CIFAR-10 (alexnet-lite\n"
 	      "                    with the quick budget)\n"
-	      "  --budget NAME     quick (default): a few minutes; the mlp for 10 epochs on\n"
+	      "  --budget NAME     quick (default): the mlp for 10 epochs (a minute or so) on\n"
 	      "                    whatever --data-dir holds (the embedded sample by\n"
 	      "                    default), 500 test images, 7 eps per norm; alexnet-lite\n"
 	      "                    for 1 epoch on 200 images.  full: the paper's settings\n"
