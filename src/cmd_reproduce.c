@@ -104,8 +104,7 @@ static const struct repro_model models[] = {
 	{"spnorm-certified", "spnorm, certified caps (-2, 0.4)", TRAIN_SPNORM, "certified", false},
 	{"spnorm-authors", "spnorm, authors' caps (uncertified)", TRAIN_SPNORM, "authors", false},
 	/* Not in the paper: the certified caps with a loss that suits them. */
-	{"spnorm-lmt", "spnorm, certified caps, lmt loss (tau 50, R 0.6)", TRAIN_SPNORM, "certified",
-	 true},
+	{"spnorm-lmt", "spnorm, certified caps, lmt loss", TRAIN_SPNORM, "certified", true},
 };
 #define NMODELS ((int)(sizeof models / sizeof models[0]))
 
