@@ -385,12 +385,12 @@ static void norms_panel(struct ui_app *app, const struct race *r, int y, int x, 
 		top = fmax(top, s->sigma_exact[i]);
 	}
 	top = top > 0 ? top * 1.1 : 1;
-	int name_w = 5, num_w = w >= 48 ? 20 : 12;
+	int name_w = 6, num_w = w >= 48 ? 20 : 12;
 	int spark_w = w >= 30 ? (w - name_w - num_w) / 3 : 0;
 	int bar_w = w - name_w - num_w - spark_w - 1;
 	for (int i = 0; i < s->nlayers && i + 1 < h; i++) {
 		int row = y + 1 + i;
-		ui_textf(row, x, name_w, UI_NORMAL, false, "%-5s", s->layer_name[i]);
+		ui_textf(row, x, name_w, UI_NORMAL, false, "%-6s", s->layer_name[i]);
 		ui_bar(row, x + name_w, bar_w, s->sigma_used[i], s->rho[i], top, s->over[i]);
 		char num[48];
 		if (num_w >= 20)
@@ -402,10 +402,12 @@ static void norms_panel(struct ui_app *app, const struct race *r, int y, int x, 
 				 s->rho[i]);
 		ui_text(row, x + name_w + bar_w, num_w, UI_NORMAL, false, num);
 		if (spark_w > 0) {
+			/* From 0 to the larger of the cap and the history's top, so a
+			 * layer held on its cap reads as a flat full line, not noise. */
 			const struct job_series *hs = &s->sigma_hist[i];
-			float lo = INFINITY, hi = -INFINITY;
+			float lo = INFINITY, hi = s->rho[i];
 			add_range(hs, &lo, &hi);
-			ui_spark(row, x + w - spark_w, spark_w, hs->v, hs->n, lo, hi, UI_DIM);
+			ui_spark(row, x + w - spark_w, spark_w, hs->v, hs->n, 0, hi, UI_DIM);
 		}
 	}
 }
