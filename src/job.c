@@ -8,6 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __linux__
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "sectorlab/attack.h"
 #include "sectorlab/certify.h"
@@ -327,9 +333,24 @@ static void fail(struct job *job, const struct sl_error *err)
 	publish(job);
 }
 
+/* Training yields to the thread that draws: on Linux, where nice values
+ * are per thread, the worker runs JOB_NICE steps nicer than its creator, so
+ * keys are answered at once even while every core trains. */
+static void lower_priority(void)
+{
+#ifdef __linux__
+	errno = 0;
+	int now = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	if (errno == 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), now + JOB_NICE) != 0) {
+		/* not allowed: train at the same priority */
+	}
+#endif
+}
+
 static void *worker(void *arg)
 {
 	struct job *job = arg;
+	lower_priority();
 	struct trainer *t = job->trainer;
 	struct sl_error err;
 	status_clear(&err);
