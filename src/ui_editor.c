@@ -205,7 +205,7 @@ static void editor_draw(struct ui_app *app, void *self)
 	if (e->status[0])
 		ui_text(y + h - 3, x + 2, w - 4, UI_BAD, false, e->status);
 	ui_text(y + h - 2, x + 2, w - 4, UI_DIM, false,
-		ui_app_context(app)->editor_restarts ? "Enter: train this lane anew with these caps  Tab: field  q/Esc: close"
+		ui_app_context(app)->editor_restarts ? "Enter: train this lane with these caps  Tab: field  q/Esc: close"
 			     : "Tab: field  q/Esc: close; 'now': the caps in training");
 }
 
