@@ -364,6 +364,24 @@ out:
 	return st;
 }
 
+sl_status lmi_reduce(const struct lmi_layer *layer, struct lmi_layer *red, bool *complement,
+		     struct sl_error *err)
+{
+	if (!layer)
+		return status_set(err, SL_ERR_ARG, "exact LMI: no layer");
+	sl_status st = check_layer(layer, err);
+	if (st != SL_OK)
+		return st;
+	double *wr = NULL;
+	int d = 0;
+	st = reduce_layer(layer, &wr, &d, err);
+	if (st != SL_OK)
+		return st;
+	*red = (struct lmi_layer){wr, layer->rows, d, layer->m, layer->p};
+	*complement = d < layer->cols;
+	return SL_OK;
+}
+
 /* Validate, reduce, solve; lambda (rows entries) is required here. */
 static sl_status max_nu(const struct lmi_layer *layer, double delta, struct lmi_result *out,
 			double *lambda, struct lmi_layer *red, bool *complement,
@@ -373,21 +391,14 @@ static sl_status max_nu(const struct lmi_layer *layer, double delta, struct lmi_
 	sl_status st = lmi_fits(layer->rows, layer->cols, err);
 	if (st != SL_OK)
 		return st;
-	st = check_layer(layer, err);
-	if (st != SL_OK)
-		return st;
 	if (!isfinite(delta))
 		return status_set(err, SL_ERR_ARG, "exact LMI: delta %g is not finite", delta);
-	double *wr = NULL;
-	int d = 0;
-	st = reduce_layer(layer, &wr, &d, err);
+	st = lmi_reduce(layer, red, complement, err);
 	if (st != SL_OK)
 		return st;
-	*red = (struct lmi_layer){wr, layer->rows, d, layer->m, layer->p};
-	*complement = d < layer->cols;
 	st = solve_reduced(red, *complement, delta, out, lambda, err);
 	if (st != SL_OK) {
-		free(wr);
+		free((double *)red->w);
 		red->w = NULL;
 	}
 	return st;

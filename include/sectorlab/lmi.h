@@ -76,6 +76,17 @@ sl_status lmi_matrix(const struct lmi_layer *layer, double nu, double delta,
 sl_status lmi_max_nu(const struct lmi_layer *layer, double delta, struct lmi_result *out,
 		     double *lambda, struct sl_error *err);
 
+/*
+ * The exact reduction lmi_max_nu applies before solving (see lmi.c): red gets
+ * a new rows x d weight (d <= min(cols, 2 rows); free((double *)red->w)) with
+ * the same (m, p), and *complement says whether a complement exists (d <
+ * cols), on which the LMI reads -nu I: M >= 0 iff M(red) >= 0 and, with a
+ * complement, nu <= 0.  Does not check the size limit.  For callers that
+ * build larger SDPs from the same layer LMI (bounds.h).
+ */
+sl_status lmi_reduce(const struct lmi_layer *layer, struct lmi_layer *red, bool *complement,
+		     struct sl_error *err);
+
 struct lmi_verdict {
 	bool feasible;  /* nu <= nu_max: the exact LMI certifies (nu, delta) */
 	double nu_max;  /* as lmi_max_nu */
