@@ -160,54 +160,99 @@ void bounds_mlp_forward(const struct bounds_mlp *m, const double *x, double *z)
 	free(a);
 }
 
-sl_status bounds_mlp_jacobian(const struct bounds_mlp *m, const double *x, double *jac,
-			      struct sl_error *err)
+/* Forward pass keeping every layer's slopes: slope (sum of dim[1..n]) gets
+ * the activation's slope at each unit (1 for the last layer). */
+static void forward_slopes(const struct bounds_mlp *m, const double *x, double *buf, int w,
+			   double *slope, double *z)
 {
-	int w = widest(m), d0 = m->dim[0];
-	double *a = malloc(sizeof(double) * 3 * (size_t)w);
-	double *j0 = malloc(sizeof(double) * (size_t)w * d0);
-	double *j1 = malloc(sizeof(double) * (size_t)w * d0);
-	if (!a || !j0 || !j1) {
-		free(a);
-		free(j0);
-		free(j1);
-		return status_set(err, SL_ERR_NOMEM, "bounds: Jacobian");
-	}
-	double *cur = a, *next = a + w, *slope = a + 2 * w;
-	memcpy(cur, x, sizeof(double) * (size_t)d0);
-	/* J_0 = I (d0, d0) */
-	memset(j0, 0, sizeof(double) * (size_t)d0 * d0);
-	for (int k = 0; k < d0; k++)
-		j0[(size_t)k * d0 + k] = 1;
-	for (int i = 0; i < m->nlayers; i++) {
-		int r = m->dim[i + 1], c = m->dim[i];
-		layer_apply(m, i, cur, next, slope);
-		/* J_{i+1} (r, d0) = diag(slope) W_i J_i */
-		for (int k = 0; k < r; k++) {
-			double *row = j1 + (size_t)k * d0;
-			memset(row, 0, sizeof(double) * (size_t)d0);
-			const double *wk = m->w[i] + (size_t)k * c;
-			for (int j = 0; j < c; j++) {
-				double f = wk[j] * slope[k];
-				if (f == 0)
-					continue;
-				const double *src = j0 + (size_t)j * d0;
-				for (int t = 0; t < d0; t++)
-					row[t] += f * src[t];
-			}
-		}
-		double *t = j0;
-		j0 = j1;
-		j1 = t;
-		t = cur;
+	double *cur = buf, *next = buf + w;
+	memcpy(cur, x, sizeof(double) * (size_t)m->dim[0]);
+	for (int i = 0, off = 0; i < m->nlayers; i++) {
+		layer_apply(m, i, cur, next, slope + off);
+		off += m->dim[i + 1];
+		double *t = cur;
 		cur = next;
 		next = t;
 	}
-	memcpy(jac, j0, sizeof(double) * (size_t)m->dim[m->nlayers] * d0);
-	free(a);
-	free(j0);
-	free(j1);
-	return SL_OK;
+	if (z)
+		memcpy(z, cur, sizeof(double) * (size_t)m->dim[m->nlayers]);
+}
+
+static int total_units(const struct bounds_mlp *m)
+{
+	int t = 0;
+	for (int i = 1; i <= m->nlayers; i++)
+		t += m->dim[i];
+	return t;
+}
+
+/* Reverse mode: G (rows, dim[i + 1]) -> G diag(slope_i) W_i (rows, dim[i]),
+ * from the last layer down; g0 and g1 hold rows x widest values. */
+static void backward_rows(const struct bounds_mlp *m, const double *slope, int rows, double *g0,
+			  double *g1, double *out)
+{
+	int off = total_units(m);
+	for (int i = m->nlayers - 1; i >= 0; i--) {
+		int r = m->dim[i + 1], c = m->dim[i];
+		off -= r;
+		for (int q = 0; q < rows; q++) {
+			double *src = g0 + (size_t)q * r, *dst = (i == 0 ? out : g1) + (size_t)q * c;
+			memset(dst, 0, sizeof(double) * (size_t)c);
+			for (int k = 0; k < r; k++) {
+				double f = src[k] * slope[off + k];
+				if (f == 0)
+					continue;
+				const double *wk = m->w[i] + (size_t)k * c;
+				for (int j = 0; j < c; j++)
+					dst[j] += f * wk[j];
+			}
+		}
+		if (i > 0) {
+			double *t = g0;
+			g0 = g1;
+			g1 = t;
+		}
+	}
+}
+
+/* J^T-side products at x for rows seeds (rows, dim[n]) into out (rows,
+ * dim[0]); z gets f(x) when not NULL. */
+static sl_status seeded_rows(const struct bounds_mlp *m, const double *x, const double *seed,
+			     int rows, double *out, double *z, struct sl_error *err)
+{
+	int w = widest(m), k = m->dim[m->nlayers];
+	double *buf = malloc(sizeof(double) * 2 * (size_t)w);
+	double *slope = malloc(sizeof(double) * (size_t)total_units(m));
+	double *g0 = malloc(sizeof(double) * (size_t)rows * w);
+	double *g1 = malloc(sizeof(double) * (size_t)rows * w);
+	sl_status st = SL_OK;
+	if (!buf || !slope || !g0 || !g1) {
+		st = status_set(err, SL_ERR_NOMEM, "bounds: Jacobian");
+		goto out;
+	}
+	forward_slopes(m, x, buf, w, slope, z);
+	memcpy(g0, seed, sizeof(double) * (size_t)rows * k);
+	backward_rows(m, slope, rows, g0, g1, out);
+out:
+	free(buf);
+	free(slope);
+	free(g0);
+	free(g1);
+	return st;
+}
+
+sl_status bounds_mlp_jacobian(const struct bounds_mlp *m, const double *x, double *jac,
+			      struct sl_error *err)
+{
+	int k = m->dim[m->nlayers];
+	double *eye = calloc((size_t)k * k, sizeof(double));
+	if (!eye)
+		return status_set(err, SL_ERR_NOMEM, "bounds: Jacobian");
+	for (int c = 0; c < k; c++)
+		eye[(size_t)c * k + c] = 1;
+	sl_status st = seeded_rows(m, x, eye, k, jac, NULL, err);
+	free(eye);
+	return st;
 }
 
 /* ---- Norms ---- */
@@ -541,7 +586,7 @@ static sl_status lipsdp_solve(const struct bounds_mlp *m, const struct lipsdp *p
 	for (int v = 1; v <= nvar && !info; v++)
 		info = BConeSetLowerBound(bounds, v, 0.0);
 	info = info || DSDPSetDualObjective(dsdp, 1, -1.0);
-	info = info || DSDPSetGapTolerance(dsdp, 1e-7);
+	info = info || DSDPSetGapTolerance(dsdp, 1e-5);
 	info = info || DSDPSetMaxIts(dsdp, 500);
 	info = info || DSDPSetup(dsdp);
 	info = info || DSDPSolve(dsdp);
@@ -951,34 +996,56 @@ out:
 	return st;
 }
 
-sl_status bounds_tightest_sector(const struct bounds_mlp *m, double delta_hint,
-				 struct bounds_sector *out, struct sl_error *err)
+/* gamma at delta = e^t, or INFINITY when the SDP fails there; keeps the best. */
+static double sector_eval(const struct bounds_mlp *m, double t, struct bounds_sector *best,
+			  int *sdps, struct sl_error *last)
 {
-	if (!(delta_hint > 0) || !isfinite(delta_hint))
-		return status_set(err, SL_ERR_ARG, "tightest sector: delta hint %g", delta_hint);
-	/* gamma(delta) on a log grid of 7 points over a factor 30 each way, then
-	 * golden section around the best; points where the SDP fails count as
+	struct bounds_sector s;
+	(*sdps)++;
+	if (bounds_sector_at(m, exp(t), &s, last) != SL_OK)
+		return INFINITY;
+	if (s.gamma < best->gamma)
+		*best = s;
+	return s.gamma;
+}
+
+sl_status bounds_tightest_sector(const struct bounds_mlp *m, struct bounds_sector *out,
+				 struct sl_error *err)
+{
+	/* gamma(delta) on a grid of decades from 1e-3 to 1e4 (a nearly
+	 * symmetric sector [-L, L] needs a large delta: k_lo + k_hi = 1 /
+	 * delta), extended while the best point is at an edge, then golden
+	 * section between its neighbours.  Points where the SDP fails count as
 	 * infinite. */
-	enum { GRID = 7, GOLDEN = 8 };
-	double lo = log(delta_hint) - log(30.0), hi = log(delta_hint) + log(30.0);
-	double t[GRID], g[GRID];
+	enum { GRID = 8, EXTEND = 3, GOLDEN = 6 };
+	double t[GRID + 2 * EXTEND], g[GRID + 2 * EXTEND];
 	struct bounds_sector best = {.gamma = INFINITY};
 	struct sl_error last;
 	status_clear(&last);
-	int sdps = 0;
-	for (int k = 0; k < GRID; k++) {
-		t[k] = lo + (hi - lo) * k / (GRID - 1);
-		struct bounds_sector s;
-		g[k] = INFINITY;
-		sdps++;
-		if (bounds_sector_at(m, exp(t[k]), &s, &last) == SL_OK) {
-			g[k] = s.gamma;
-			if (s.gamma < best.gamma)
-				best = s;
+	int sdps = 0, lo = EXTEND, hi = EXTEND + GRID - 1;
+	for (int k = lo; k <= hi; k++) {
+		t[k] = log(10.0) * (k - EXTEND - 3);
+		g[k] = sector_eval(m, t[k], &best, &sdps, &last);
+	}
+	for (;;) {
+		int kb = lo;
+		for (int k = lo + 1; k <= hi; k++)
+			if (g[k] < g[kb])
+				kb = k;
+		if (kb == lo && lo > 0 && isfinite(g[kb])) {
+			lo--;
+			t[lo] = t[lo + 1] - log(10.0);
+			g[lo] = sector_eval(m, t[lo], &best, &sdps, &last);
+		} else if (kb == hi && hi < GRID + 2 * EXTEND - 1 && isfinite(g[kb])) {
+			hi++;
+			t[hi] = t[hi - 1] + log(10.0);
+			g[hi] = sector_eval(m, t[hi], &best, &sdps, &last);
+		} else {
+			break;
 		}
 	}
-	int kb = 0;
-	for (int k = 1; k < GRID; k++)
+	int kb = lo;
+	for (int k = lo + 1; k <= hi; k++)
 		if (g[k] < g[kb])
 			kb = k;
 	if (!isfinite(g[kb])) {
@@ -986,46 +1053,26 @@ sl_status bounds_tightest_sector(const struct bounds_mlp *m, double delta_hint,
 			*err = last;
 		return last.code != SL_OK ? last.code : SL_ERR_NUMERIC;
 	}
-	double a = t[kb > 0 ? kb - 1 : 0], b = t[kb < GRID - 1 ? kb + 1 : GRID - 1];
+	double a = t[kb > lo ? kb - 1 : lo], b = t[kb < hi ? kb + 1 : hi];
 	const double phi = 0.6180339887498949;
 	double c = b - phi * (b - a), d = a + phi * (b - a);
-	struct bounds_sector sc, sd;
-	double gc = INFINITY, gd = INFINITY;
-	if (bounds_sector_at(m, exp(c), &sc, NULL) == SL_OK)
-		gc = sc.gamma;
-	if (bounds_sector_at(m, exp(d), &sd, NULL) == SL_OK)
-		gd = sd.gamma;
-	sdps += 2;
+	double gc = sector_eval(m, c, &best, &sdps, &last);
+	double gd = sector_eval(m, d, &best, &sdps, &last);
 	for (int it = 0; it < GOLDEN; it++) {
-		if (gc < best.gamma)
-			best = sc;
-		if (gd < best.gamma)
-			best = sd;
 		if (gc <= gd) {
 			b = d;
 			d = c;
 			gd = gc;
-			sd = sc;
 			c = b - phi * (b - a);
-			gc = INFINITY;
-			if (bounds_sector_at(m, exp(c), &sc, NULL) == SL_OK)
-				gc = sc.gamma;
+			gc = sector_eval(m, c, &best, &sdps, &last);
 		} else {
 			a = c;
 			c = d;
 			gc = gd;
-			sc = sd;
 			d = a + phi * (b - a);
-			gd = INFINITY;
-			if (bounds_sector_at(m, exp(d), &sd, NULL) == SL_OK)
-				gd = sd.gamma;
+			gd = sector_eval(m, d, &best, &sdps, &last);
 		}
-		sdps++;
 	}
-	if (gc < best.gamma)
-		best = sc;
-	if (gd < best.gamma)
-		best = sd;
 	best.sdps = sdps;
 	*out = best;
 	return SL_OK;
@@ -1102,26 +1149,10 @@ sl_status bounds_pattern_max(const struct bounds_mlp *m, const double *direction
 /* ---- The Lipschitz floor ---- */
 
 /* Vector-Jacobian product: g (dim[0]) = J(x)^T v, and f(x) into z. */
-static sl_status vjp(const struct bounds_mlp *m, const double *jac_buf_x, const double *x,
-		     const double *v, double *g, double *z, struct sl_error *err)
+static sl_status vjp(const struct bounds_mlp *m, const double *x, const double *v, double *g,
+		     double *z, struct sl_error *err)
 {
-	(void)jac_buf_x;
-	int d0 = m->dim[0], k = m->dim[m->nlayers];
-	double *jac = malloc(sizeof(double) * (size_t)k * d0);
-	if (!jac)
-		return status_set(err, SL_ERR_NOMEM, "floor");
-	sl_status st = bounds_mlp_jacobian(m, x, jac, err);
-	if (st == SL_OK) {
-		for (int t = 0; t < d0; t++) {
-			double s = 0;
-			for (int c = 0; c < k; c++)
-				s += v[c] * jac[(size_t)c * d0 + t];
-			g[t] = s;
-		}
-		bounds_mlp_forward(m, x, z);
-	}
-	free(jac);
-	return st;
+	return seeded_rows(m, x, v, 1, g, z, err);
 }
 
 /* Record the Jacobian's norm at x (and every pair's) into out. */
@@ -1214,9 +1245,9 @@ sl_status bounds_floor_lipschitz(const struct bounds_mlp *m, const double *start
 				break;
 			out->L = fmax(out->L, sqrt(num / den));
 			out->evaluations++;
-			if ((st = vjp(m, NULL, x, dd, gx, fx, err)) != SL_OK)
+			if ((st = vjp(m, x, dd, gx, fx, err)) != SL_OK)
 				break;
-			if ((st = vjp(m, NULL, y, dd, gy, fy, err)) != SL_OK)
+			if ((st = vjp(m, y, dd, gy, fy, err)) != SL_OK)
 				break;
 			/* d R^2 / dx = 2 J(x)^T d / den - 2 num (x - y) / den^2; dy alike */
 			double gn = 0;
@@ -1370,8 +1401,9 @@ int bounds_attack_inside(struct nn_net *net, const float *x, const int *y, int b
 		return -1;
 	}
 	for (int i = 0; i < batch; i++) {
-		/* only a flip inside the ball counts (the projection keeps it there) */
-		flipped[i] = flipped[i] && len[i] <= eps[i];
+		/* only a flip inside a ball counts (the projection keeps it there);
+		 * an example with no ball (eps 0) is not attacked */
+		flipped[i] = flipped[i] && eps[i] > 0 && len[i] <= eps[i];
 		n += flipped[i];
 	}
 	free(len);

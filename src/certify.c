@@ -297,22 +297,186 @@ out:
 	return st;
 }
 
-sl_status certify_radii(struct nn_net *net, const struct sl_dataset *ds, int n, double gamma,
-			double *radius, bool *correct, int *count, struct sl_error *err)
+/*
+ * The forward pass's rounding error.  certify and every other command classify
+ * with one float forward pass (nn_forward + nn_argmax); the bounds speak of
+ * the network of the same float weights evaluated exactly.  A layer computes
+ * each output as fl(scale * sum_k w_k h_k + b) with one sgemm of K = fan-in
+ * terms: whatever the order of the sums (and with or without fused
+ * multiply-adds) the error of each output is at most gamma_{K+2} (scale
+ * sum |w_k||h_k| + |b|), gamma_n = n u / (1 - n u), u = 2^-24 (Higham,
+ * Accuracy and Stability of Numerical Algorithms, §3.5; two more roundings
+ * for the scale and the bias).  In L2 over the layer's outputs that is at
+ * most gamma_{K+2} (A ||h||_2 + ||b||_2), with A >= || |scale W| ||_2 bounded
+ * by Schur's test, sqrt(largest row sum * largest column sum) of |scale W|
+ * (for a convolution, of the kernel taps: each input pixel meets each tap at
+ * most once), and ||b||_2 counting a convolution's bias once per output
+ * pixel.  The leaky ReLU's product by the slope adds u |h_out|; max pooling
+ * and flatten are exact.  An error e_l made at layer l reaches the logits
+ * multiplied by at most the Lipschitz constant of the layers after it, which
+ * is at most the product of their A (A >= ||scale W||_2) and the pooling
+ * constants.  So for one example
+ *     ||z_computed - z_exact||_2 <= E = sum_l after_l (gamma_l (A_l ||h_l||
+ *                                       + ||b_l||) + u_l ||h_{l+1}||),
+ * computed from the norms of the layer inputs the forward pass just
+ * produced, and each margin z_y - z_j is off by at most sqrt(2) E.  A margin
+ * not above sqrt(2) E certifies nothing; above it, the radius is computed
+ * from the margin minus sqrt(2) E.  Layers evaluated through the DFT
+ * (conv_dft.h) chain four products whose rounding this analysis does not
+ * cover: they get a hundredfold allowance on the same formula, and
+ * certify_rounding says so (derived = false).
+ */
+#define UNIT_ROUNDOFF 0x1p-24
+
+static double gamma_n(double n)
 {
-	if (!(gamma > 0) || !isfinite(gamma))
-		return status_set(err, SL_ERR_ARG, "certified radius: gamma %g must be positive",
-				  gamma);
+	return n * UNIT_ROUNDOFF / (1 - n * UNIT_ROUNDOFF);
+}
+
+/* sqrt(largest row sum * largest column sum) of |scale W| as an operator. */
+static double schur_abs(const struct nn_layer *l)
+{
+	double rmax = 0, cmax = 0;
+	if (l->kind == NN_DENSE) {
+		double *col = calloc((size_t)l->wcols, sizeof(double));
+		if (!col)
+			return INFINITY;
+		for (int i = 0; i < l->wrows; i++) {
+			double r = 0;
+			for (int j = 0; j < l->wcols; j++) {
+				double a = fabs((double)l->w[(size_t)i * l->wcols + j]);
+				r += a;
+				col[j] += a;
+			}
+			rmax = fmax(rmax, r);
+		}
+		for (int j = 0; j < l->wcols; j++)
+			cmax = fmax(cmax, col[j]);
+		free(col);
+	} else { /* conv: W is (Cout, Cin * k * k) */
+		int cin = l->geom.cin, kk = l->geom.k * l->geom.k;
+		for (int o = 0; o < l->wrows; o++) {
+			double r = 0;
+			for (int j = 0; j < l->wcols; j++)
+				r += fabs((double)l->w[(size_t)o * l->wcols + j]);
+			rmax = fmax(rmax, r);
+		}
+		for (int c = 0; c < cin; c++) {
+			double cs = 0;
+			for (int o = 0; o < l->wrows; o++)
+				for (int t = 0; t < kk; t++)
+					cs += fabs((double)l->w[(size_t)o * l->wcols + c * kk + t]);
+			cmax = fmax(cmax, cs);
+		}
+	}
+	return (double)l->scale * sqrt(rmax * cmax);
+}
+
+sl_status certify_rounding_setup(const struct nn_net *net, struct certify_rounding *r,
+				 struct sl_error *err)
+{
+	(void)err;
+	memset(r, 0, sizeof *r);
+	r->derived = true;
+	double after = 1;
+	for (int i = net->nlayers - 1; i >= 0; i--) {
+		const struct nn_layer *l = &net->layers[i];
+		if (l->kind == NN_MAXPOOL) {
+			after *= pool_lipschitz(l->geom.k, l->geom.stride);
+			continue;
+		}
+		if (!nn_layer_weighted(l))
+			continue;
+		double a = schur_abs(l), bn = 0;
+		int per = l->kind == NN_CONV ? l->geom.ho * l->geom.wo : 1;
+		for (int o = 0; o < l->wrows; o++)
+			bn += (double)l->b[o] * l->b[o] * per;
+		double g = gamma_n((double)l->wcols + 2);
+		if (l->dft) {
+			g *= 100;
+			r->derived = false;
+		}
+		r->in[i] = after * g * a;
+		r->cst[i] = after * g * sqrt(bn);
+		r->out[i] = l->act == NN_ACT_LEAKY_RELU ? after * UNIT_ROUNDOFF : 0;
+		after *= a;
+	}
+	return SL_OK;
+}
+
+static double row_norm(const float *v, int n)
+{
+	double s = 0;
+	for (int k = 0; k < n; k++)
+		s += (double)v[k] * v[k];
+	return sqrt(s);
+}
+
+double certify_rounding_error(const struct nn_net *net, const struct certify_rounding *r,
+			      int row)
+{
+	double e = 0;
+	for (int i = 0; i < net->nlayers; i++) {
+		const struct nn_layer *l = &net->layers[i];
+		if (!nn_layer_weighted(l))
+			continue;
+		double hin = row_norm(net->act_in[i] + (size_t)row * l->in, l->in);
+		double hout = r->out[i] > 0 ? row_norm(l->a + (size_t)row * l->out, l->out) : 0;
+		e += r->in[i] * hin + r->cst[i] + r->out[i] * hout;
+	}
+	return e;
+}
+
+void certify_batch_radii(const struct nn_net *net, const struct certify_rounding *rd,
+			 const float *logits, const int *y, int batch, const double *pair,
+			 double *radius, bool *correct)
+{
+	int classes = net->out_dim;
+	for (int r = 0; r < batch; r++) {
+		const float *z = logits + (size_t)r * classes;
+		int pred;
+		nn_argmax(z, 1, classes, &pred);
+		correct[r] = pred == y[r];
+		radius[r] = 0;
+		if (!correct[r])
+			continue;
+		double slack = sqrt(2.0) * certify_rounding_error(net, rd, r), best = INFINITY;
+		for (int j = 0; j < classes && best > 0; j++) {
+			if (j == y[r])
+				continue;
+			double m = (double)z[y[r]] - (double)z[j] - slack;
+			double L = pair[y[r] * classes + j];
+			double rj = !(m > 0) ? 0 : L > 0 ? m / L : INFINITY;
+			best = fmin(best, rj);
+		}
+		radius[r] = best;
+	}
+}
+
+sl_status certify_radii_tables(struct nn_net *net, const struct sl_dataset *ds, int n,
+			       int ntables, const double *const *pairs, double *const *radius,
+			       bool *correct, int *count, struct sl_error *err)
+{
+	int classes = net->out_dim;
+	for (int t = 0; t < ntables; t++)
+		for (int k = 0; k < classes * classes; k++)
+			if (!(pairs[t][k] >= 0) || isinf(pairs[t][k]))
+				return status_set(err, SL_ERR_ARG,
+						  "certified radius: pair constant %g must be "
+						  "finite and >= 0", pairs[t][k]);
 	if (data_dim(ds) != (size_t)net->in_dim)
 		return status_set(err, SL_ERR_ARG, "%s: images have %zu values, network takes %d",
 				  ds->source, data_dim(ds), net->in_dim);
 	if (n <= 0 || (uint32_t)n > ds->n)
 		n = (int)ds->n;
-	int bmax = net->max_batch, classes = net->out_dim;
+	struct certify_rounding rd;
+	sl_status st = certify_rounding_setup(net, &rd, err);
+	if (st != SL_OK)
+		return st;
+	int bmax = net->max_batch;
 	float *x = malloc(sizeof(float) * (size_t)bmax * net->in_dim);
 	int *y = malloc(sizeof(int) * (size_t)bmax);
 	uint32_t *idx = malloc(sizeof(uint32_t) * (size_t)bmax);
-	sl_status st = SL_OK;
 	if (!x || !y || !idx) {
 		st = status_set(err, SL_ERR_NOMEM, "certified radii: batch buffers");
 		goto out;
@@ -323,29 +487,45 @@ sl_status certify_radii(struct nn_net *net, const struct sl_dataset *ds, int n, 
 			idx[r] = (uint32_t)(start + r);
 		data_batch(ds, idx, (size_t)b, x, y);
 		const float *z = nn_forward(net, x, b); /* (b, classes) */
-		for (int r = 0; r < b; r++) {
-			const float *zr = z + (size_t)r * classes;
-			double best = -INFINITY, second = -INFINITY;
-			int arg = 0;
-			for (int c = 0; c < classes; c++) {
-				if (zr[c] > best) {
-					second = best;
-					best = zr[c];
-					arg = c;
-				} else if (zr[c] > second) {
-					second = zr[c];
-				}
-			}
-			bool ok = arg == y[r] && best > second;
-			correct[start + r] = ok;
-			radius[start + r] = ok ? (best - second) / (sqrt(2.0) * gamma) : 0;
-		}
+		for (int t = 0; t < ntables; t++)
+			certify_batch_radii(net, &rd, z, y, b, pairs[t], radius[t] + start,
+					    correct + start);
 	}
 	*count = n;
 out:
 	free(x);
 	free(y);
 	free(idx);
+	return st;
+}
+
+sl_status certify_radii_pairs(struct nn_net *net, const struct sl_dataset *ds, int n,
+			      const double *pair, double *radius, bool *correct, int *count,
+			      struct sl_error *err)
+{
+	return certify_radii_tables(net, ds, n, 1, &pair, &radius, correct, count, err);
+}
+
+void certify_pairs_from_gamma(double gamma, int classes, double *pair)
+{
+	for (int y = 0; y < classes; y++)
+		for (int j = 0; j < classes; j++)
+			pair[y * classes + j] = y == j ? 0 : sqrt(2.0) * gamma;
+}
+
+sl_status certify_radii(struct nn_net *net, const struct sl_dataset *ds, int n, double gamma,
+			double *radius, bool *correct, int *count, struct sl_error *err)
+{
+	if (!(gamma >= 0) || !isfinite(gamma))
+		return status_set(err, SL_ERR_ARG,
+				  "certified radius: gamma %g must be finite and >= 0", gamma);
+	int classes = net->out_dim;
+	double *pair = malloc(sizeof(double) * (size_t)classes * classes);
+	if (!pair)
+		return status_set(err, SL_ERR_NOMEM, "pair constants");
+	certify_pairs_from_gamma(gamma, classes, pair);
+	sl_status st = certify_radii_pairs(net, ds, n, pair, radius, correct, count, err);
+	free(pair);
 	return st;
 }
 
@@ -419,12 +599,26 @@ sl_status certify_accuracy(struct nn_net *net, const struct certificate *c,
 			   const struct sl_dataset *ds, int n, const double *radii, int nradii,
 			   struct certify_accuracy *out, struct sl_error *err)
 {
+	int classes = net->out_dim;
+	double *pair = malloc(sizeof(double) * (size_t)classes * classes);
+	if (!pair)
+		return status_set(err, SL_ERR_NOMEM, "pair constants");
+	certify_pairs_from_gamma(c->gamma, classes, pair);
+	sl_status st = certify_accuracy_pairs(net, pair, ds, n, radii, nradii, out, err);
+	out->gamma = c->gamma;
+	out->sector = c->sector_certified && c->gamma == c->gamma_sector;
+	free(pair);
+	return st;
+}
+
+sl_status certify_accuracy_pairs(struct nn_net *net, const double *pair,
+				 const struct sl_dataset *ds, int n, const double *radii,
+				 int nradii, struct certify_accuracy *out, struct sl_error *err)
+{
 	assert(nradii >= 0 && nradii <= CERTIFY_MAX_RADII);
 	memset(out, 0, sizeof *out);
 	if (n <= 0 || (uint32_t)n > ds->n)
 		n = (int)ds->n;
-	out->gamma = c->gamma;
-	out->sector = c->sector_certified && c->gamma == c->gamma_sector;
 	out->nradii = nradii;
 	memcpy(out->radius, radii, sizeof(double) * (size_t)nradii);
 	if (n == 0)
@@ -436,17 +630,24 @@ sl_status certify_accuracy(struct nn_net *net, const struct certificate *c,
 		st = status_set(err, SL_ERR_NOMEM, "certified radii of %d examples", n);
 		goto out;
 	}
-	if ((st = certify_radii(net, ds, n, c->gamma, radius, correct, &out->n, err)) != SL_OK)
+	if ((st = certify_radii_pairs(net, ds, n, pair, radius, correct, &out->n, err)) != SL_OK)
 		goto out;
-	out->clean = certify_accuracy_at(radius, correct, out->n, -1);
-	for (int k = 0; k < nradii; k++)
-		out->certified[k] = certify_accuracy_at(radius, correct, out->n, radii[k]);
-	/* certify_radii gives a wrong example radius 0: the median counts it so. */
-	qsort(radius, (size_t)out->n, sizeof(double), compare_doubles);
-	int m = out->n;
-	out->median_radius = m % 2 ? radius[m / 2] : 0.5 * (radius[m / 2 - 1] + radius[m / 2]);
+	certify_summarize(radius, correct, out->n, out);
 out:
 	free(radius);
 	free(correct);
 	return st;
+}
+
+void certify_summarize(double *radius, const bool *correct, int n, struct certify_accuracy *out)
+{
+	out->n = n;
+	if (n <= 0)
+		return;
+	out->clean = certify_accuracy_at(radius, correct, n, -1);
+	for (int k = 0; k < out->nradii; k++)
+		out->certified[k] = certify_accuracy_at(radius, correct, n, out->radius[k]);
+	/* a wrong example has radius 0: the median counts it so (radius is sorted) */
+	qsort(radius, (size_t)n, sizeof(double), compare_doubles);
+	out->median_radius = n % 2 ? radius[n / 2] : 0.5 * (radius[n / 2 - 1] + radius[n / 2]);
 }

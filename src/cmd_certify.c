@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sectorlab/caps.h"
 #include "sectorlab/certify.h"
@@ -11,6 +12,7 @@
 #include "sectorlab/cmd_progress.h"
 #include "sectorlab/json.h"
 #include "sectorlab/lmi.h"
+#include "sectorlab/sandwich.h"
 
 static void usage(FILE *f)
 {
@@ -19,10 +21,19 @@ static void usage(FILE *f)
 	      "Certify a trained network: allocate per-layer sector indices for the\n"
 	      "network's (nu, delta) (Theorem 3), check every layer's spectral norm\n"
 	      "against its Theorem 4 cap (and, with --lmi, the exact LMI of Theorem 1),\n"
-	      "bound the network's Lipschitz constant, and report the certified L2\n"
-	      "radius of each test image (margin / (sqrt(2) gamma), pixels scaled to\n"
-	      "x/255 - 0.5) and the certified accuracy at radii 0.1, 0.25, 0.5 and 1\n"
-	      "(and at the radius the network was trained for, --target-radius).\n"
+	      "then bound the network's Lipschitz constant every way sectorlab knows and\n"
+	      "print the sandwich  floor <= SDP <= sector <= product  with each one's\n"
+	      "time: the product of the layers' norms; per class pair, ||w_y - w_j||\n"
+	      "times the earlier layers' product; the tightest sector the exact\n"
+	      "per-layer LMIs and Theorem 3 certify (searched over delta); LipSDP for\n"
+	      "the network and per class pair (dense networks); and beneath them the\n"
+	      "floor found by search (gradient ascent over input pairs; per image the\n"
+	      "shortest flipping L2 perturbation PGD finds).  A bound below the floor\n"
+	      "is reported as a bug (exit 1).  Each test image's certified L2 radius is\n"
+	      "min over j of (z_y - z_j - rounding) / L_yj, pixels scaled to\n"
+	      "x/255 - 0.5; the certified accuracy at radii 0.1, 0.25, 0.5 and 1 is\n"
+	      "printed under every bound (and at the radius the network was trained\n"
+	      "for, --target-radius).\n"
 	      "\n"
 	      "  --model FILE       a checkpoint written by sectorlab train, or a PyTorch\n"
 	      "                     state_dict saved with safetensors\n"
@@ -36,6 +47,15 @@ static void usage(FILE *f)
 	      "                     checkpoint's, else product)\n"
 	      "  --lmi              also solve the exact per-layer LMI (dense layers)\n"
 	      "  --n N              use the first N test images (default all)\n"
+	      "  --bound B          the bound that decides the radii: product, pair, sdp,\n"
+	      "                     sector or best (default best: the smallest per pair)\n"
+	      "  --no-sdp           skip both LipSDP bounds\n"
+	      "  --no-sector        skip the search for the tightest sector\n"
+	      "  --floor-starts N   Lipschitz floor from the first N test images (default\n"
+	      "                     200; 0 skips)\n"
+	      "  --floor-n N        flip search (PGD-L2, 40 steps, 1 random restart,\n"
+	      "                     8 bisections) on the first N test images (default\n"
+	      "                     100; 0 skips)\n"
 	      "  --dataset NAME     mnist, fashion or cifar10 (default: the checkpoint's)\n"
 	      "  --data-dir DIR     where the data is (default: $SECTORLAB_DATA, else data/)\n"
 	      "  --json             one JSON object on stdout\n"
@@ -57,13 +77,15 @@ struct certify_opts {
 	const char *model, *arch, *dataset, *data_dir, *objective;
 	enum sector_objective obj; /* objective parsed, when given */
 	double nu, delta;
-	int have_nu, have_delta, lmi, json, quiet;
-	long n, threads;
+	int have_nu, have_delta, lmi, json, quiet, no_sdp, no_sector;
+	long n, threads, floor_starts, floor_n;
+	const char *bound;
+	enum sandwich_choice choice;
 };
 
 /* The options; a settings file (--config) may set any of them but help. */
 enum { O_MODEL = 256, O_NU, O_DELTA, O_OBJ, O_LMI, O_N, O_DATASET, O_DATADIR, O_JSON,
-       O_THREADS, O_QUIET, O_ARCH };
+       O_THREADS, O_QUIET, O_ARCH, O_BOUND, O_NO_SDP, O_NO_SECTOR, O_FLOOR_STARTS, O_FLOOR_N };
 static const struct option certify_options[] = {
 	{"model", required_argument, 0, O_MODEL},
 	{"arch", required_argument, 0, O_ARCH},
@@ -77,6 +99,11 @@ static const struct option certify_options[] = {
 	{"json", no_argument, 0, O_JSON},
 	{"quiet", no_argument, 0, O_QUIET},
 	{"threads", required_argument, 0, O_THREADS},
+	{"bound", required_argument, 0, O_BOUND},
+	{"no-sdp", no_argument, 0, O_NO_SDP},
+	{"no-sector", no_argument, 0, O_NO_SECTOR},
+	{"floor-starts", required_argument, 0, O_FLOOR_STARTS},
+	{"floor-n", required_argument, 0, O_FLOOR_N},
 	{"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0},
 };
@@ -105,6 +132,15 @@ static int parse(int argc, char **argv, struct certify_opts *o)
 		case O_JSON: o->json = 1; break;
 		case O_QUIET: o->quiet = 1; break;
 		case O_THREADS: bad |= cmd_parse_long("--threads", optarg, 1, 256, &o->threads); break;
+		case O_BOUND: o->bound = optarg; break;
+		case O_NO_SDP: o->no_sdp = 1; break;
+		case O_NO_SECTOR: o->no_sector = 1; break;
+		case O_FLOOR_STARTS:
+			bad |= cmd_parse_long("--floor-starts", optarg, 0, 100000, &o->floor_starts);
+			break;
+		case O_FLOOR_N:
+			bad |= cmd_parse_long("--floor-n", optarg, 0, 100000000L, &o->floor_n);
+			break;
 		case 'h': usage(stdout); return 1;
 		default: bad = 1; break;
 		}
@@ -117,6 +153,17 @@ static int parse(int argc, char **argv, struct certify_opts *o)
 	if (!bad && o->objective &&
 	    caps_objective_parse(o->objective, &o->obj, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab certify: --%s\n", err.msg);
+		bad = 1;
+	}
+	struct sl_error e;
+	if (!bad && o->bound && sandwich_choice_parse(o->bound, &o->choice, &e) != SL_OK) {
+		fprintf(stderr, "sectorlab certify: %s\n", e.msg);
+		bad = 1;
+	}
+	if (!bad && ((o->choice == SANDWICH_USE_SDP && o->no_sdp) ||
+		     (o->choice == SANDWICH_USE_SECTOR && o->no_sector))) {
+		fprintf(stderr, "sectorlab certify: --bound %s needs the bound --no-%s skips\n",
+			o->bound, o->bound);
 		bad = 1;
 	}
 	if (!bad && !o->model) {
@@ -161,15 +208,64 @@ static const char *lmi_name(enum certify_lmi v)
 	return "?";
 }
 
-static void print_table(const struct certify_opts *o, const struct cmd_model *m,
-			const struct certificate *c, const struct certify_accuracy *a)
+/* What the radii look like under every bound, and the floor beneath. */
+struct report {
+	struct sandwich sw;
+	struct certify_accuracy acc[SANDWICH_NKINDS]; /* per bound (when computed) */
+	struct certify_accuracy best;                 /* under the chosen table */
+	int nflip;                                    /* images of the flip search */
+	double flip_median;                           /* median shortest flip found */
+	int flip_found;                               /* images a flip was found for */
+	double flip_seconds;
+};
+
+/* The word for how a layer was certified (issue: say which test did it). */
+static const char *certified_by(const struct certify_layer *l)
 {
+	if (l->kind == SECTOR_LAYER_POOL)
+		return "k-Lipschitz";
+	if (l->within)
+		return "Theorem 4 cap";
+	if (l->lmi == CERTIFY_LMI_CERTIFIED)
+		return "exact LMI";
+	return "NOT certified";
+}
+
+/* A radius for people, width w: "inf" for an infinite one. */
+static void put_radius(int w, double v)
+{
+	if (isinf(v))
+		printf("%*s", w, "inf");
+	else
+		printf("%*.4f", w, v);
+}
+
+static const char *state_name(enum sandwich_state s)
+{
+	switch (s) {
+	case SANDWICH_COMPUTED: return "computed";
+	case SANDWICH_NOT_ASKED: return "not asked";
+	case SANDWICH_UNSUPPORTED: return "unsupported";
+	case SANDWICH_TOO_LARGE: return "too large";
+	case SANDWICH_FAILED: return "failed";
+	}
+	return "?";
+}
+
+/* The sandwich's rows, tightest first: floor, sdp-pair, sdp, sector, pair, product. */
+static const enum sandwich_kind order[SANDWICH_NKINDS] = {
+	SANDWICH_SDP_PAIR, SANDWICH_SDP, SANDWICH_SECTOR, SANDWICH_PAIR, SANDWICH_PRODUCT};
+
+static void print_table(const struct certify_opts *o, const struct cmd_model *m,
+			const struct certificate *c, const struct report *r)
+{
+	const struct sandwich *sw = &r->sw;
 	printf("certificate for %s (%s, %s) at (nu, delta) = (%g, %g), %s objective: sector "
 	       "[%.6f, %.6f]\n",
 	       o->model, m->model_name, m->mode, c->nu, c->delta,
 	       sector_objective_name(c->objective), c->sector_lo, c->sector_hi);
 	printf("\nlayer     kind   sigma(power, steps)   sigma(%s)      s      nu_i    delta_i"
-	       "      rho_i  within  exact LMI\n", "verified");
+	       "      rho_i  certified by   exact LMI\n", "verified");
 	for (int i = 0; i < c->nlayers; i++) {
 		const struct certify_layer *l = &c->layer[i];
 		if (l->kind == SECTOR_LAYER_POOL) {
@@ -185,8 +281,8 @@ static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 		       sector_layer_kind_name(l->kind), l->sigma_power, l->power_iters, l->sigma,
 		       l->sigma_exact ? " svd" : " pow", l->s);
 		if (c->allocated)
-			printf("  %9.4f %10.4f %10.6f  %-6s  %s", l->nu, l->delta, l->rho,
-			       l->within ? "yes" : "NO", lmi_name(l->lmi));
+			printf("  %9.4f %10.4f %10.6f  %-13s  %s", l->nu, l->delta, l->rho,
+			       certified_by(l), lmi_name(l->lmi));
 		printf("\n");
 		if (l->lmi == CERTIFY_LMI_CERTIFIED || l->lmi == CERTIFY_LMI_REFUTED)
 			printf("%9s largest nu certified by the exact LMI at delta_i: %.6f\n", "",
@@ -194,29 +290,108 @@ static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 		else if (l->lmi == CERTIFY_LMI_TOO_LARGE || l->lmi == CERTIFY_LMI_FAILED)
 			printf("%9s %s\n", "", l->lmi_message);
 	}
-	printf("\nsector (%g, %g): %s\n", c->nu, c->delta,
-	       c->sector_certified ? "CERTIFIED (Theorem 3 with every layer inside its cap)"
-				   : "not certified");
-	if (!c->sector_certified)
-		printf("  why: %s\n", c->reason);
-	if (c->sector_certified)
-		printf("Lipschitz bound: sector %s, product of norms %s; using %s\n",
-		       cmd_num(c->gamma_sector, 6).s, cmd_num(c->gamma_product, 6).s,
-		       cmd_num(c->gamma, 6).s);
+	if (c->sector_certified) {
+		printf("\nsector (%g, %g): CERTIFIED by Theorem 3 with", c->nu, c->delta);
+		for (int i = 0, first = 1; i < c->nlayers; i++) {
+			if (c->layer[i].kind == SECTOR_LAYER_POOL)
+				continue;
+			printf("%s %s by its %s", first ? "" : ",", c->layer[i].name,
+			       c->layer[i].within ? "Theorem 4 cap" : "exact LMI");
+			first = 0;
+		}
+		printf("; gamma %.6f\n", c->gamma_sector);
+	} else {
+		printf("\nsector (%g, %g): not certified\n  why: %s\n", c->nu, c->delta, c->reason);
+	}
+
+	printf("\nLipschitz bounds, tightest first (pair bounds: largest pair constant / sqrt(2)):\n");
+	if (sw->floor_L > 0)
+		printf("  %-9s %12.6f  floor, by search from %d test images (%d points, %.2f s)\n",
+		       "floor", sw->floor_L, (int)o->floor_starts, sw->floor_evaluations,
+		       sw->floor_seconds);
 	else
-		printf("Lipschitz bound: product of norms %s (the sector gives none)\n",
-		       cmd_num(c->gamma_product, 6).s);
-	printf("\n%d %s test images, clean accuracy %.2f%%, median certified radius %s\n",
-	       a->n, m->dataset, 100 * a->clean, cmd_num(a->median_radius, 4).s);
-	printf("certified accuracy (L2, pixels x/255 - 0.5):");
-	for (int k = 0; k < a->nradii; k++)
-		printf("  r=%g: %.2f%%", a->radius[k], 100 * a->certified[k]);
+		printf("  %-9s %12s  %s\n", "floor", "-", sw->floor_note);
+	for (int k = 0; k < SANDWICH_NKINDS; k++) {
+		const struct sandwich_bound *b = &sw->b[order[k]];
+		printf("  %-9s ", sandwich_kind_name(order[k]));
+		if (b->state != SANDWICH_COMPUTED) {
+			printf("%12s  %s%s%s\n", "-", state_name(b->state), b->note[0] ? ": " : "",
+			       b->note);
+			continue;
+		}
+		printf("%12.6f  %.2f s", b->L, b->seconds);
+		if (order[k] == SANDWICH_SECTOR && sw->sector_searched)
+			printf("; tightest sector (nu, delta) = (%.6g, %.6g), gamma %.6f, %d SDPs",
+			       sw->sector.nu, sw->sector.delta, sw->sector.gamma, sw->sector.sdps);
+		else if (b->note[0])
+			printf("; %s", b->note);
+		printf("\n");
+	}
+	if (sw->constant)
+		printf("  the network is constant (a layer's weight is all zero): every bound is 0 "
+		       "and every correctly classified image is certified at every radius\n");
+	if (sw->b[SANDWICH_SECTOR].state == SANDWICH_COMPUTED) {
+		double gs = sw->b[SANDWICH_SECTOR].L, gp = sw->b[SANDWICH_PRODUCT].L;
+		printf("the sector %s: its gamma %.6f is %s the product of norms %.6f",
+		       gs < gp ? "DECIDES over the product" : "does not decide", gs,
+		       gs < gp ? "below" : "not below", gp);
+		if (c->sector_certified)
+			printf(" (the allocation's (%g, %g) gives %.6f)", c->nu, c->delta,
+			       c->gamma_sector);
+		printf("\n");
+	}
+
+	printf("\n%d %s test images, clean accuracy %.2f%%; certified accuracy (L2, pixels "
+	       "x/255 - 0.5) under each bound:\n", r->best.n, m->dataset, 100 * r->best.clean);
+	printf("  %-9s %14s %8s", "bound", "median radius", "x product");
+	for (int k = 0; k < r->best.nradii; k++) {
+		char h[32];
+		snprintf(h, sizeof h, "r=%g", r->best.radius[k]);
+		printf(" %8s", h);
+	}
 	printf("\n");
+	double base = r->acc[SANDWICH_PRODUCT].median_radius;
+	for (int k = SANDWICH_NKINDS; k >= 0; k--) {
+		const struct certify_accuracy *a;
+		char name[32];
+		if (k == SANDWICH_NKINDS) {
+			a = &r->best;
+			snprintf(name, sizeof name, "%s *", sandwich_choice_name(o->choice));
+		} else {
+			if (sw->b[order[k]].state != SANDWICH_COMPUTED)
+				continue;
+			a = &r->acc[order[k]];
+			snprintf(name, sizeof name, "%s", sandwich_kind_name(order[k]));
+		}
+		printf("  %-9s ", name);
+		put_radius(14, a->median_radius);
+		if (base > 0 && isfinite(a->median_radius))
+			printf(" %7.2fx", a->median_radius / base);
+		else
+			printf(" %8s", "-");
+		for (int j = 0; j < a->nradii; j++)
+			printf(" %7.2f%%", 100 * a->certified[j]);
+		printf("\n");
+	}
+	printf("  (* decides: --bound %s)\n", sandwich_choice_name(o->choice));
+	if (r->nflip > 0)
+		printf("flip floor: PGD-L2 found a flip for %d of the first %d images, median "
+		       "shortest flip %.4f (%.1f s); every certified radius lies below it\n",
+		       r->flip_found, r->nflip, r->flip_median, r->flip_seconds);
+}
+
+static void print_accuracy_json(const struct certify_accuracy *a)
+{
+	printf("\"median_radius\":");
+	printf("%s", json_num(a->median_radius).s);
+	printf(",\"median_radius_infinite\":%s,", isinf(a->median_radius) ? "true" : "false");
+	cmd_json_certified(a);
 }
 
 static void print_json(const struct certify_opts *o, const struct cmd_model *m,
-		       const struct certificate *c, const struct certify_accuracy *a)
+		       const struct certificate *c, const struct report *r)
 {
+	const struct sandwich *sw = &r->sw;
 	printf("{\"model\":");
 	json_string(stdout, o->model);
 	printf(",\"model_name\":");
@@ -263,11 +438,40 @@ static void print_json(const struct certify_opts *o, const struct cmd_model *m,
 			printf("%s", json_num(l->lmi_nu_max).s);
 		else
 			printf("null");
-		printf(",\"certified\":%s}", l->certified ? "true" : "false");
+		printf(",\"certified\":%s,\"certified_by\":\"%s\"}",
+		       l->certified ? "true" : "false", c->allocated ? certified_by(l) : "");
 	}
-	printf("],\"n\":%d,\"clean_accuracy\":%.6f,\"median_radius\":%s,", a->n, a->clean,
-	       json_num(a->median_radius).s);
-	cmd_json_certified(a);
+	printf("],\"constant\":%s,\"floor\":{\"lipschitz\":", sw->constant ? "true" : "false");
+	if (sw->floor_L > 0)
+		printf("%s", json_num(sw->floor_L).s);
+	else
+		printf("null");
+	printf(",\"starts\":%ld,\"points\":%d,\"seconds\":%.4f,\"note\":", o->floor_starts,
+	       sw->floor_evaluations, sw->floor_seconds);
+	json_string(stdout, sw->floor_L > 0 ? "" : sw->floor_note);
+	printf(",\"flip_images\":%d,\"flip_found\":%d,\"flip_median\":", r->nflip,
+	       r->flip_found);
+	printf("%s", json_num(r->nflip > 0 ? r->flip_median : NAN).s);
+	printf(",\"flip_seconds\":%.4f},\"bounds\":{", r->flip_seconds);
+	for (int k = 0; k < SANDWICH_NKINDS; k++) {
+		const struct sandwich_bound *b = &sw->b[k];
+		printf("%s\"%s\":{\"state\":\"%s\",\"note\":", k ? "," : "",
+		       sandwich_kind_name((enum sandwich_kind)k), state_name(b->state));
+		json_string(stdout, b->note);
+		if (b->state == SANDWICH_COMPUTED) {
+			printf(",\"lipschitz\":%s", json_num(b->L).s);
+			printf(",\"seconds\":%.4f,", b->seconds);
+			print_accuracy_json(&r->acc[k]);
+		}
+		if (k == SANDWICH_SECTOR && sw->sector_searched)
+			printf(",\"tightest\":{\"nu\":%s,\"delta\":%s,\"gamma\":%s,\"sdps\":%d}",
+			       json_num(sw->sector.nu).s, json_num(sw->sector.delta).s,
+			       json_num(sw->sector.gamma).s, sw->sector.sdps);
+		printf("}");
+	}
+	printf("},\"bound\":\"%s\",\"n\":%d,\"clean_accuracy\":%.6f,",
+	       sandwich_choice_name(o->choice), r->best.n, r->best.clean);
+	print_accuracy_json(&r->best);
 	printf("}\n");
 }
 
@@ -280,13 +484,103 @@ static void on_layer(void *ctx, int done, int total, const char *name)
 			    total);
 }
 
+/* The flip search on the first n images; BUG when a certified radius of
+ * any bound exceeds the shortest flip found. */
+static int flip_floor(struct cmd_model *m, int n, struct report *r, struct sl_error *err)
+{
+	int bmax = m->net->max_batch, dim = m->net->in_dim;
+	float *x = malloc(sizeof(float) * (size_t)bmax * dim);
+	int *y = malloc(sizeof(int) * (size_t)bmax);
+	uint32_t *idx = malloc(sizeof(uint32_t) * (size_t)bmax);
+	double *flip = malloc(sizeof(double) * (size_t)n);
+	int rc = 1;
+	if (!x || !y || !idx || !flip) {
+		status_set(err, SL_ERR_NOMEM, "flip search");
+		goto out;
+	}
+	struct bounds_flip_options fo = {.steps = 40, .restarts = 1, .bisections = 8,
+					 .eps_start = 0.25, .eps_max = 16, .seed = 1};
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int start = 0; start < n; start += bmax) {
+		int b = n - start < bmax ? n - start : bmax;
+		for (int i = 0; i < b; i++)
+			idx[i] = (uint32_t)(start + i);
+		data_batch(&m->test, idx, (size_t)b, x, y);
+		if (bounds_flip_radius(m->net, x, y, b, &fo, flip + start, err) != SL_OK)
+			goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	r->flip_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+	r->nflip = n;
+	/* the radii of the first n images under each bound, against the flips */
+	const double *tables[SANDWICH_NKINDS];
+	double *rad[SANDWICH_NKINDS] = {0};
+	enum sandwich_kind kinds[SANDWICH_NKINDS];
+	bool *ok = malloc(sizeof(bool) * (size_t)n);
+	int nt = 0, cnt = 0;
+	for (int k = 0; k < SANDWICH_NKINDS; k++)
+		if (r->sw.b[k].state == SANDWICH_COMPUTED) {
+			tables[nt] = r->sw.b[k].pair;
+			kinds[nt] = (enum sandwich_kind)k;
+			rad[nt] = malloc(sizeof(double) * (size_t)n);
+			if (!rad[nt])
+				break;
+			nt++;
+		}
+	rc = 0;
+	if (!ok || certify_radii_tables(m->net, &m->test, n, nt, tables, rad, ok, &cnt, err) !=
+			   SL_OK) {
+		rc = 1;
+	}
+	for (int t = 0; rc == 0 && t < nt; t++)
+		for (int i = 0; i < n; i++)
+			if (rad[t][i] > flip[i]) {
+				status_set(err, SL_ERR_NUMERIC,
+					   "BUG: test image %d is certified at radius %.9g under the "
+					   "%s bound, but PGD flips it at distance %.9g",
+					   i, rad[t][i], sandwich_kind_name(kinds[t]), flip[i]);
+				rc = 1;
+				break;
+			}
+	for (int t = 0; t < nt; t++)
+		free(rad[t]);
+	free(ok);
+	if (rc)
+		goto out;
+	/* median over the images that were classified correctly (flip > 0) */
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (flip[i] > 0)
+			flip[k++] = flip[i];
+	r->flip_found = 0;
+	for (int i = 0; i < k; i++)
+		r->flip_found += isfinite(flip[i]);
+	for (int i = 1; i < k; i++) /* insertion sort: n is small */
+		for (int j = i; j > 0 && flip[j - 1] > flip[j]; j--) {
+			double t = flip[j];
+			flip[j] = flip[j - 1];
+			flip[j - 1] = t;
+		}
+	r->flip_median = k ? (k % 2 ? flip[k / 2] : 0.5 * (flip[k / 2 - 1] + flip[k / 2])) : 0;
+out:
+	free(x);
+	free(y);
+	free(idx);
+	free(flip);
+	return rc;
+}
+
 static int certify_run(int argc, char **argv)
 {
-	struct certify_opts o = {0};
+	struct certify_opts o = {.choice = SANDWICH_USE_BEST, .floor_starts = 200, .floor_n = 100};
 	int rc = parse(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	struct cmd_model m;
+	struct report r;
+	memset(&r, 0, sizeof r);
+	double *best = NULL;
 	cmd_set_threads(o.threads);
 	rc = cmd_load_model("certify", o.model, o.arch, 256, o.dataset, o.data_dir, &m);
 	if (rc)
@@ -323,18 +617,48 @@ static int certify_run(int argc, char **argv)
 		goto out;
 	}
 	int nradii = certify_radii_with(target, radii);
-	struct certify_accuracy a;
-	if (certify_accuracy(m.net, &c, &m.test, o.n > 0 ? (int)o.n : 0, radii, nradii, &a,
-			     &err) != SL_OK) {
+	struct sandwich_options so = {.sdp = !o.no_sdp, .sdp_pairs = !o.no_sdp,
+				      .sector = !o.no_sector, .floor_starts = (int)o.floor_starts,
+				      .floor_steps = 30, .seed = 1};
+	if (sandwich_compute(m.net, &c, &m.test, &so, &r.sw, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab certify: %s\n", err.msg);
+		goto out;
+	}
+	int classes = m.net->out_dim, n = o.n > 0 ? (int)o.n : 0;
+	best = malloc(sizeof(double) * (size_t)classes * classes);
+	if (!best) {
+		fprintf(stderr, "sectorlab certify: out of memory\n");
+		goto out;
+	}
+	if (sandwich_table(&r.sw, o.choice, best, &err) != SL_OK) {
+		fprintf(stderr, "sectorlab certify: %s\n", err.msg);
+		goto out;
+	}
+	if (certify_accuracy_pairs(m.net, best, &m.test, n, radii, nradii, &r.best, &err) !=
+	    SL_OK) {
+		fprintf(stderr, "sectorlab certify: %s\n", err.msg);
+		goto out;
+	}
+	for (int k = 0; k < SANDWICH_NKINDS; k++)
+		if (r.sw.b[k].state == SANDWICH_COMPUTED &&
+		    certify_accuracy_pairs(m.net, r.sw.b[k].pair, &m.test, n, radii, nradii,
+					   &r.acc[k], &err) != SL_OK) {
+			fprintf(stderr, "sectorlab certify: %s\n", err.msg);
+			goto out;
+		}
+	int nf = o.floor_n < r.best.n ? (int)o.floor_n : r.best.n;
+	if (nf > 0 && flip_floor(&m, nf, &r, &err) != 0) {
 		fprintf(stderr, "sectorlab certify: %s\n", err.msg);
 		goto out;
 	}
 	if (o.json)
-		print_json(&o, &m, &c, &a);
+		print_json(&o, &m, &c, &r);
 	else
-		print_table(&o, &m, &c, &a);
+		print_table(&o, &m, &c, &r);
 	rc = 0;
 out:
+	free(best);
+	sandwich_free(&r.sw);
 	cmd_model_free(&m);
 	return rc;
 }

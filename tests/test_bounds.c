@@ -67,7 +67,7 @@ static void test_tiny_sandwich(void **state)
 			fail_msg("trial %d: the floor %g misses the exact constant %g", trial, L1,
 				 exact);
 		struct bounds_sector sec;
-		if (bounds_tightest_sector(&m, 1 / (2 * sdp), &sec, &err) != SL_OK)
+		if (bounds_tightest_sector(&m, &sec, &err) != SL_OK)
 			fail_msg("tightest sector: %s", err.msg);
 		if (!(sec.gamma >= exact * (1 - 1e-6)))
 			fail_msg("trial %d: sector gamma %g below the pattern max %g", trial,
@@ -169,7 +169,7 @@ static void test_sector_one_layer(void **state)
 		fail_msg("sector SDP nu %g, exact LMI %g", s.nu, r.nu_max);
 	double three[] = {3, 0, 0, 3};
 	memcpy(m.w[0], three, sizeof three);
-	if (bounds_tightest_sector(&m, 0.2, &s, &err) != SL_OK)
+	if (bounds_tightest_sector(&m, &s, &err) != SL_OK)
 		fail_msg("%s", err.msg);
 	if (!(s.gamma >= 3 * (1 - 1e-6) && s.gamma <= 3.05))
 		fail_msg("W = 3 I: gamma %g (delta %g, nu %g), want 3", s.gamma, s.delta, s.nu);

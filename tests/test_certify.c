@@ -155,7 +155,8 @@ static void test_bad_indices(void **state)
 	bool ok;
 	int n;
 	struct sl_dataset ds = {0};
-	assert_int_equal(certify_radii(net, &ds, 0, 0, &r, &ok, &n, &err), SL_ERR_ARG);
+	assert_int_equal(certify_radii(net, &ds, 0, NAN, &r, &ok, &n, &err), SL_ERR_ARG);
+	assert_int_equal(certify_radii(net, &ds, 0, -1, &r, &ok, &n, &err), SL_ERR_ARG);
 	nn_free(net);
 }
 

@@ -125,11 +125,10 @@ struct bounds_sector {
 sl_status bounds_sector_at(const struct bounds_mlp *m, double delta, struct bounds_sector *out,
 			   struct sl_error *err);
 
-/* The 1-D search over delta (log-spaced around delta_hint, then golden
- * section) for the smallest gamma.  delta_hint > 0 (1 / (2 L) for any upper
- * bound L is a good one). */
-sl_status bounds_tightest_sector(const struct bounds_mlp *m, double delta_hint,
-				 struct bounds_sector *out, struct sl_error *err);
+/* The 1-D search over delta (decades from 1e-3 to 1e4, extended while the
+ * best is at an edge, then golden section) for the smallest gamma. */
+sl_status bounds_tightest_sector(const struct bounds_mlp *m, struct bounds_sector *out,
+				 struct sl_error *err);
 
 /* ---- Lower bounds ---- */
 
@@ -184,7 +183,8 @@ sl_status bounds_flip_radius(struct nn_net *net, const float *x, const int *y, i
 			     struct sl_error *err);
 
 /* Does PGD (o's steps and restarts) flip any of x away from y inside the
- * per-example L2 ball eps[i]?  flipped[i] answers; returns how many. */
+ * per-example L2 ball eps[i]?  flipped[i] answers (false where eps[i] <= 0:
+ * not attacked); returns how many, -1 when out of memory. */
 int bounds_attack_inside(struct nn_net *net, const float *x, const int *y, int batch,
 			 const double *eps, const struct bounds_flip_options *o, bool *flipped);
 

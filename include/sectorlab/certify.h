@@ -125,12 +125,60 @@ sl_status certify_network(struct nn_net *net, const struct certify_options *opts
 
 /*
  * Certified L2 radius of each of the first n examples of ds (all when n <= 0
- * or n > ds->n) for Lipschitz bound gamma: margin / (sqrt(2) gamma) when the
- * network classifies it correctly, else 0 (and correct[i] = false).  radius
+ * or n > ds->n) for Lipschitz bound gamma >= 0: (margin - rounding) /
+ * (sqrt(2) gamma) when the network classifies it correctly, else 0 (and
+ * correct[i] = false); see certify_batch_radii.  radius
  * and correct have room for n entries; *count receives n.
  */
 sl_status certify_radii(struct nn_net *net, const struct sl_dataset *ds, int n, double gamma,
 			double *radius, bool *correct, int *count, struct sl_error *err);
+
+/*
+ * The rounding of the forward pass (certify.c derives the bound): after
+ * nn_forward, certify_rounding_error bounds ||z_computed - z_exact||_2 for
+ * one example of the batch, where z_exact is the same float weights
+ * evaluated exactly, which is what every Lipschitz bound speaks of.  derived
+ * is false when a layer ran through the DFT, for which the bound is an
+ * allowance (a hundredfold the direct formula), not derived.
+ */
+struct certify_rounding {
+	double in[NN_MAX_LAYERS], cst[NN_MAX_LAYERS], out[NN_MAX_LAYERS];
+	bool derived;
+};
+sl_status certify_rounding_setup(const struct nn_net *net, struct certify_rounding *r,
+				 struct sl_error *err);
+double certify_rounding_error(const struct nn_net *net, const struct certify_rounding *r,
+			      int row);
+
+/*
+ * The one rule that turns logits into a verdict, for certify and training
+ * alike.  pair (classes, classes) holds pair constants: pair[y * classes + j]
+ * bounds the Lipschitz constant of z_y - z_j (sqrt(2) gamma for a network
+ * bound gamma; bounds.h has tighter ones).  For each row of logits (the last
+ * forward pass of net, batch rows): correct[r] = (nn_argmax == y[r]), the
+ * prediction every command uses; radius[r] = min over j != y of
+ * (z_y - z_j - sqrt(2) E) / pair[y][j], where E is the rounding bound, 0
+ * when a margin does not exceed sqrt(2) E or the row is wrong, INFINITY when
+ * every pair constant is 0 (a constant network).
+ */
+void certify_batch_radii(const struct nn_net *net, const struct certify_rounding *rd,
+			 const float *logits, const int *y, int batch, const double *pair,
+			 double *radius, bool *correct);
+
+/* pair[y][j] = sqrt(2) gamma off the diagonal, 0 on it. */
+void certify_pairs_from_gamma(double gamma, int classes, double *pair);
+
+/* certify_radii for ntables tables of pair constants at once (one forward
+ * pass over ds): radius[t] (n entries each) under pairs[t]; correct (n)
+ * does not depend on the table. */
+sl_status certify_radii_tables(struct nn_net *net, const struct sl_dataset *ds, int n,
+			       int ntables, const double *const *pairs, double *const *radius,
+			       bool *correct, int *count, struct sl_error *err);
+
+/* certify_radii for pair constants (certify_batch_radii over ds). */
+sl_status certify_radii_pairs(struct nn_net *net, const struct sl_dataset *ds, int n,
+			      const double *pair, double *radius, bool *correct, int *count,
+			      struct sl_error *err);
 
 /* Share of the n examples that are correct with radius > r. */
 double certify_accuracy_at(const double *radius, const bool *correct, int n, double r);
@@ -202,5 +250,14 @@ struct certify_accuracy {
 sl_status certify_accuracy(struct nn_net *net, const struct certificate *c,
 			   const struct sl_dataset *ds, int n, const double *radii, int nradii,
 			   struct certify_accuracy *out, struct sl_error *err);
+
+/* The same under pair constants (gamma and sector are left 0 / false). */
+sl_status certify_accuracy_pairs(struct nn_net *net, const double *pair,
+				 const struct sl_dataset *ds, int n, const double *radii,
+				 int nradii, struct certify_accuracy *out, struct sl_error *err);
+
+/* Fill out's n, clean, certified[] (at out->radius[0 .. nradii)) and
+ * median_radius from n radii (sorted in place) and verdicts. */
+void certify_summarize(double *radius, const bool *correct, int n, struct certify_accuracy *out);
 
 #endif
