@@ -30,6 +30,7 @@ sl_status bounds_mlp_new(int nlayers, const int *dim, double slope, struct bound
 		out->w[i] = calloc((size_t)dim[i] * (size_t)dim[i + 1], sizeof(double));
 		out->b[i] = calloc((size_t)dim[i + 1], sizeof(double));
 		bool last = i == nlayers - 1;
+		out->act[i] = last ? NN_ACT_IDENTITY : NN_ACT_LEAKY_RELU;
 		out->alpha[i] = last ? 1 : fmin(slope, 1);
 		out->beta[i] = last ? 1 : fmax(slope, 1);
 		if (!out->w[i] || !out->b[i]) {
@@ -73,7 +74,7 @@ sl_status bounds_mlp_from_net(const struct nn_net *net, struct bounds_mlp *out,
 	if (n == 0)
 		return status_set(err, SL_ERR_ARG, "bounds: the network has no dense layer");
 	for (int i = 0; i + 1 < n; i++)
-		if (dense[i]->act != NN_ACT_LEAKY_RELU)
+		if (dense[i]->act == NN_ACT_IDENTITY)
 			return status_set(err, SL_ERR_UNSUPPORTED,
 					  "%s has no activation: the bounds expect one on every "
 					  "layer but the last", dense[i]->name);
@@ -99,9 +100,11 @@ sl_status bounds_mlp_from_net(const struct nn_net *net, struct bounds_mlp *out,
 			out->w[i][k] = tmp[k];
 		for (int k = 0; k < l->out; k++)
 			out->b[i][k] = l->b[k];
-		if (i + 1 < n) {
-			out->alpha[i] = fmin(l->slope, 1);
-			out->beta[i] = fmax(l->slope, 1);
+		if (i + 1 < n) { /* leaky ReLU: [a, 1] (ReLU: a = 0); tanh: [0, 1] */
+			bool leaky = l->act == NN_ACT_LEAKY_RELU;
+			out->act[i] = l->act;
+			out->alpha[i] = leaky ? fmin(l->slope, 1) : 0;
+			out->beta[i] = leaky ? fmax(l->slope, 1) : 1;
 		}
 	}
 	free(tmp);
@@ -116,27 +119,37 @@ static int widest(const struct bounds_mlp *m)
 	return w;
 }
 
-static double slope_at(const struct bounds_mlp *m, int i, double q)
+/* Layer i's activation at pre-activation q, and its slope there (a leaky
+ * ReLU at 0 takes slope beta). */
+static double activate(const struct bounds_mlp *m, int i, double q, double *slope)
 {
-	return q < 0 ? m->alpha[i] : m->beta[i];
+	if (m->act[i] == NN_ACT_TANH) {
+		double t = tanh(q);
+		*slope = 1 - t * t;
+		return t;
+	}
+	if (m->act[i] == NN_ACT_IDENTITY) {
+		*slope = 1;
+		return q;
+	}
+	*slope = q < 0 ? m->alpha[i] : m->beta[i];
+	return *slope * q;
 }
 
-/* One layer: out = W in + b, then the activation when act; slope[k] gets the
- * activation's slope at each unit when slope is not NULL. */
+/* One layer: out = phi(W in + b); slope[k] gets the activation's slope at
+ * each unit when slope is not NULL. */
 static void layer_apply(const struct bounds_mlp *m, int i, const double *in, double *out,
 			double *slope)
 {
 	int r = m->dim[i + 1], c = m->dim[i];
-	bool act = i < m->nlayers - 1;
 	for (int k = 0; k < r; k++) {
 		const double *wk = m->w[i] + (size_t)k * c;
-		double s = m->b[i][k];
+		double s = m->b[i][k], a;
 		for (int j = 0; j < c; j++)
 			s += wk[j] * in[j];
-		double a = act ? slope_at(m, i, s) : 1;
+		out[k] = activate(m, i, s, &a);
 		if (slope)
 			slope[k] = a;
-		out[k] = a * s;
 	}
 }
 

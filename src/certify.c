@@ -311,8 +311,9 @@ out:
  * by Schur's test, sqrt(largest row sum * largest column sum) of |scale W|
  * (for a convolution, of the kernel taps: each input pixel meets each tap at
  * most once), and ||b||_2 counting a convolution's bias once per output
- * pixel.  The leaky ReLU's product by the slope adds u |h_out|; max pooling
- * and flatten are exact.  An error e_l made at layer l reaches the logits
+ * pixel.  The leaky ReLU's product by the slope adds u |h_out| (tanh, 4 u
+ * |h_out|: glibc's tanhf is within 2 ulp); max pooling and flatten are
+ * exact.  An error e_l made at layer l reaches the logits
  * multiplied by at most the Lipschitz constant of the layers after it, which
  * is at most the product of their A (A >= ||scale W||_2) and the pooling
  * constants.  So for one example
@@ -398,7 +399,11 @@ sl_status certify_rounding_setup(const struct nn_net *net, struct certify_roundi
 		}
 		r->in[i] = after * g * a;
 		r->cst[i] = after * g * sqrt(bn);
-		r->out[i] = l->act == NN_ACT_LEAKY_RELU ? after * UNIT_ROUNDOFF : 0;
+		/* leaky ReLU: one product; tanhf: glibc documents at most 2 ulp, 4 u
+		 * relative is safe */
+		r->out[i] = l->act == NN_ACT_LEAKY_RELU ? after * UNIT_ROUNDOFF
+			    : l->act == NN_ACT_TANH    ? after * 4 * UNIT_ROUNDOFF
+						       : 0;
 		after *= a;
 	}
 	return SL_OK;

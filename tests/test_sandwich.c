@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sectorlab/arch.h"
 #include "sectorlab/bounds.h"
 #include "sectorlab/certify.h"
 #include "sectorlab/data.h"
@@ -133,10 +134,10 @@ static void test_constant_network(void **state)
 	(void)state;
 	struct sl_dataset test;
 	assert_int_equal(data_load(DATA_MNIST, tu_sample_data(), false, &test, NULL), SL_OK);
-	struct nn_layer_spec specs[NN_MAX_LAYERS];
-	int ns = model_layers(MODEL_MLP, specs);
+	struct arch mlp;
+	model_get(MODEL_MLP, &mlp);
 	struct nn_net *net;
-	assert_int_equal(nn_new(specs, ns, 64, &net, NULL), SL_OK);
+	assert_int_equal(arch_build(&mlp, 64, &net, NULL), SL_OK);
 	struct sl_rng rng;
 	rng_seed(&rng, 1);
 	nn_init_glorot(net, &rng);
@@ -172,10 +173,10 @@ static void test_constant_network(void **state)
 static void test_rounding(void **state)
 {
 	(void)state;
-	struct nn_layer_spec specs[NN_MAX_LAYERS];
-	int ns = model_layers(MODEL_MLP, specs);
+	struct arch mlp;
+	model_get(MODEL_MLP, &mlp);
 	struct nn_net *net;
-	assert_int_equal(nn_new(specs, ns, 32, &net, NULL), SL_OK);
+	assert_int_equal(arch_build(&mlp, 32, &net, NULL), SL_OK);
 	struct sl_rng rng;
 	rng_seed(&rng, 2);
 	nn_init_glorot(net, &rng);

@@ -46,8 +46,9 @@
 #define BOUNDS_SDP_MAX_ORDER 400
 
 /* A dense network in double precision: layer i maps dim[i] values to
- * dim[i + 1]; every layer but the last has an activation slope-restricted
- * to [alpha[i], beta[i]] (leaky ReLU: [a, 1]); the last is affine. */
+ * dim[i + 1]; every layer but the last has an activation act[i] (leaky ReLU
+ * with slopes alpha, beta; or tanh) slope-restricted to [alpha[i], beta[i]]
+ * (leaky ReLU: [a, 1]; tanh: [0, 1]); the last is affine. */
 struct bounds_mlp {
 	int nlayers;
 	int dim[NN_MAX_LAYERS + 1];
@@ -55,10 +56,11 @@ struct bounds_mlp {
 	double *b[NN_MAX_LAYERS];     /* (dim[i + 1]) */
 	double alpha[NN_MAX_LAYERS];  /* slope range of layer i's activation */
 	double beta[NN_MAX_LAYERS];
+	enum nn_act act[NN_MAX_LAYERS];
 };
 
 /* Zeroed weights and biases for the given sizes (nlayers >= 1); every hidden
- * activation set to leaky ReLU with the given slope.  Free with
+ * activation set to leaky ReLU with the given slope (0: ReLU).  Free with
  * bounds_mlp_free. */
 sl_status bounds_mlp_new(int nlayers, const int *dim, double slope, struct bounds_mlp *out,
 			 struct sl_error *err);
@@ -73,8 +75,8 @@ void bounds_mlp_free(struct bounds_mlp *m);
 void bounds_mlp_forward(const struct bounds_mlp *m, const double *x, double *z);
 
 /* The Jacobian of the logits at x, (dim[nlayers], dim[0]) row-major: exact
- * where the network is differentiable (a pre-activation at 0 takes slope
- * beta). */
+ * where the network is differentiable (a leaky ReLU's pre-activation at 0
+ * takes slope beta). */
 sl_status bounds_mlp_jacobian(const struct bounds_mlp *m, const double *x, double *jac,
 			      struct sl_error *err);
 
