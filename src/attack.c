@@ -426,15 +426,6 @@ static enum grad_state step_row(const float *restrict x0, float *restrict x,
 	return GRAD_OK;
 }
 
-static int argmax_row(const float *z, int classes)
-{
-	int best = 0;
-	for (int k = 1; k < classes; k++)
-		if (z[k] > z[best])
-			best = k;
-	return best;
-}
-
 int attack_input_gradient(struct nn_net *net, const float *x, const int *y, int batch,
 			  float *g, float *loss)
 {
@@ -667,7 +658,7 @@ static const float *forward_active(struct attacker *a, int *m_out)
 	for (int i = 0; i < m; i++) {
 		int r = a->rows[i];
 		const float *z = logits + (size_t)i * a->classes;
-		a->pred[r] = argmax_row(z, a->classes);
+		nn_argmax(z, 1, a->classes, &a->pred[r]); /* the one prediction rule */
 		a->lbuf[i] = targeted(a) ? a->target[r] : a->label[r];
 	}
 	return logits;

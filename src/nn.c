@@ -165,7 +165,7 @@ sl_status nn_build_threads(struct nn_shape input, const struct nn_layer_spec *sp
 		return status_set(err, SL_ERR_NOMEM, "network");
 	sl_status st = SL_OK;
 	struct nn_shape shape = input;
-	size_t nparams = 0, col = 1, work = 1, part = 1, keys = 1;
+	size_t nparams = 0, col = 1, work = 1, part = 1, keys = 1, rows = 1;
 	for (int i = 0; i < nlayers; i++) {
 		st = layer_shape(&net->layers[i], &specs[i], i, shape, err);
 		if (st != SL_OK)
@@ -177,6 +177,8 @@ sl_status nn_build_threads(struct nn_shape input, const struct nn_layer_spec *sp
 					l->out, max_batch);
 			goto fail;
 		}
+		if (l->kind == NN_DENSE && (size_t)NN_ROWS * (size_t)(l->in + l->out) > rows)
+			rows = (size_t)NN_ROWS * (size_t)(l->in + l->out);
 		if (nn_layer_weighted(l)) {
 			nparams += nn_layer_wsize(l) + (size_t)l->wrows;
 			if ((size_t)l->usize + l->vsize > work)
@@ -225,6 +227,7 @@ sl_status nn_build_threads(struct nn_shape input, const struct nn_layer_spec *sp
 		NN_TAKE(keys_block, net->keys_stride * (size_t)net->threads);
 		net->keys = (int32_t *)keys_block;
 		NN_TAKE(net->work, work);
+		NN_TAKE(net->rows, rows);
 		for (int i = 0; i < nlayers; i++) {
 			struct nn_layer *l = &net->layers[i];
 			if (nn_layer_weighted(l)) {
@@ -607,13 +610,38 @@ static void activate(const struct nn_layer *l, int batch)
 	act_forward(l, l->a, (size_t)batch * l->out);
 }
 
-static void dense_forward(const struct nn_layer *l, const float *in, int batch)
+/*
+ * a (batch, out) = scale in (batch, in) W^T + b, in sgemm calls of exactly
+ * NN_ROWS examples, a short last group padded with zeros in net->rows.
+ * OpenBLAS computes the rows at the edge of its blocks with other kernels
+ * than the rest, so with one call per batch an example's logits depended on
+ * the batch size (and on its place in the batch) by a few ulps, and near-ties
+ * were classified differently by train, attack and certify.  With every call
+ * the same shape, each example's outputs are the same whatever batch it
+ * comes in: one prediction for every command.
+ */
+static void dense_forward(struct nn_net *net, const struct nn_layer *l, const float *in,
+			  int batch)
 {
-	/* a (batch, out) = scale in (batch, in) W^T + b */
-	for (int r = 0; r < batch; r++)
-		memcpy(l->a + (size_t)r * l->out, l->b, sizeof(float) * (size_t)l->out);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, l->out, l->in, l->scale, in,
-		    l->in, l->w, l->in, 1.0f, l->a, l->out);
+	for (int s = 0; s < batch; s += NN_ROWS) {
+		int n = batch - s < NN_ROWS ? batch - s : NN_ROWS;
+		const float *src = in + (size_t)s * l->in;
+		float *dst = l->a + (size_t)s * l->out;
+		if (n < NN_ROWS) { /* pad: (NN_ROWS, in) then (NN_ROWS, out) in net->rows */
+			float *pin = net->rows, *pout = net->rows + (size_t)NN_ROWS * l->in;
+			memcpy(pin, src, sizeof(float) * (size_t)n * l->in);
+			memset(pin + (size_t)n * l->in, 0,
+			       sizeof(float) * (size_t)(NN_ROWS - n) * l->in);
+			src = pin;
+			dst = pout;
+		}
+		for (int r = 0; r < NN_ROWS; r++)
+			memcpy(dst + (size_t)r * l->out, l->b, sizeof(float) * (size_t)l->out);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, NN_ROWS, l->out, l->in,
+			    l->scale, src, l->in, l->w, l->in, 1.0f, dst, l->out);
+		if (n < NN_ROWS)
+			memcpy(l->a + (size_t)s * l->out, dst, sizeof(float) * (size_t)n * l->out);
+	}
 }
 
 /* What a team thread needs to run part of a layer's batch. */
@@ -822,7 +850,7 @@ const float *nn_forward(struct nn_net *net, const float *x, int batch)
 		net->act_in[i] = in;
 		switch (l->kind) {
 		case NN_DENSE:
-			dense_forward(l, in, batch);
+			dense_forward(net, l, in, batch);
 			if (l->scale < 1.0f) /* for cap_gradient */
 				memcpy(l->z, l->a, sizeof(float) * (size_t)batch * l->out);
 			activate(l, batch);

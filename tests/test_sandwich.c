@@ -26,10 +26,16 @@ static struct trainer *trained_mlp(struct sl_dataset *train, struct sl_dataset *
 	cfg.holdout = 0;
 	cfg.epochs = 1;
 	struct trainer *t;
-	assert_int_equal(trainer_new(&cfg, train, test, &t, NULL), SL_OK);
+	struct sl_error err;
+	if (trainer_new(&cfg, train, test, &t, &err) != SL_OK)
+		fail_msg("trainer_new: %s", err.msg);
 	struct train_step_info info;
-	while (t->epoch < cfg.epochs)
-		assert_int_equal(trainer_step(t, &info, NULL), SL_OK);
+	bool done = false;
+	while (t->epoch < cfg.epochs) {
+		if ((trainer_ending(t) ? trainer_end_step(t, &done, &err)
+				       : trainer_step(t, &info, &err)) != SL_OK)
+			fail_msg("training: %s", err.msg);
+	}
 	return t;
 }
 
@@ -224,12 +230,42 @@ static void test_rounding(void **state)
 	nn_free(net);
 }
 
+/* One prediction for every command: an example's logits are the same bits
+ * whatever batch it is evaluated in (train, attack and certify use different
+ * batch sizes), so near-ties are classified alike everywhere. */
+static void test_batch_invariance(void **state)
+{
+	(void)state;
+	struct arch mlp;
+	model_get(MODEL_MLP, &mlp);
+	struct nn_net *net;
+	assert_int_equal(arch_build(&mlp, 64, &net, NULL), SL_OK);
+	struct sl_rng rng;
+	rng_seed(&rng, 4);
+	nn_init_glorot(net, &rng);
+	enum { B = 37 };
+	float *x = malloc(sizeof(float) * B * 784), all[B * 10];
+	for (int k = 0; k < B * 784; k++)
+		x[k] = rng_uniform(&rng) - 0.5f;
+	memcpy(all, nn_forward(net, x, B), sizeof all);
+	for (int start = 0; start < B; start += 5) { /* groups of 5 and one alone */
+		int n = B - start < 5 ? B - start : 5;
+		assert_memory_equal(nn_forward(net, x + (size_t)start * 784, n), all + start * 10,
+				    sizeof(float) * (size_t)n * 10);
+		assert_memory_equal(nn_forward(net, x + (size_t)start * 784, 1), all + start * 10,
+				    sizeof(float) * 10);
+	}
+	free(x);
+	nn_free(net);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mlp_sound),
 		cmocka_unit_test(test_constant_network),
 		cmocka_unit_test(test_rounding),
+		cmocka_unit_test(test_batch_invariance),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,11 @@
 
 #define NN_MAX_LAYERS 16
 
+/* Dense layers run their forward pass in groups of exactly this many
+ * examples (padded), so an example's outputs do not depend on the batch it
+ * comes in (see nn.c). */
+#define NN_ROWS 16
+
 enum nn_kind { NN_DENSE, NN_CONV, NN_MAXPOOL, NN_FLATTEN };
 enum nn_act { NN_ACT_IDENTITY, NN_ACT_LEAKY_RELU, NN_ACT_TANH };
 
@@ -128,6 +133,8 @@ struct nn_net {
 	int32_t *keys;         /* (threads, keys_stride) max pooling's order keys of
 				  one example's input */
 	float *work;           /* power-iteration scratch: the largest usize + vsize */
+	float *rows;           /* (NN_ROWS, in + out) of the widest dense layer: the
+				  padded last group of a dense forward pass */
 	float *block;          /* the one allocation every buffer above lives in */
 };
 
