@@ -252,9 +252,9 @@ static const char *state_name(enum sandwich_state s)
 	return "?";
 }
 
-/* The sandwich's rows, tightest first: floor, sdp-pair, sdp, sector, pair, product. */
+/* The sandwich's rows, tightest first: the network bounds, then the pair ones. */
 static const enum sandwich_kind order[SANDWICH_NKINDS] = {
-	SANDWICH_SDP_PAIR, SANDWICH_SDP, SANDWICH_SECTOR, SANDWICH_PAIR, SANDWICH_PRODUCT};
+	SANDWICH_SDP, SANDWICH_SECTOR, SANDWICH_PRODUCT, SANDWICH_SDP_PAIR, SANDWICH_PAIR};
 
 static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 			const struct certificate *c, const struct report *r)
@@ -304,14 +304,21 @@ static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 		printf("\nsector (%g, %g): not certified\n  why: %s\n", c->nu, c->delta, c->reason);
 	}
 
-	printf("\nLipschitz bounds, tightest first (pair bounds: largest pair constant / sqrt(2)):\n");
+	printf("\nLipschitz bounds of the network, tightest first (floor <= sdp <= sector <= "
+	       "product):\n");
 	if (sw->floor_L > 0)
-		printf("  %-9s %12.6f  floor, by search from %d test images (%d points, %.2f s)\n",
+		printf("  %-9s %12.6f  by search from %d test images (%d points, %.2f s)\n",
 		       "floor", sw->floor_L, (int)o->floor_starts, sw->floor_evaluations,
 		       sw->floor_seconds);
 	else
 		printf("  %-9s %12s  %s\n", "floor", "-", sw->floor_note);
 	for (int k = 0; k < SANDWICH_NKINDS; k++) {
+		if (k == 3) {
+			printf("per class pair, the largest constant L_yj over pairs (a network bound "
+			       "L gives sqrt(2) L):\n");
+			if (sw->floor_L > 0)
+				printf("  %-9s %12.6f  by search, as above\n", "floor", sw->floor_pair_max);
+		}
 		const struct sandwich_bound *b = &sw->b[order[k]];
 		printf("  %-9s ", sandwich_kind_name(order[k]));
 		if (b->state != SANDWICH_COMPUTED) {
@@ -449,6 +456,7 @@ static void print_json(const struct certify_opts *o, const struct cmd_model *m,
 	printf(",\"starts\":%ld,\"points\":%d,\"seconds\":%.4f,\"note\":", o->floor_starts,
 	       sw->floor_evaluations, sw->floor_seconds);
 	json_string(stdout, sw->floor_L > 0 ? "" : sw->floor_note);
+	printf(",\"pair_max\":%s", json_num(sw->floor_L > 0 ? sw->floor_pair_max : NAN).s);
 	printf(",\"flip_images\":%d,\"flip_found\":%d,\"flip_median\":", r->nflip,
 	       r->flip_found);
 	printf("%s", json_num(r->nflip > 0 ? r->flip_median : NAN).s);

@@ -125,7 +125,7 @@ static sl_status pair_bound(const struct nn_net *net, const struct certificate *
 	nn_layer_weight_in_use(last, w);
 	bounds_pair_from_last(w, last->wrows, last->wcols, before, b->pair);
 	free(w);
-	b->L = table_max(b->pair, s->classes) / sqrt(2.0);
+	b->L = table_max(b->pair, s->classes);
 	b->state = SANDWICH_COMPUTED;
 	return SL_OK;
 }
@@ -160,6 +160,7 @@ static sl_status run_floor(const struct bounds_mlp *m, const struct sl_dataset *
 	st = bounds_floor_lipschitz(m, xd, n, o->floor_steps, o->seed, &f, err);
 	s->floor_seconds = seconds_now() - t0;
 	s->floor_L = f.L;
+	s->floor_pair_max = table_max(s->floor_pair, s->classes);
 	s->floor_evaluations = f.evaluations;
 out:
 	free(xf);
@@ -264,7 +265,7 @@ sl_status sandwich_compute(struct nn_net *net, const struct certificate *cert,
 			e = merr;
 		if (s2 == SL_OK) {
 			b->state = SANDWICH_COMPUTED;
-			b->L = table_max(b->pair, out->classes) / sqrt(2.0);
+			b->L = table_max(b->pair, out->classes);
 			b->seconds = seconds_now() - t0;
 		} else {
 			free(b->pair);

@@ -44,7 +44,7 @@ enum sandwich_state {
 struct sandwich_bound {
 	enum sandwich_state state;
 	char note[640];        /* why not, when not computed */
-	double L;              /* network bound; for pair kinds the largest pair constant / sqrt(2) */
+	double L;              /* network bound; for pair kinds the largest pair constant */
 	double *pair;          /* (classes, classes), when computed */
 	double seconds;
 };
@@ -78,6 +78,7 @@ struct sandwich {
 	bool sector_searched;         /* sector holds the search's result */
 	double floor_L;               /* the Lipschitz floor (0 when not run) */
 	double *floor_pair;           /* (classes, classes) per-pair floor, or NULL */
+	double floor_pair_max;        /* its largest entry */
 	int floor_evaluations;
 	double floor_seconds;
 	char floor_note[640];         /* why not, when not run */
