@@ -215,7 +215,7 @@ static void test_train_run_writes_files(void **state)
 	assert_non_null(ca);
 	snprintf(trained, sizeof trained, "%.*s", (int)(strchr(ca, '}') - ca + 1), ca);
 	assert_non_null(strstr(trained, "\"0.5\":0."));
-	snprintf(args, sizeof args, "certify --model %s/m.safetensors --json", dir);
+	snprintf(args, sizeof args, "certify --model %s/m.safetensors --json --no-sdp", dir);
 	assert_int_equal(tu_run(args, false, out, sizeof out), 0);
 	ca = strstr(out, "\"certified_accuracy\":{");
 	assert_non_null(ca);
@@ -326,12 +326,13 @@ static void test_certify_uses_recorded_objective(void **state)
 		 "train --mode spnorm --objective min --epochs 1 --eps 0 --threads 1 --out %s",
 		 ckpt);
 	assert_int_equal(run(args, out, sizeof out), 0);
-	snprintf(args, sizeof args, "certify --model %s --n 50 --json --threads 1", ckpt);
+	snprintf(args, sizeof args, "certify --model %s --n 50 --json --threads 1 --no-sdp", ckpt);
 	assert_int_equal(tu_run(args, false, out, sizeof out), 0);
 	if (!strstr(out, "\"objective\":\"min\"") || !strstr(out, "\"sector_certified\":true"))
 		fail_msg("certify without --objective:\n%s", out);
 	snprintf(args, sizeof args,
-		 "certify --model %s --n 50 --json --threads 1 --objective product", ckpt);
+		 "certify --model %s --n 50 --json --threads 1 --no-sdp --objective product",
+		 ckpt);
 	assert_int_equal(tu_run(args, false, out, sizeof out), 0);
 	assert_non_null(strstr(out, "\"objective\":\"product\""));
 	assert_non_null(strstr(out, "\"sector_certified\":false"));
