@@ -684,7 +684,15 @@ sl_status bounds_lipsdp(const struct bounds_mlp *m, const double *direction, dou
 
 sl_status bounds_lipsdp_pairs(const struct bounds_mlp *m, double *pair, struct sl_error *err)
 {
-	int k = m->dim[m->nlayers];
+	int k = m->dim[m->nlayers], order;
+	sl_status fit = bounds_sdp_fits(m, &order, err);
+	if (fit != SL_OK)
+		return fit;
+	if (m->nlayers > 1 && order > BOUNDS_PAIR_SDP_MAX_ORDER)
+		return status_set(err, SL_ERR_TOO_LARGE,
+				  "too large for the per-pair SDPs: %d SDPs of order %d, above the "
+				  "limit %d (about half a minute for all of them)",
+				  k * (k - 1) / 2, order, BOUNDS_PAIR_SDP_MAX_ORDER);
 	double *dir = calloc((size_t)k, sizeof(double));
 	if (!dir)
 		return status_set(err, SL_ERR_NOMEM, "LipSDP pairs");

@@ -45,6 +45,10 @@
  */
 #define BOUNDS_SDP_MAX_ORDER 400
 
+/* Largest order for the 45 per-pair SDPs (ten classes): 150 keeps them
+ * within about half a minute (the MNIST MLP's order is 120). */
+#define BOUNDS_PAIR_SDP_MAX_ORDER 150
+
 /* A dense network in double precision: layer i maps dim[i] values to
  * dim[i + 1]; every layer but the last has an activation act[i] (leaky ReLU
  * with slopes alpha, beta; or tanh) slope-restricted to [alpha[i], beta[i]]
@@ -108,7 +112,8 @@ sl_status bounds_lipsdp(const struct bounds_mlp *m, const double *direction, dou
 			struct sl_error *err);
 
 /* Per-pair LipSDP: pair[y * classes + j] for every y != j (classes (classes
- * - 1) / 2 SDPs; the table is symmetric), 0 on the diagonal. */
+ * - 1) / 2 SDPs; the table is symmetric), 0 on the diagonal.  SL_ERR_TOO_LARGE
+ * above BOUNDS_PAIR_SDP_MAX_ORDER. */
 sl_status bounds_lipsdp_pairs(const struct bounds_mlp *m, double *pair, struct sl_error *err);
 
 /* The tightest sector the exact per-layer LMIs and the corrected Theorem 3
