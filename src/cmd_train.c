@@ -353,20 +353,6 @@ static int configure(const struct train_opts *o, struct train_config *cfg,
 	return configure_loss(o, cfg);
 }
 
-/* The certified accuracy of the trainer's network on ds at the given radii,
- * computed as `sectorlab certify` computes it from the saved checkpoint. */
-static sl_status certified_accuracy(struct trainer *t, const struct sl_dataset *ds,
-				    const double *radii, int nradii, struct certify_accuracy *out,
-				    struct sl_error *err)
-{
-	struct certificate c;
-	struct certify_options co = caps_certify_options(&t->cfg.caps);
-	sl_status st = certify_network(t->net, &co, &c, err);
-	if (st == SL_OK)
-		st = certify_accuracy(t->net, &c, ds, 0, radii, nradii, out, err);
-	return st;
-}
-
 /* What the epoch hook needs to report, log and save an epoch. */
 struct epoch_out {
 	const struct train_opts *o;
@@ -397,7 +383,7 @@ static sl_status epoch_done(void *ctx, struct trainer *t, const struct epoch_rep
 	double secs = (t1.tv_sec - eo->t0.tv_sec) + (t1.tv_nsec - eo->t0.tv_nsec) * 1e-9;
 	eo->test_acc = r->test_accuracy;
 	eo->test_loss = r->test_loss;
-	sl_status st = certified_accuracy(t, t->test, eo->radii, eo->nradii, cert, err);
+	sl_status st = trainer_certified_accuracy(t, t->test, 0, eo->radii, eo->nradii, cert, err);
 	if (st != SL_OK)
 		return st;
 	const double *sigma = r->sigma;
@@ -643,7 +629,7 @@ static int train_run(int argc, char **argv)
 	bool none = t->epoch == 0;
 	if ((none && (trainer_settle_caps(t, &err) != SL_OK ||
 		      trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
-		      certified_accuracy(t, &test, radii, nradii, &cert, &err) != SL_OK)) ||
+		      trainer_certified_accuracy(t, &test, 0, radii, nradii, &cert, &err) != SL_OK)) ||
 	    (o.out && (none || out_once) &&
 	     cmd_save_checkpoint(t, kind, test_acc, o.out, &err) != SL_OK) ||
 	    (o.log && (none || log_once) && log_save(&log, o.log, &err) != SL_OK)) {

@@ -398,6 +398,18 @@ void trainer_eval_result(const struct train_eval *e, double *accuracy, double *l
 	*loss = e->pos > 0 ? e->loss_sum / e->pos : 0;
 }
 
+sl_status trainer_certified_accuracy(struct trainer *t, const struct sl_dataset *ds, int n,
+				     const double *radii, int nradii,
+				     struct certify_accuracy *out, struct sl_error *err)
+{
+	struct certificate c;
+	struct certify_options co = caps_certify_options(&t->cfg.caps);
+	sl_status st = certify_network(t->net, &co, &c, err);
+	if (st == SL_OK)
+		st = certify_accuracy(t->net, &c, ds, n, radii, nradii, out, err);
+	return st;
+}
+
 sl_status trainer_evaluate(struct trainer *t, const struct sl_dataset *ds, int n,
 			   double *accuracy, double *loss, struct sl_error *err)
 {

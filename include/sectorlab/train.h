@@ -178,4 +178,17 @@ uint32_t train_default_holdout(const struct sl_dataset *train);
 sl_status trainer_evaluate(struct trainer *t, const struct sl_dataset *ds, int n,
 			   double *accuracy, double *loss, struct sl_error *err);
 
+/*
+ * Certified accuracy of the current network on the first n examples of ds
+ * (all when n <= 0) at nradii radii (<= CERTIFY_MAX_RADII): the certificate
+ * `sectorlab certify` computes for cfg.caps (certify_network at
+ * caps_certify_options), then certify_accuracy under it.  The one path
+ * behind train's per-epoch metric and the lab's certified column.  A network
+ * without certified caps still gets a bound: the product of its norms
+ * (out->sector false).
+ */
+sl_status trainer_certified_accuracy(struct trainer *t, const struct sl_dataset *ds, int n,
+				     const double *radii, int nradii,
+				     struct certify_accuracy *out, struct sl_error *err);
+
 #endif
