@@ -15,18 +15,22 @@ static void usage(FILE *f)
 {
 	fputs("usage: sectorlab [options]\n"
 	      "\n"
-	      "Open the lab on a race: a plain (vanilla), an L2-regularised and a certified\n"
-	      "(spnorm, caps allocated for the paper's (nu, delta) = (-2, 0.4)) network\n"
-	      "train side by side from the same seed on the same batches.  The screen shows\n"
-	      "their loss and accuracy on one epoch axis; clean, FGSM and PGD accuracy; the\n"
-	      "same test digit attacked in every lane; robust accuracy against eps; and the\n"
+	      "Open the lab on a race: a plain (vanilla), an L2-regularised, a certified\n"
+	      "(spnorm, caps allocated for the paper's (nu, delta) = (-2, 0.4)) and a\n"
+	      "certified + margin network (the same caps, trained with train's loss for\n"
+	      "them: lmt) train side by side from the same seed on the same batches.  The\n"
+	      "screen shows their loss and accuracy on one epoch axis; clean, FGSM, PGD and\n"
+	      "certified accuracy (L2 radius 0.5, the bound certify uses); the same test\n"
+	      "digit attacked in every lane; robust accuracy against eps; and the\n"
 	      "focused lane's spectral norms against their caps.  Key a opens an editor for\n"
 	      "the network's (nu, delta) that recomputes every layer's cap as you type.\n"
 	      "Press ? in the lab for every key.  The lab needs a terminal of 80x24 or more.\n"
 	      "\n"
-	      "  --lanes LIST     lanes to race, comma-separated, from vanilla, l2, spnorm\n"
-	      "                   and authors (the authors' hard-coded caps, NOT\n"
-	      "                   certified); default vanilla,l2,spnorm\n"
+	      "  --lanes LIST     lanes to race, comma-separated, from vanilla, l2, spnorm,\n"
+	      "                   margin (certified + margin: spnorm, lmt loss) and\n"
+	      "                   authors (the authors' hard-coded caps, NOT certified);\n"
+	      "                   default vanilla,l2,spnorm,margin (without margin when\n"
+	      "                   the caps are not certified ones)\n"
 	      "  --mode MODE      one lane only, of mode vanilla, l2 or spnorm\n"
 	      "  --dataset NAME   mnist (default), fashion, or cifar10 (alexnet-lite)\n"
 	      "  --model NAME     mlp (default for mnist and fashion) or alexnet-lite\n"
@@ -103,7 +107,7 @@ static sl_status save_epoch(void *ctx, const struct trainer *t, double test_acc,
 	return st;
 }
 
-/* "vanilla,l2,spnorm" into kinds; returns the count, or -1 after saying why. */
+/* "vanilla,l2,spnorm,margin" into kinds; returns the count, or -1 after saying why. */
 static int parse_lanes(const char *text, enum lab_lane_kind *kinds)
 {
 	char buf[256];
@@ -210,8 +214,9 @@ static int lab_run(int argc, char **argv)
 	}
 
 	/* The lanes: --lanes, or one lane of --mode, or the race. */
-	enum lab_lane_kind kinds[LAB_MAX_LANES] = {LAB_LANE_VANILLA, LAB_LANE_L2, LAB_LANE_SPNORM};
-	int nlanes = 3;
+	enum lab_lane_kind kinds[LAB_MAX_LANES] = {LAB_LANE_VANILLA, LAB_LANE_L2, LAB_LANE_SPNORM,
+						   LAB_LANE_MARGIN};
+	int nlanes = LAB_RACE_LANES;
 	struct train_config base = train_config_for(&arch);
 	base.epochs = (int)epochs;
 	base.seed = (uint64_t)seed;
@@ -237,8 +242,13 @@ static int lab_run(int argc, char **argv)
 	rc = cmd_spnorm_caps("lab", &arch, &req, &base, &plan, NULL, 0);
 	if (rc)
 		return rc;
+	/* The race's margin lane needs certified caps: without them it races
+	 * three lanes. */
+	if (!lanes_text && !mode && base.caps.source != CAPS_CERTIFIED)
+		nlanes = LAB_RACE_LANES - 1;
 	struct lab_config cfg = {.nlanes = nlanes, .eps = (float)eps, .pace = (int)pace,
-				 .eval_n = grey ? 1000 : 200, .paused = paused};
+				 .eval_n = grey ? 1000 : 200, .cert_radius = LAB_CERT_RADIUS,
+				 .paused = paused};
 	int hooked = -1;
 	for (int i = 0; i < nlanes; i++) {
 		if (lab_lane_make(kinds[i], &base, &base.caps, &cfg.lane[i], &err) != SL_OK) {

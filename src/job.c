@@ -22,6 +22,7 @@
 /* The attack figures in progress, computed a chunk at a time. */
 struct attacks {
 	bool active;
+	bool cert;                 /* the certified accuracy first (after an epoch) */
 	bool curve;                /* with robust accuracy against eps */
 	bool epoch;                /* an epoch's figures: pushed to the per-epoch curves */
 	float eps;
@@ -127,11 +128,13 @@ static int attack_n(const struct job *job, int most)
 static void attacks_begin(struct job *job, float eps, bool after_epoch)
 {
 	struct attacks *a = &job->attacks;
+	bool cert = after_epoch || (a->active && a->cert);
 	bool curve = after_epoch || (a->active && a->curve);
 	bool epoch = after_epoch || (a->active && a->epoch);
 	memset(a, 0, sizeof *a);
 	a->active = true;
 	a->eps = eps;
+	a->cert = cert && job->cfg.cert_radius > 0;
 	a->curve = curve;
 	a->epoch = epoch;
 	a->n = attack_n(job, JOB_ATTACK_N);
@@ -149,6 +152,22 @@ static sl_status attacks_step(struct job *job, struct sl_error *err)
 	struct sl_dataset part;
 	struct attack_result r[JOB_EPS_POINTS];
 	sl_status st;
+	if (a->cert) { /* one piece: the certificate, then its accuracy */
+		struct certify_accuracy ca;
+		if ((st = trainer_certified_accuracy(job->trainer, job->test, job->cfg.eval_n,
+						     &job->cfg.cert_radius, 1, &ca, err)) != SL_OK)
+			return st;
+		struct job_snapshot *w = &job->work;
+		w->have_cert = true;
+		w->cert_radius = job->cfg.cert_radius;
+		w->cert_acc = ca.certified[0];
+		w->cert_gamma = ca.gamma;
+		w->cert_sector = ca.sector;
+		w->cert_n = ca.n;
+		job_series_push(&w->certified, (float)ca.certified[0]);
+		a->cert = false;
+		return SL_OK;
+	}
 	if (a->pos < a->n) {
 		uint32_t count = (uint32_t)(a->n - a->pos < JOB_ATTACK_CHUNK ? a->n - a->pos
 									 : JOB_ATTACK_CHUNK);
@@ -512,6 +531,7 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 		snprintf(job->work.layer_name[j], sizeof job->work.layer_name[j], "%s",
 			 t->net->layers[t->weighted[j]].name);
 	job->work.eps = cfg->eps;
+	job->work.cert_radius = cfg->cert_radius;
 	record_layers(job);
 	if (job->test)
 		make_example(job, job->example, job->eps);

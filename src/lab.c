@@ -13,7 +13,7 @@ struct lab {
 	double base_lr[LAB_MAX_LANES]; /* each lane's own rate, before lr_scale */
 };
 
-static const char *const kind_names[] = {"vanilla", "l2", "spnorm", "authors"};
+static const char *const kind_names[] = {"vanilla", "l2", "spnorm", "authors", "margin"};
 
 sl_status lab_lane_kind_parse(const char *name, enum lab_lane_kind *out, struct sl_error *err)
 {
@@ -23,12 +23,12 @@ sl_status lab_lane_kind_parse(const char *name, enum lab_lane_kind *out, struct 
 			return SL_OK;
 		}
 	return status_set(err, SL_ERR_ARG,
-			  "unknown lane '%s' (vanilla, l2, spnorm or authors)", name);
+			  "unknown lane '%s' (vanilla, l2, spnorm, margin or authors)", name);
 }
 
 const char *lab_lane_kind_name(enum lab_lane_kind kind)
 {
-	return kind >= LAB_LANE_VANILLA && kind <= LAB_LANE_AUTHORS ? kind_names[kind] : "?";
+	return kind >= LAB_LANE_VANILLA && kind <= LAB_LANE_MARGIN ? kind_names[kind] : "?";
 }
 
 sl_status lab_lane_make(enum lab_lane_kind kind, const struct train_config *base,
@@ -45,6 +45,14 @@ sl_status lab_lane_make(enum lab_lane_kind kind, const struct train_config *base
 		out->train.caps = caps_spec_paper();
 		out->train.caps.source = CAPS_AUTHORS;
 		break;
+	case LAB_LANE_MARGIN:
+		if (spnorm_caps->source != CAPS_CERTIFIED)
+			return status_set(err, SL_ERR_ARG,
+					  "the margin lane trains under certified caps, not %s",
+					  caps_source_name(spnorm_caps->source));
+		out->train.caps = *spnorm_caps;
+		out->train.loss = loss_config_certified();
+		break;
 	}
 	out->train.mode = TRAIN_SPNORM;
 	struct caps_plan plan;
@@ -59,6 +67,7 @@ static struct job_config job_config_of(const struct lab *lab, int lane, bool pau
 		.train = lc->train,
 		.eps = lab->ctl.eps,
 		.eval_n = lab->cfg.eval_n,
+		.cert_radius = lab->cfg.cert_radius,
 		.steps_per_sec = lab->ctl.pace,
 		.paused = paused,
 		.example = lab->ctl.digit,
@@ -253,7 +262,12 @@ sl_status lab_restart_lane(struct lab *lab, int lane, const struct caps_spec *sp
 		return status_set(err, SL_ERR_ARG, "no lane %d", lane);
 	struct lab_lane_config was = lab->cfg.lane[lane];
 	struct lab_lane_config *lc = &lab->cfg.lane[lane];
-	lc->kind = spec->source == CAPS_AUTHORS ? LAB_LANE_AUTHORS : LAB_LANE_SPNORM;
+	bool margin = was.kind == LAB_LANE_MARGIN && spec->source == CAPS_CERTIFIED;
+	lc->kind = spec->source == CAPS_AUTHORS ? LAB_LANE_AUTHORS
+		   : margin			 ? LAB_LANE_MARGIN
+						 : LAB_LANE_SPNORM;
+	if (was.kind == LAB_LANE_MARGIN && !margin)
+		lc->train.loss = loss_config_plain(); /* the margin needs certified caps */
 	lc->train.mode = TRAIN_SPNORM;
 	lc->train.caps = *spec;
 	struct caps_plan plan;

@@ -3,9 +3,10 @@
  *
  * Panels, top to bottom: loss and accuracy against epochs (every lane in its
  * colour on one epoch axis; lines per step, o per epoch on the test set);
- * a table of each lane's clean, FGSM and PGD accuracy at the current eps
- * beside the focused lane's per-layer norms against their caps; and the same
- * test digit attacked in every lane beside robust accuracy against eps.
+ * a table of each lane's clean, FGSM and PGD accuracy at the current eps and
+ * its certified accuracy (also * on the accuracy curves) beside the focused
+ * lane's per-layer norms against their caps; and the same test digit
+ * attacked in every lane beside robust accuracy against eps.
  * Sizes follow the terminal: at 80x24 every panel fits (curves get six rows
  * or more), larger terminals get taller curves and larger digits.
  */
@@ -163,7 +164,7 @@ static int shown(const struct race *r, int *lanes)
 
 static const char *lane_label(const struct ui_app *app, int lane)
 {
-	static const char *const names[] = {"vanilla", "L2", "spnorm", "authors"};
+	static const char *const names[] = {"vanilla", "L2", "spnorm", "authors", "cert+margin"};
 	return names[lab_lane((struct lab *)ui_app_lab((struct ui_app *)app), lane)->kind];
 }
 
@@ -267,6 +268,8 @@ static void epoch_chart(struct ui_app *app, const struct race *r, int y, int x, 
 		xmax = prog > xmax ? prog : xmax;
 		add_range(accuracy ? &s->train_acc : &s->loss, &lo, &hi);
 		add_range(accuracy ? &s->test_acc : &s->test_loss, &lo, &hi);
+		if (accuracy)
+			add_range(&s->certified, &lo, &hi);
 	}
 	xmax = ceil(xmax - 1e-9);
 	if (!(hi >= lo))
@@ -281,8 +284,15 @@ static void epoch_chart(struct ui_app *app, const struct race *r, int y, int x, 
 	}
 	int label_w = 5, pw = w - label_w - 1, ph = h - 2;
 	ui_textf(y, x, w, UI_NORMAL, true, "%s", accuracy ? "accuracy" : "loss");
-	ui_text(y, x + (accuracy ? 9 : 5), w - 9, UI_DIM, false,
-		accuracy ? "lines: training; o: test set" : "lines: training; o: test set");
+	double radius = r->snap[lanes[0]].cert_radius;
+	if (accuracy && radius > 0 && w < 60)
+		ui_textf(y, x + 9, w - 9, UI_DIM, false, "o: test; *: certified r=%g", radius);
+	else if (accuracy && radius > 0)
+		ui_textf(y, x + 9, w - 9, UI_DIM, false,
+			 "lines: training; o: test set; *: certified at L2 radius %g", radius);
+	else
+		ui_text(y, x + (accuracy ? 9 : 5), w - 9, UI_DIM, false,
+			"lines: training; o: test set");
 	if (pw < 4 || ph < 1)
 		return;
 	ui_plot_init(&plot, pw, ph, 0, xmax, lo, hi);
@@ -302,6 +312,12 @@ static void epoch_chart(struct ui_app *app, const struct race *r, int y, int x, 
 		for (int i = 0; i < per->n; i++)
 			xs[i] = (double)(i + 1) * per->stride;
 		ui_plot_marks(&plot, xs, per->v, per->n, 'o', lane_role(lanes[k]));
+		if (!accuracy)
+			continue;
+		const struct job_series *cert = &s->certified;
+		for (int i = 0; i < cert->n; i++)
+			xs[i] = (double)(i + 1) * cert->stride;
+		ui_plot_marks(&plot, xs, cert->v, cert->n, '*', lane_role(lanes[k]));
 	}
 	if (accuracy) {
 		ui_textf(y + 1, x, label_w, UI_DIM, false, "%4.0f%%", 100.0 * hi);
@@ -312,6 +328,20 @@ static void epoch_chart(struct ui_app *app, const struct race *r, int y, int x, 
 	}
 	ui_plot_draw(&plot, y + 1, x + label_w + 1);
 	epoch_axis(y + h - 1, x + label_w + 1, pw, xmax);
+}
+
+/* The certified column's heading: "cert.5" for radius 0.5, "cert1" for 1. */
+struct cert_head {
+	char s[24];
+};
+
+static struct cert_head cert_heading(double radius)
+{
+	struct cert_head h;
+	char r[16];
+	snprintf(r, sizeof r, "%g", radius);
+	snprintf(h.s, sizeof h.s, "cert%s", r[0] == '0' && r[1] == '.' ? r + 1 : r);
+	return h;
 }
 
 static void pct(char *buf, size_t cap, bool have, double v)
@@ -329,20 +359,25 @@ static void lane_table(struct ui_app *app, const struct race *r, int y, int x, i
 {
 	struct lab_controls c = lab_controls(ui_app_lab(app));
 	int lanes[LAB_MAX_LANES] = {0}, n = shown(r, lanes);
-	int attack_n = 0;
-	for (int k = 0; k < n; k++)
+	int attack_n = 0, cert_n = 0;
+	double radius = r->snap[lanes[0]].cert_radius;
+	for (int k = 0; k < n; k++) {
 		attack_n = r->snap[lanes[k]].attack_n > attack_n ? r->snap[lanes[k]].attack_n : attack_n;
-	ui_textf(y, x, w, UI_NORMAL, true, " %-10s%-10s%6s %6s %6s %6s", "lane", "caps", "clean",
-		 "FGSM", "PGD", "t.loss");
+		cert_n = r->snap[lanes[k]].cert_n > cert_n ? r->snap[lanes[k]].cert_n : cert_n;
+	}
+	bool wide = w >= 58; /* room for the test loss */
+	ui_textf(y, x, w, UI_NORMAL, true, " %-12s%-10s%6s %6s %6s %6s %6s", "lane", "caps", "clean",
+		 "FGSM", "PGD", cert_heading(radius).s, wide ? "t.loss" : "");
 	for (int k = 0; k < n; k++) {
 		int i = lanes[k];
 		const struct job_snapshot *s = &r->snap[i];
 		const struct lab_lane_config *lc = lab_lane(ui_app_lab(app), i);
 		bool fresh_fig = s->have_attack && fabsf(s->attack_eps - c.eps) < 1e-6f;
-		char clean[16], fgsm[16], pgd[16], loss[16] = "     -";
+		char clean[16], fgsm[16], pgd[16], cert[16], loss[16] = "     -";
 		pct(clean, sizeof clean, s->have_attack, s->clean_acc);
 		pct(fgsm, sizeof fgsm, fresh_fig, s->robust_acc);
 		pct(pgd, sizeof pgd, fresh_fig, s->pgd_robust_acc);
+		pct(cert, sizeof cert, s->have_cert, s->cert_acc);
 		if (s->test_loss.n)
 			snprintf(loss, sizeof loss, "%6.3f", job_series_last(&s->test_loss, 0));
 		bool uncertified = lc->train.mode == TRAIN_SPNORM && !s->rho_certified;
@@ -351,14 +386,14 @@ static void lane_table(struct ui_app *app, const struct race *r, int y, int x, i
 								     : "certified";
 		int row = y + 1 + k;
 		ui_glyph(row, x, 0x25a0u, ui_lane_glyph[i], lane_role(i), true);
-		ui_textf(row, x + 1, 10, UI_NORMAL, i == r->focus, "%-10s", lane_label(app, i));
-		ui_textf(row, x + 11, 10, uncertified ? UI_BAD : UI_NORMAL, uncertified, "%-10s",
+		ui_textf(row, x + 1, 12, UI_NORMAL, i == r->focus, "%-12s", lane_label(app, i));
+		ui_textf(row, x + 13, 10, uncertified ? UI_BAD : UI_NORMAL, uncertified, "%-10s",
 			 caps);
 		if (s->state == JOB_FAILED)
-			ui_text(row, x + 21, w - 21, UI_BAD, true, s->message);
+			ui_text(row, x + 23, w - 23, UI_BAD, true, s->message);
 		else
-			ui_textf(row, x + 21, w - 21, UI_NORMAL, false, "%s %s %s %s", clean, fgsm,
-				 pgd, loss);
+			ui_textf(row, x + 23, w - 23, UI_NORMAL, false, "%s %s %s %s %s", clean, fgsm,
+				 pgd, cert, wide ? loss : "");
 	}
 	if (!footnote)
 		return;
@@ -368,10 +403,34 @@ static void lane_table(struct ui_app *app, const struct race *r, int y, int x, i
 			 JOB_PGD_STEPS, c.eps);
 	else
 		ui_text(y + 1 + n, x, w, UI_DIM, false, "figures after the first epoch");
+	if (cert_n)
+		ui_textf(y + 2 + n, x, w, UI_DIM, false,
+			 "%s: of %d test images, certified at L2 radius %g", cert_heading(radius).s,
+			 cert_n, radius);
 }
 
-/* The focused lane's per-layer norms against their caps, with history. */
-static void norms_panel(struct ui_app *app, const struct race *r, int y, int x, int h, int w)
+/* A certified lane trained with plain cross-entropy: its loss stays near
+ * ln 10 (the note says why). */
+static bool loss_near_ln10(struct ui_app *app, const struct race *r, int lane)
+{
+	const struct job_snapshot *s = &r->snap[lane];
+	return s->mode == TRAIN_SPNORM && s->rho_certified &&
+	       loss_is_plain(&lab_lane(ui_app_lab(app), lane)->train.loss);
+}
+
+static double caps_product(const struct job_snapshot *s)
+{
+	double prod = 1;
+	for (int i = 0; i < s->nlayers; i++)
+		prod *= s->rho[i];
+	return prod;
+}
+
+/* The focused lane's per-layer norms against their caps, with history; on
+ * the row under them, the bound behind its certified accuracy, or the short
+ * form of the note on its loss when the note has no row of its own (note). */
+static void norms_panel(struct ui_app *app, const struct race *r, int y, int x, int h, int w,
+			bool note)
 {
 	const struct job_snapshot *s = &r->snap[r->focus];
 	ui_textf(y, x, w, UI_NORMAL, true, "%s", lane_label(app, r->focus));
@@ -410,11 +469,21 @@ static void norms_panel(struct ui_app *app, const struct race *r, int y, int x, 
 			ui_spark(row, x + w - spark_w, spark_w, hs->v, hs->n, 0, hi, UI_DIM);
 		}
 	}
+	if (s->nlayers + 1 >= h)
+		return;
+	if (!note && loss_near_ln10(app, r, r->focus))
+		ui_textf(y + 1 + s->nlayers, x, w, UI_DIM, false, "bound %.3g keeps loss ~ln 10",
+			 caps_product(s));
+	else if (s->have_cert)
+		ui_textf(y + 1 + s->nlayers, x, w, UI_DIM, false, "cert. by %s bound %.3g",
+			 s->cert_sector ? "sector" : "product", s->cert_gamma);
 }
 
-/* The same test digit and its FGSM adversarial in every lane. */
+/* The same test digit and its FGSM adversarial in every lane; the clean
+ * digit first when orig (a narrow terminal racing four lanes has no room
+ * for it: the lanes' verdicts name the label). */
 static void digits_panel(struct ui_app *app, const struct race *r, int y, int x, int h, int w,
-			 int down, int up)
+			 int down, int up, bool orig)
 {
 	int lanes[LAB_MAX_LANES] = {0}, n = shown(r, lanes);
 	const struct job_snapshot *s0 = &r->snap[lanes[0]];
@@ -424,12 +493,15 @@ static void digits_panel(struct ui_app *app, const struct race *r, int y, int x,
 	}
 	int iw = s0->img_w / down * up, ih = s0->img_h / down / 2, col = iw + 1;
 	(void)h;
-	ui_textf(y, x, col, UI_NORMAL, true, "test #%u", s0->example_index);
-	ui_image(y + 1, x, s0->orig, s0->img_c, s0->img_h, s0->img_w, down, up);
-	ui_textf(y + 1 + ih, x, col, UI_NORMAL, false, "label %d", s0->label);
-	for (int k = 0; k < n && (k + 2) * col <= w + 1; k++) {
+	int first = orig ? 1 : 0;
+	if (orig) {
+		ui_textf(y, x, col, UI_NORMAL, true, "test #%u", s0->example_index);
+		ui_image(y + 1, x, s0->orig, s0->img_c, s0->img_h, s0->img_w, down, up);
+		ui_textf(y + 1 + ih, x, col, UI_NORMAL, false, "label %d", s0->label);
+	}
+	for (int k = 0; k < n && (k + first + 1) * col <= w + 1; k++) {
 		const struct job_snapshot *s = &r->snap[lanes[k]];
-		int cx = x + (k + 1) * col;
+		int cx = x + (k + first) * col;
 		ui_text(y, cx, col, lane_role(lanes[k]), true, lane_label(app, lanes[k]));
 		if (!s->have_example)
 			continue;
@@ -442,7 +514,8 @@ static void digits_panel(struct ui_app *app, const struct race *r, int y, int x,
 				 s->pred_clean);
 			role = UI_WARN;
 		} else if (!adv_ok) {
-			snprintf(what, sizeof what, "%d (fooled)", s->pred_adv);
+			snprintf(what, sizeof what, orig ? "%d (fooled)" : "%d fooled (%d)",
+				 s->pred_adv, s->label);
 			role = UI_BAD;
 		} else {
 			snprintf(what, sizeof what, "%d kept", s->pred_adv);
@@ -485,15 +558,11 @@ static void certified_note(struct ui_app *app, const struct race *r, int y, int 
 {
 	int lanes[LAB_MAX_LANES] = {0}, n = shown(r, lanes);
 	for (int k = 0; k < n; k++) {
-		const struct job_snapshot *s = &r->snap[lanes[k]];
-		if (s->mode != TRAIN_SPNORM || !s->rho_certified)
+		if (!loss_near_ln10(app, r, lanes[k]))
 			continue;
-		double prod = 1;
-		for (int i = 0; i < s->nlayers; i++)
-			prod *= s->rho[i];
 		ui_textf(y, 0, w, UI_DIM, false,
 			 "%s's loss stays near ln 10: Lipschitz bound %.3g keeps its logits small",
-			 lane_label(app, lanes[k]), prod);
+			 lane_label(app, lanes[k]), caps_product(&r->snap[lanes[k]]));
 		return;
 	}
 }
@@ -512,32 +581,40 @@ static void race_draw(struct ui_app *app, void *self)
 	 * beside the norms (heading, layers), then the one-line note. */
 	int norms_rows = s0->nlayers + 1;
 	bool footnote = H >= 30;
-	int table_rows = n + 1 + footnote;
+	int table_rows = n + 1 + 2 * footnote;
 	int mid = (table_rows > norms_rows ? table_rows : norms_rows) + 1;
 	/* Digits: the largest size that leaves the curves 8 rows (20 when the
 	 * digits grow past half size) and the eps chart 20 columns. */
 	static const int sizes[][2] = {{1, 2}, {1, 1}, {2, 1}};
 	int down = 2, up = 1;
+	/* The clean digit's column when the smallest digits leave room for it. */
+	bool orig = (n + 1) * (img_w / 2 + 1) + 20 <= W;
+	int cols = n + orig;
 	for (int k = 0; k < 3; k++) {
 		int dw = img_w / sizes[k][0] * sizes[k][1] + 1, dh = img_h / sizes[k][0] / 2 + 2;
-		if ((n + 1) * dw + 20 <= W && H - mid - dh >= (k < 2 ? 20 : 8)) {
+		if (cols * dw + 20 <= W && H - mid - dh >= (k < 2 ? 20 : 8)) {
 			down = sizes[k][0], up = sizes[k][1];
 			break;
 		}
 	}
-	int digits_h = img_h / down / 2 + 2, digits_w = (n + 1) * (img_w / down * up + 1);
+	int digits_h = img_h / down / 2 + 2, digits_w = cols * (img_w / down * up + 1);
 	int top_h = H - mid - digits_h;
+	/* The curves keep six rows: else the note moves under the bars. */
+	bool note = top_h >= 8 || norms_rows >= table_rows;
+	if (!note)
+		mid--, top_h++;
 	/* Top band: loss | accuracy. */
 	int half = W / 2;
 	epoch_chart(app, r, 1, 0, top_h, half - 1, false);
 	epoch_chart(app, r, 1, half, top_h, W - half, true);
-	int my = 1 + top_h, table_w = W < 100 ? 49 : 64;
+	int my = 1 + top_h, table_w = W < 100 ? 51 : 64;
 	lane_table(app, r, my, 0, table_w - 1, footnote);
-	norms_panel(app, r, my, table_w, mid - 1, W - table_w);
-	certified_note(app, r, my + mid - 1, W);
+	norms_panel(app, r, my, table_w, note ? mid - 1 : mid, W - table_w, note);
+	if (note)
+		certified_note(app, r, my + mid - 1, W);
 	/* Bottom band: digits | robust accuracy against eps. */
 	int by = my + mid;
-	digits_panel(app, r, by, 0, digits_h, digits_w, down, up);
+	digits_panel(app, r, by, 0, digits_h, digits_w, down, up, orig);
 	eps_chart(r, by, digits_w + 1, digits_h, W - digits_w - 1);
 }
 

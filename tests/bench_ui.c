@@ -2,7 +2,7 @@
  * bench_ui: keypress-to-screen latency of the lab at full training speed.
  *
  * The lab runs in this process on a pseudo-terminal (80x24 by default, or
- * COLSxROWS from the arguments) with the race's three lanes training at full
+ * COLSxROWS from the arguments) with the race's four lanes training at full
  * speed.  A second thread types each key the lab knows and times it from the
  * write to the end of the first frame drawn after the lab handled it (the
  * screen's on_frame hook, called after doupdate).  For n and + it also times
@@ -207,8 +207,10 @@ int main(int argc, char **argv)
 
 	struct train_config base = train_config_default();
 	base.epochs = 100000;
-	struct lab_config cfg = {.nlanes = 3, .eps = 0.1f, .pace = 0, .eval_n = 1000};
-	static const enum lab_lane_kind kinds[] = {LAB_LANE_VANILLA, LAB_LANE_L2, LAB_LANE_SPNORM};
+	struct lab_config cfg = {.nlanes = LAB_RACE_LANES, .eps = 0.1f, .pace = 0, .eval_n = 1000,
+				 .cert_radius = LAB_CERT_RADIUS};
+	static const enum lab_lane_kind kinds[LAB_RACE_LANES] = {
+		LAB_LANE_VANILLA, LAB_LANE_L2, LAB_LANE_SPNORM, LAB_LANE_MARGIN};
 	struct sl_error err;
 	struct sl_dataset train, test;
 	if (data_load(DATA_MNIST, "data", true, &train, &err) != SL_OK ||
@@ -217,7 +219,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	base.holdout = train_default_holdout(&train);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < LAB_RACE_LANES; i++)
 		if (lab_lane_make(kinds[i], &base, &base.caps, &cfg.lane[i], &err) != SL_OK) {
 			fprintf(out, "bench_ui: %s\n", err.msg);
 			return 1;

@@ -138,7 +138,7 @@ static void test_editor_enter_restarts_training(void **state)
 	struct lab_screen *ls = *state;
 	const char *sock = ls->sock;
 	open_lab(ls, "--mode vanilla --pace 30 --epochs 1000");
-	wait_for(sock, "vanilla   none");
+	wait_for(sock, "vanilla     none");
 	tu_tmux_keys(sock, "a BSpace BSpace - 3");
 	wait_for(sock, "0.434363");
 	tu_tmux_keys(sock, "Enter");
@@ -207,7 +207,20 @@ static int row_of(const char *what)
 	return at ? row : -1;
 }
 
-/* The race at 80x24: three lanes, every panel on screen and whole. */
+/* Percent signs on the line holding what (0 when no such line). */
+static int percents_on(const char *what)
+{
+	const char *at = line_of(what);
+	int n = 0;
+	for (; at && *at && *at != '\n'; at++)
+		n += *at == '%';
+	return n;
+}
+
+/* The race at 80x24: four lanes, the certified + margin one included, every
+ * panel on screen and whole; after the first epoch each lane's clean, FGSM,
+ * PGD and certified accuracy (the column cert.5), the certificate's bound
+ * named for the focused lane and the certified marks' legend. */
 static void test_race_80x24(void **state)
 {
 	struct lab_screen *ls = *state;
@@ -217,9 +230,28 @@ static void test_race_80x24(void **state)
 	assert_non_null(strstr(screen, "vanilla"));
 	assert_non_null(strstr(screen, "L2"));
 	assert_non_null(strstr(screen, "certified"));
-	assert_non_null(strstr(screen, "loss stays near ln 10"));
+	/* The note on spnorm's loss, short, under its bars (the curves keep
+	 * their rows). */
+	assert_non_null(strstr(screen, "bound 0.138 keeps loss ~ln 10"));
 	assert_non_null(strstr(screen, "0.272/0.272")); /* fc1 on its cap */
-	assert_non_null(strstr(screen, "label "));
+	assert_non_null(strstr(screen, "*: certified r=0.5"));
+	assert_non_null(line_of("cert.5"));
+	assert_true(row_of("cert.5") == row_of("clean"));
+	time_t start = time(NULL);
+	while (percents_on("cert+margin certified") != 4) {
+		if (time(NULL) - start > WAIT_SECONDS)
+			fail_msg("no certified figures for the margin lane:\n%s", screen);
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		tu_tmux_capture(ls->sock, screen, sizeof screen);
+	}
+	if (percents_on("vanilla     none") != 4)
+		fail_msg("no figures for the vanilla lane:\n%s", screen);
+	tu_tmux_keys(ls->sock, "Tab"); /* the margin lane's bars, and its bound */
+	wait_for(ls->sock, "cert. by product bound 0.138");
+	/* Four lanes' digits and their verdicts (no room for the clean one). */
+	assert_true(strstr(screen, " kept") || strstr(screen, "fooled") ||
+		    strstr(screen, "already wrong"));
 	/* Curves get six rows or more between their title and their axis. */
 	int title = row_of("loss "), axis = row_of("epoch\n");
 	assert_true(title >= 1 && axis - title - 1 >= 6);
@@ -261,6 +293,8 @@ static void test_focus(void **state)
 	open_lab(ls, "--pace 30 --epochs 1000");
 	wait_for(ls->sock, "spnorm: ||W||");
 	tu_tmux_keys(ls->sock, "Tab");
+	wait_for(ls->sock, "cert+margin: ||W||");
+	tu_tmux_keys(ls->sock, "Tab");
 	wait_for(ls->sock, "vanilla: ||W||");
 	tu_tmux_keys(ls->sock, "Tab f");
 	wait_for(ls->sock, "L2: ||W||");
@@ -269,6 +303,7 @@ static void test_focus(void **state)
 	tu_tmux_capture(ls->sock, screen, sizeof screen);
 	assert_null(strstr(screen, "spnorm"));  /* one lane only */
 	assert_null(strstr(screen, "vanilla"));
+	assert_null(strstr(screen, "cert+margin"));
 	tu_tmux_keys(ls->sock, "f");
 	wait_for(ls->sock, "spnorm");
 	assert_int_equal(quit_lab(ls), 0);
@@ -315,7 +350,7 @@ static void test_eps_follows_after_done(void **state)
 	time_t start = time(NULL);
 	for (;;) {
 		tu_tmux_capture(ls->sock, screen, sizeof screen);
-		const char *v = line_of("vanilla   none"), *s = line_of("spnorm    certified");
+		const char *v = line_of("vanilla     none"), *s = line_of("spnorm      certified");
 		if (v && s && !strstr(v, "     -") && !strstr(s, "     -"))
 			break;
 		if (time(NULL) - start > WAIT_SECONDS)
@@ -378,7 +413,7 @@ static void test_no_color(void **state)
 {
 	struct lab_screen *ls = *state;
 	open_lab_sized(ls, 80, 24, "NO_COLOR=1", "--pace 30 --epochs 1000");
-	wait_for(ls->sock, "loss stays");
+	wait_for(ls->sock, "ln 10"); /* the note, short at 80x24 */
 	static char esc[1 << 17];
 	tu_tmux_capture_escapes(ls->sock, esc, sizeof esc);
 	/* tmux writes colours as SGR 30-38, 40-48, 90-97 and 100-107 (39 and 49

@@ -102,6 +102,19 @@ struct job_snapshot {
 	 * first JOB_CURVE_N test images at most. */
 	bool have_curve;
 	float curve_eps[JOB_EPS_POINTS], curve_acc[JOB_EPS_POINTS];
+	/* Certified accuracy after each epoch: the share of the evaluation
+	 * subset classified correctly with a certified L2 radius over
+	 * cert_radius (pixels x/255 - 0.5), under the certificate `sectorlab
+	 * certify` computes for the run's caps (trainer_certified_accuracy):
+	 * the sector's bound when the caps certify it, else the product of the
+	 * layers' norms, which any network has.  Computed before the attacks. */
+	bool have_cert;
+	double cert_radius;
+	double cert_acc;              /* the latest epoch's */
+	double cert_gamma;            /* the Lipschitz bound it used */
+	bool cert_sector;             /* the sector's bound (else the product) */
+	int cert_n;                   /* examples */
+	struct job_series certified;  /* cert_acc, one value per epoch */
 	/* One test image (the controls pick it) and its FGSM adversarial at
 	 * example_eps. */
 	bool have_example;
@@ -116,6 +129,7 @@ struct job_config {
 	struct train_config train;
 	float eps;          /* attack strength shown */
 	int eval_n;         /* test images used for the per-epoch evaluation (0: all) */
+	double cert_radius; /* certified accuracy at this radius after each epoch (0: none) */
 	int steps_per_sec;  /* pace for live demos; 0: as fast as possible */
 	bool paused;        /* start paused */
 	uint32_t example;   /* the test image shown */

@@ -6,8 +6,8 @@
  * network, and the controls they share, held here once: pause, single
  * steps, pace, learning rate, eps, the test digit shown, planned epochs.
  * Every lane trains from the same seed on the same batches, so lanes differ
- * only in their mode and caps: the race of vanilla, L2 and certified
- * training is three lanes.  A screen (or a test) reads each lane's latest
+ * only in their mode, caps and loss: the race of vanilla, L2, certified and
+ * certified + margin training is four lanes.  A screen (or a test) reads each lane's latest
  * snapshot and sends requests; the lab never draws and never prints.
  *
  * A lane's caps are a caps spec (caps.h) in its training config, resolved
@@ -29,15 +29,26 @@
 
 #define LAB_MAX_LANES 4
 
-/* What a lane is: "vanilla", "L2", "spnorm", "authors" (uncertified caps). */
-enum lab_lane_kind { LAB_LANE_VANILLA, LAB_LANE_L2, LAB_LANE_SPNORM, LAB_LANE_AUTHORS };
+/* What a lane is: "vanilla", "L2", "spnorm", "authors" (uncertified caps),
+ * "margin" (certified + margin: spnorm under the certified caps, trained
+ * with the loss train uses for them, loss_config_certified: lmt). */
+enum lab_lane_kind {
+	LAB_LANE_VANILLA, LAB_LANE_L2, LAB_LANE_SPNORM, LAB_LANE_AUTHORS, LAB_LANE_MARGIN
+};
 
-/* Parse "vanilla", "l2", "spnorm", "authors". */
+/* The race when no lanes are named: vanilla, L2, spnorm, margin. */
+#define LAB_RACE_LANES 4
+
+/* The L2 radius of the certified accuracy the lab shows (pixels x/255 - 0.5,
+ * as `certify`; the issue's goal radius). */
+#define LAB_CERT_RADIUS 0.5
+
+/* Parse "vanilla", "l2", "spnorm", "authors", "margin". */
 sl_status lab_lane_kind_parse(const char *name, enum lab_lane_kind *out, struct sl_error *err);
 const char *lab_lane_kind_name(enum lab_lane_kind kind);
 
-/* One lane: what it is and how it trains (mode, caps spec, optimizer,
- * seed, epochs). */
+/* One lane: what it is and how it trains (mode, caps spec, loss,
+ * optimizer, seed, epochs: a training config as train's). */
 struct lab_lane_config {
 	enum lab_lane_kind kind;
 	struct train_config train;
@@ -46,7 +57,8 @@ struct lab_lane_config {
 /*
  * The lane of kind from base (architecture, optimizer, seed, epochs):
  * vanilla and l2 without caps, spnorm capped by spnorm_caps, authors by the
- * authors' caps.  Fails (SL_ERR_ARG, SL_ERR_INFEASIBLE, ...) with the reason
+ * authors' caps, margin capped by spnorm_caps (certified caps: SL_ERR_ARG
+ * otherwise) with loss_config_certified.  The other lanes keep base's loss.  Fails (SL_ERR_ARG, SL_ERR_INFEASIBLE, ...) with the reason
  * when the caps do not exist for base's architecture.
  */
 sl_status lab_lane_make(enum lab_lane_kind kind, const struct train_config *base,
@@ -59,6 +71,7 @@ struct lab_config {
 	float eps;            /* attack strength shown */
 	int pace;             /* steps per second per lane; 0: full speed */
 	int eval_n;           /* test images for the per-epoch figures (0: all) */
+	double cert_radius;   /* certified accuracy shown at this radius (0: none) */
 	bool paused;          /* open paused */
 	/* Called on the lane's worker thread after each of its epochs (see
 	 * job_config.on_epoch), for the lanes whose bit is set in hook_lanes.
@@ -115,8 +128,8 @@ void lab_more_epochs(struct lab *lab, int more);
 /* Every lane from the start with the same seed (the controls stay). */
 sl_status lab_reset(struct lab *lab, struct sl_error *err);
 /* Lane `lane` from the start in spnorm mode capped by spec (a lane of kind
- * authors for the authors' caps, else spnorm); the rest of its config
- * stays.  When the caps do not exist (or the run cannot start) the lane
+ * authors for the authors' caps; a margin lane stays one, with its loss,
+ * under certified caps; else spnorm); the rest of its config stays.  When the caps do not exist (or the run cannot start) the lane
  * keeps running as it was and the error says why. */
 sl_status lab_restart_lane(struct lab *lab, int lane, const struct caps_spec *spec,
 			   struct sl_error *err);
