@@ -67,8 +67,8 @@ static void usage(FILE *f)
 	      "                    on the full dataset: the mlp for 200 epochs with Adam\n"
 	      "                    1e-3, 11 eps per norm on the first 2,000 test images,\n"
 	      "                    certified on all; the alexnet (SGD 0.01, momentum 0.9)\n"
-	      "                    for as many epochs as fit --hours, attacked on 500\n"
-	      "                    test images\n"
+	      "                    for as many epochs as fit --hours (after the time\n"
+	      "                    the attacks will take), attacked on 200 test images\n"
 	      "  --out DIR         where everything goes (default reproduce-fig<F>-<budget>);\n"
 	      "                    running again with the same DIR resumes: finished stages\n"
 	      "                    are kept, a model interrupted mid-training starts over\n"
@@ -156,7 +156,7 @@ static const struct budget budgets_mlp[] = {
 };
 static const struct budget budgets_alexnet[] = {
 	{"quick", 1, 200, 200, 4, 4, 0.75, 0.06, false},
-	{"full", 0, 500, 0, 7, 7, 0.75, 0.06, true},
+	{"full", 0, 200, 0, 7, 7, 0.75, 0.06, true},
 	{"test", 1, 20, 20, 3, 3, 0.75, 0.06, false},
 };
 
@@ -383,15 +383,36 @@ static sl_status plan_write(struct run *r, struct sl_error *err)
 	return io_write_file(path, text, (size_t)n, err);
 }
 
+static int eps_of(const struct run *r, int a, float *eps)
+{
+	bool l2 = a == A_FGM_L2 || a == A_PGD_L2;
+	int n = l2 ? r->b->neps_l2 : r->b->neps_inf;
+	for (int i = 0; i < n; i++)
+		eps[i] = (float)(l2 ? r->eps_l2[i] : r->eps_inf[i]);
+	return n;
+}
+
 /* Full figure 2: as many epochs as fit the hours, from the first epoch's
- * time; training gets 70% of the time, the attacks the rest. */
-static int epochs_for_hours(const struct run *r, double epoch_seconds)
+ * time.  The attacks are planned first: each attack step on one image is a
+ * forward and backward pass, priced at what a training example cost in the
+ * first epoch (which also updates the weights, so the price is an upper
+ * bound); training gets what is left, less 10% for the caps' power
+ * iterations (the first epoch was vanilla's) and the certificates. */
+static int epochs_for_hours(const struct run *r, double epoch_seconds, double examples)
 {
 	int nm = 0;
 	for (int m = 0; m < NMODELS; m++)
 		nm += !r->skip[m];
-	double budget = 0.7 * r->o->hours * 3600;
-	double e = floor(budget / (epoch_seconds * nm * (double)r->o->seeds));
+	double passes = 0;
+	for (int a = 0; a < NATTACKS; a++) {
+		float eps[MAX_EPS];
+		int steps = attack_of(a).steps;
+		passes += (double)attack_n(r) * (steps > 0 ? steps : 1) * eps_of(r, a, eps);
+	}
+	double runs = nm * (double)r->o->seeds;
+	double attacks = runs * passes * epoch_seconds / (examples > 0 ? examples : 1);
+	double budget = 0.9 * (r->o->hours * 3600 - attacks);
+	double e = floor(budget / (epoch_seconds * runs));
 	return e < 1 ? 1 : e > 200 ? 200 : (int)e;
 }
 
@@ -425,7 +446,8 @@ static sl_status epoch_done(void *ctx, struct trainer *t, const struct epoch_rep
 	(void)rep;
 	if (r->epochs != 0)
 		return SL_OK;
-	r->epochs = epochs_for_hours(r, since(&h->t0));
+	r->epochs = epochs_for_hours(r, since(&h->t0),
+				     (double)trainer_steps_per_epoch(t) * t->cfg.batch);
 	t->cfg.epochs = r->epochs;
 	sl_status st = plan_write(r, err);
 	cmd_progress_clear(&r->progress);
@@ -504,15 +526,6 @@ static sl_status on_batch(void *ctx, const struct attack_progress *p, struct sl_
 		       c->r->stage + 1, c->r->nstages, attack_key[c->a], models[c->m].key,
 		       c->seed, p->eps, p->done, p->n);
 	return SL_OK;
-}
-
-static int eps_of(const struct run *r, int a, float *eps)
-{
-	bool l2 = a == A_FGM_L2 || a == A_PGD_L2;
-	int n = l2 ? r->b->neps_l2 : r->b->neps_inf;
-	for (int i = 0; i < n; i++)
-		eps[i] = (float)(l2 ? r->eps_l2[i] : r->eps_inf[i]);
-	return n;
 }
 
 static sl_status load_model(const struct run *r, int m, int seed, struct nn_net **net,

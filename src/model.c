@@ -119,8 +119,17 @@ struct optim_config model_default_optim(const struct arch *a)
 
 int model_authors_caps(const struct arch *a, double *rho)
 {
-	if (model_of_arch(a) != MODEL_MLP)
-		return 0;
-	rho[0] = 1.8, rho[1] = 1.8, rho[2] = 0.9204;
-	return 3;
+	/* 1.8 for every hidden layer, 0.9204 for the logits' layer; the two
+	 * AlexNets have the same five weighted layers. */
+	int n;
+	switch (model_of_arch(a)) {
+	case MODEL_MLP: n = 3; break;
+	case MODEL_ALEXNET:
+	case MODEL_ALEXNET_LITE: n = 5; break;
+	default: return 0;
+	}
+	for (int i = 0; i < n - 1; i++)
+		rho[i] = 1.8;
+	rho[n - 1] = 0.9204;
+	return n;
 }

@@ -141,7 +141,12 @@ static void test_models_are_specs(void **state)
 	assert_string_equal(model_default_dataset(&lite), "cifar10");
 	double rho[NN_MAX_LAYERS];
 	assert_int_equal(model_authors_caps(&mlp, rho), 3);
-	assert_int_equal(model_authors_caps(&lite, rho), 0);
+	assert_int_equal(model_authors_caps(&lite, rho), 5);
+	assert_true(rho[0] == 1.8 && rho[3] == 1.8 && rho[4] == 0.9204);
+	assert_int_equal(model_authors_caps(&alex, rho), 5);
+	struct arch spec;
+	assert_int_equal(model_arch("784-50-20-10", &spec, NULL), SL_OK);
+	assert_int_equal(model_authors_caps(&spec, rho), 0);
 	/* --arch takes a model's name too; a spec equal to mlp's is a spec. */
 	struct arch a;
 	assert_int_equal(model_arch("alexnet-lite", &a, NULL), SL_OK);

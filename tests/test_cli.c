@@ -66,7 +66,7 @@ static void test_bad_usage(void **state)
 		{"train --l2 0.01", "--l2 needs --mode l2"},
 		{"train --mode l2 --l2 x", "--l2 expects a number"},
 		{"train --threads 0", "--threads must be between"},
-		{"train --model alexnet-lite --mode spnorm --caps authors", "hard-codes no caps"},
+		{"train --arch 784-30-10 --mode spnorm --caps authors", "hard-codes no caps"},
 		{"train --mode spnorm --caps authors --rho 1,2,3", "one way"},
 		{"train --mode spnorm --nu 1 --delta 4", "describe an empty sector"},
 		{"train --loss mse", "unknown loss 'mse' (known: ce, lmt, hinge)"},
