@@ -106,7 +106,7 @@ sanitize:
 # training worker with its snapshots and cancel flag (test_train), the lab's lanes
 # side by side (test_lab) and the
 # network's thread team (test_nn).
-TSAN_TESTS := test_train test_nn test_lab
+TSAN_TESTS := test_train test_nn test_lab test_task
 tsan:
 	$(MAKE) BUILD=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" \
 		EXTRA_LDFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
