@@ -1,6 +1,11 @@
 /*
  * ui_app: the terminal, the screen stack and the one loop that drives them.
  *
+ * The bottom of the stack is the tab in front (one of the table `tabs`);
+ * modal screens go on top of it.  The app draws the header: the tab bar,
+ * then the tab's own status (ui_screen.status), in the longest forms that
+ * fit the width.
+ *
  * Each pass: read the keys waiting (a short timeout when none), hand each to
  * the top screen's key table (then to the app's own, unless the screen is
  * modal), tick every screen on the stack, and only if a key, a tick or a
@@ -32,30 +37,101 @@
 #define MIN_LINES 24
 #define KEY_WAIT_MS 20
 
+/* ---- the tabs ----------------------------------------------------------- */
+
+/* The top-level screens, in the order of enum ui_tab.  A tab whose screen
+ * is not built yet has no function: a placeholder says so.  Building one is
+ * naming its function here. */
+static const struct tab_def {
+	const char *name, *brief; /* in the tab bar, with room and without */
+	const struct ui_screen *(*screen)(struct ui_app *app);
+} tabs[UI_NTABS] = {
+	[UI_TAB_TRAIN] = {"Train", "Train", ui_race_screen},
+	[UI_TAB_DESIGNER] = {"Sector designer", "Sector", NULL},
+	[UI_TAB_GALLERY] = {"Attack gallery", "Attack", NULL},
+	[UI_TAB_CERT] = {"Certificate", "Cert", NULL},
+	[UI_TAB_HELP] = {"Help", "Help", ui_help_screen},
+};
+
 struct ui_app {
 	struct lab *lab;
 	const struct ui_context *ctx;
-	const struct ui_screen *stack[STACK_MAX];
+	const struct ui_screen *stack[STACK_MAX]; /* [0]: the tab in front */
 	int depth;
+	enum ui_tab front, previous; /* tabs */
 	const struct ui_screen *known[STACK_MAX]; /* every screen, for help */
 	int nknown;
 	char said[256];
 	long keys;
 };
 
+static void placeholder_draw(struct ui_app *app, void *self)
+{
+	const struct tab_def *t = self;
+	(void)app;
+	ui_textf(2, 2, COLS - 4, UI_DIM, false,
+		 "The %s screen is not built yet (1-5 and Tab switch screens).", t->name);
+}
+
+static struct ui_screen placeholders[UI_NTABS];
+
+/* The screen of tab t (a placeholder when it is not built yet). */
+static const struct ui_screen *tab_screen(struct ui_app *app, enum ui_tab t)
+{
+	if (tabs[t].screen)
+		return tabs[t].screen(app);
+	placeholders[t] = (struct ui_screen){
+		.title = tabs[t].name,
+		.draw = placeholder_draw,
+		.self = (void *)&tabs[t],
+	};
+	return &placeholders[t];
+}
+
+void ui_app_switch(struct ui_app *app, enum ui_tab which)
+{
+	if (which < 0 || which >= UI_NTABS)
+		return;
+	if (which != app->front)
+		app->previous = app->front;
+	app->front = which;
+	app->stack[0] = tab_screen(app, which);
+	app->depth = 1;
+}
+
+void ui_app_back(struct ui_app *app)
+{
+	ui_app_switch(app, app->previous);
+}
+
+enum ui_tab ui_app_tab(const struct ui_app *app)
+{
+	return app->front;
+}
+
 /* ---- the app's own keys ---------------------------------------------------- */
 
-enum { ACT_HELP, ACT_QUIT, ACT_REDRAW };
+enum { ACT_HELP, ACT_QUIT, ACT_REDRAW, ACT_TAB, ACT_NEXT_TAB, ACT_PREV_TAB };
 
 static const struct ui_key global_keys[] = {
-	{'?', "?", "help: every key of every screen", ACT_HELP, true},
+	{'1', "1-5", "screens: 1 Train, 2 Sector designer, 3 Attack gallery, 4 Certificate, "
+		     "5 Help",
+	 ACT_TAB, false},
+	{'2', "2", NULL, ACT_TAB, false},
+	{'3', "3", NULL, ACT_TAB, false},
+	{'4', "4", NULL, ACT_TAB, false},
+	{'5', "5", NULL, ACT_TAB, false},
+	{'\t', "Tab", "the next screen", ACT_NEXT_TAB, false},
+	{KEY_BTAB, "S-Tab", "the previous screen", ACT_PREV_TAB, false},
+	{'?', "?", "help: every key of every screen (again: back)", ACT_HELP, true},
 	{'q', "q", "quit the lab (also Ctrl-C)", ACT_QUIT, true},
 	{12, "^L", "redraw the whole screen", ACT_REDRAW, false},
 };
 
 static const struct ui_screen global_screen = {
 	.title = "Everywhere",
-	.guide = "the header names the run; the footer lists the keys of the screen in front",
+	.guide = "the header's tab bar names the screens (the one in front stands out), then "
+		 "what that screen shows; the footer lists its keys",
 	.keys = global_keys,
 	.nkeys = (int)(sizeof global_keys / sizeof global_keys[0]),
 };
@@ -118,9 +194,19 @@ static int dispatch(struct ui_app *app, int ch)
 		flags |= top->key(app, top->self, -1, ch);
 	else if ((k = find_key(&global_screen, ch)) != NULL) {
 		switch (k->action) {
-		case ACT_HELP: ui_app_push(app, ui_help_screen(app)); break;
+		case ACT_HELP:
+			if (app->front == UI_TAB_HELP)
+				ui_app_back(app);
+			else
+				ui_app_switch(app, UI_TAB_HELP);
+			break;
 		case ACT_QUIT: flags |= UI_QUIT; break;
 		case ACT_REDRAW: clearok(curscr, TRUE); break;
+		case ACT_TAB: ui_app_switch(app, (enum ui_tab)(ch - '1')); break;
+		case ACT_NEXT_TAB: ui_app_switch(app, (enum ui_tab)((app->front + 1) % UI_NTABS)); break;
+		case ACT_PREV_TAB:
+			ui_app_switch(app, (enum ui_tab)((app->front + UI_NTABS - 1) % UI_NTABS));
+			break;
 		}
 	}
 	if ((flags & UI_POP) && app->depth > 1)
@@ -129,6 +215,53 @@ static int dispatch(struct ui_app *app, int ch)
 }
 
 /* ---- drawing --------------------------------------------------------------- */
+
+/* The tab bar from column 1, in one of three forms: "1 Train  2 Sector
+ * designer", "1Train 2Sector", or numbers with only the tab in front named.
+ * The tab in front reads as lifted out of the bar.  Returns its width
+ * (nothing is drawn when draw is false). */
+static int tab_bar(const struct ui_app *app, int form, bool draw)
+{
+	int x = 1;
+	for (int t = 0; t < UI_NTABS; t++) {
+		bool front = t == (int)app->front;
+		const char *name = form == 0 ? tabs[t].name : (form == 2 && !front ? "" : tabs[t].brief);
+		int n = 1 + (form == 0) + (int)strlen(name), pad = front ? 1 : 0;
+		enum ui_role role = front ? UI_NORMAL : UI_TITLE;
+		if (draw) {
+			ui_text(0, x, n + 2 * pad, role, true, " ");
+			ui_textf(0, x + pad, 1, role, true, "%d", t + 1);
+			ui_text(0, x + pad + n - (int)strlen(name), (int)strlen(name), role, front, name);
+			if (pad)
+				ui_text(0, x + pad + n, 1, role, true, " ");
+		}
+		x += n + 2 * pad + (form == 0 ? 2 : 1);
+	}
+	return x;
+}
+
+/* Row 0: the tab bar, then the tab's status, in the longest forms that fit. */
+static void header(struct ui_app *app)
+{
+	const struct ui_screen *s = app->stack[0];
+	static const int forms[][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}, {2, 1}}; /* tab bar, brief */
+	char status[512] = "";
+	int form = 2, nforms = (int)(sizeof forms / sizeof forms[0]);
+	for (int i = 0; i < nforms; i++) {
+		status[0] = '\0';
+		if (s->status)
+			s->status(app, s->self, forms[i][1], status, (int)sizeof status);
+		form = forms[i][0];
+		if (tab_bar(app, form, false) + 1 + (int)strlen(status) <= COLS)
+			break;
+	}
+	char blank[512];
+	memset(blank, ' ', sizeof blank - 1);
+	blank[sizeof blank - 1] = '\0';
+	ui_text(0, 0, COLS, UI_TITLE, false, blank);
+	int x = tab_bar(app, form, true) + 1;
+	ui_text(0, x, COLS - x, UI_TITLE, true, status);
+}
 
 static void footer(struct ui_app *app)
 {
@@ -166,6 +299,7 @@ static void draw(struct ui_app *app)
 	if (COLS < MIN_COLS || LINES < MIN_LINES) {
 		too_small();
 	} else {
+		header(app);
 		for (int i = 0; i < app->depth; i++)
 			app->stack[i]->draw(app, app->stack[i]->self);
 		footer(app);
@@ -292,14 +426,19 @@ int ui_lab_run(struct lab *lab, const struct ui_context *ctx)
 	curs_set(0);
 	ui_draw_init();
 
-	/* Help lists these screens' keys (it builds its list when opened). */
-	const struct ui_screen *race = ui_race_screen(&app);
-	const struct ui_screen *editor = ui_editor_screen(&app);
-	const struct ui_screen *help = ui_help_screen(&app);
-	app.known[app.nknown++] = race;
-	app.known[app.nknown++] = editor;
-	app.known[app.nknown++] = help;
-	ui_app_push(&app, race);
+	/* Help lists these screens' keys (it builds its list when opened): the
+	 * tabs built, and the editor after the race that opens it. */
+	for (int t = 0; t < UI_NTABS; t++) {
+		if (!tabs[t].screen)
+			continue;
+		const struct ui_screen *s = tabs[t].screen(&app);
+		app.known[app.nknown++] = s;
+		if (t == UI_TAB_TRAIN) {
+			s = ui_editor_screen(&app);
+			app.known[app.nknown++] = s;
+		}
+	}
+	ui_app_switch(&app, UI_TAB_TRAIN);
 
 	int flags = UI_DIRTY;
 	while (!ended_by && !(flags & UI_QUIT)) {

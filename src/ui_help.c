@@ -1,7 +1,7 @@
 /*
  * ui_help: every key of every screen, generated from their key tables, with
- * each screen's reading guide.  A modal screen: Up/Down/PgUp/PgDn scroll,
- * any other key closes it.
+ * each screen's reading guide.  A tab (5, or ? from anywhere): Up/Down/PgUp/
+ * PgDn scroll, Esc or ? goes back to the screen before.
  */
 #include <curses.h>
 #include <stdio.h>
@@ -17,7 +17,7 @@ static const struct ui_key help_keys[] = {
 	{KEY_DOWN, "Down", "scroll help down", ACT_DOWN, true},
 	{KEY_PPAGE, "PgUp", "a page up", ACT_PAGE_UP, false},
 	{KEY_NPAGE, "PgDn", "a page down", ACT_PAGE_DOWN, false},
-	{27, "Esc", "close help (any other key too)", ACT_CLOSE, true},
+	{27, "Esc", "back to the screen before help (? too)", ACT_CLOSE, true},
 };
 
 #define HELP_MAX_LINES 160
@@ -83,14 +83,13 @@ static int page(void)
 static int help_key(struct ui_app *app, void *self, int action, int ch)
 {
 	struct help *h = self;
-	(void)app;
 	(void)ch;
 	switch (action) {
 	case ACT_UP: h->top--; break;
 	case ACT_DOWN: h->top++; break;
 	case ACT_PAGE_UP: h->top -= page(); break;
 	case ACT_PAGE_DOWN: h->top += page(); break;
-	default: return UI_POP;
+	default: ui_app_back(app); return UI_DIRTY;
 	}
 	int max = h->n - page();
 	h->top = h->top > max ? max : h->top;
@@ -104,7 +103,7 @@ static void help_draw(struct ui_app *app, void *self)
 	(void)app;
 	int rows = LINES - 2;
 	ui_clear(1, 0, rows, COLS);
-	ui_box(1, 0, rows, COLS, "help: every key (Up/Down scroll, any other key closes)");
+	ui_box(1, 0, rows, COLS, "help: every key (Up/Down scroll, Esc or ? back)");
 	for (int r = 0; r < page() && h->top + r < h->n; r++) {
 		const struct help_line *l = &h->line[h->top + r];
 		ui_text(2 + r, 2, COLS - 4, l->role, l->bold, l->text);
@@ -123,7 +122,6 @@ const struct ui_screen *ui_help_screen(struct ui_app *app)
 			.guide = "this list, made from every screen's key table",
 			.keys = help_keys,
 			.nkeys = (int)(sizeof help_keys / sizeof help_keys[0]),
-			.modal = true,
 			.key = help_key,
 			.draw = help_draw,
 			.self = &help,

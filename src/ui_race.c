@@ -21,7 +21,7 @@
 enum {
 	ACT_PAUSE, ACT_STEP, ACT_EPOCH, ACT_FASTER, ACT_SLOWER, ACT_LR_UP, ACT_LR_DOWN,
 	ACT_RESET, ACT_MORE, ACT_EPS_UP, ACT_EPS_DOWN, ACT_NEXT, ACT_PREV, ACT_FOCUS,
-	ACT_FOCUS_LANE, ACT_FULL, ACT_EDITOR,
+	ACT_FOCUS_BACK, ACT_FULL, ACT_EDITOR,
 };
 
 static const struct ui_key race_keys[] = {
@@ -39,11 +39,8 @@ static const struct ui_key race_keys[] = {
 	{'<', "<", "learning rate /2", ACT_LR_DOWN, false},
 	{'m', "m", "10 more epochs (also after the run is done)", ACT_MORE, false},
 	{'r', "r", "reset: every lane from the start, same seed", ACT_RESET, true},
-	{'\t', "Tab", "focus the next lane (bars, editor)", ACT_FOCUS, true},
-	{'1', "1-4", "focus lane 1 to 4", ACT_FOCUS_LANE, false},
-	{'2', "2", NULL, ACT_FOCUS_LANE, false},
-	{'3', "3", NULL, ACT_FOCUS_LANE, false},
-	{'4', "4", NULL, ACT_FOCUS_LANE, false},
+	{KEY_RIGHT, "Right", "focus the next lane (bars, editor)", ACT_FOCUS, true},
+	{KEY_LEFT, "Left", "focus the previous lane", ACT_FOCUS_BACK, false},
 	{'f', "f", "the focused lane alone, full width (again: every lane)", ACT_FULL, true},
 	{'a', "a", "(nu, delta) editor: caps for the focused lane", ACT_EDITOR, true},
 };
@@ -83,6 +80,7 @@ static int pace_index(int pace)
 static int race_key(struct ui_app *app, void *self, int action, int ch)
 {
 	struct race *r = self;
+	(void)ch;
 	struct lab *lab = ui_app_lab(app);
 	struct lab_controls c = lab_controls(lab);
 	struct sl_error err;
@@ -119,10 +117,7 @@ static int race_key(struct ui_app *app, void *self, int action, int ch)
 		break;
 	}
 	case ACT_FOCUS: r->focus = (r->focus + 1) % r->nlanes; break;
-	case ACT_FOCUS_LANE:
-		if (ch - '1' < r->nlanes)
-			r->focus = ch - '1';
-		break;
+	case ACT_FOCUS_BACK: r->focus = (r->focus + r->nlanes - 1) % r->nlanes; break;
 	case ACT_FULL: r->full = !r->full; break;
 	case ACT_EDITOR: ui_app_push(app, ui_editor_screen(app)); break;
 	}
@@ -181,33 +176,32 @@ static const char *state_word(struct ui_app *app, const struct race *r)
 	return lab_controls(ui_app_lab(app)).paused ? "PAUSED" : "training";
 }
 
-static void header(struct ui_app *app, const struct race *r)
+/* The header's part after the tab bar: the run, its state and the shared
+ * controls; brief, the facts a class needs. */
+static void race_status(struct ui_app *app, void *self, bool brief, char *buf, int cap)
 {
+	const struct race *r = self;
 	const struct ui_context *ctx = ui_app_context(app);
 	struct lab_controls c = lab_controls(ui_app_lab(app));
 	const struct job_snapshot *s = &r->snap[0];
 	double ips = 0;
 	for (int i = 0; i < r->nlanes; i++)
 		ips += r->snap[i].images_per_sec;
-	char pace[32], line[512];
+	char pace[32];
 	if (c.pace > 0)
 		snprintf(pace, sizeof pace, "%d steps/s", c.pace);
 	else
 		snprintf(pace, sizeof pace, "full speed");
-	/* The long form when it fits, else the facts a class needs. */
-	snprintf(line, sizeof line,
-		 " sectorlab  %s | %s | epoch %d/%d, step %ld | %s, %.1fk img/s | lr %.2g | seed %lu "
-		 "| eps %.2f",
-		 ctx->title, state_word(app, r), s->epoch, s->epochs, s->step, pace, ips / 1000,
-		 s->lr, (unsigned long)s->seed, c.eps);
-	if ((int)strlen(line) > COLS)
-		snprintf(line, sizeof line, " sectorlab | %s | epoch %d/%d step %ld | %s | eps %.2f",
-			 state_word(app, r), s->epoch, s->epochs, s->step, pace, c.eps);
-	mvhline(0, 0, ' ', COLS);
-	attron(A_REVERSE);
-	mvhline(0, 0, ' ', COLS);
-	attroff(A_REVERSE);
-	ui_text(0, 0, COLS, UI_TITLE, true, line);
+	if (!brief)
+		snprintf(buf, (size_t)cap,
+			 "%s | %s | epoch %d/%d, step %ld | %s, %.1fk img/s | lr %.2g | seed %lu "
+			 "| eps %.2f",
+			 ctx->title, state_word(app, r), s->epoch, s->epochs, s->step, pace, ips / 1000,
+			 s->lr, (unsigned long)s->seed, c.eps);
+	else /* "done" without its hint */
+		snprintf(buf, (size_t)cap, "%.*s  epoch %d/%d step %ld  eps %.2f",
+			 (int)strcspn(state_word(app, r), " "), state_word(app, r), s->epoch, s->epochs,
+			 s->step, c.eps);
 }
 
 /* x (in epochs) of stored point i of a per-step series. */
@@ -573,7 +567,6 @@ static void race_draw(struct ui_app *app, void *self)
 {
 	struct race *r = self;
 	int lanes[LAB_MAX_LANES] = {0}, n = shown(r, lanes);
-	header(app, r);
 	int W = COLS, H = LINES - 2; /* rows 1 .. LINES - 2 */
 	const struct job_snapshot *s0 = &r->snap[0];
 	int img_w = s0->img_w ? s0->img_w : 28, img_h = s0->img_h ? s0->img_h : 28;
@@ -641,6 +634,7 @@ const struct ui_screen *ui_race_screen(struct ui_app *app)
 			.key = race_key,
 			.draw = race_draw,
 			.tick = race_tick,
+			.status = race_status,
 			.self = &race,
 		};
 	}

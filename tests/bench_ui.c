@@ -98,7 +98,8 @@ static const struct key_case cases[] = {
 	{"n (next digit)", "n", NULL, 1},
 	{"+ (eps up)", "+", "-", 2},
 	{"- (eps down)", "-", "+", 0},
-	{"Tab (focus)", "\t", NULL, 0},
+	{"Right (focus)", "\033OC", NULL, 0}, /* xterm's kcuf1 */
+	{"2 (designer)", "2", "1", 0},
 	{"f (full width)", "f", "f", 0},
 	{"] (faster)", "]", "[", 0},
 	{"> (lr x2)", ">", "<", 0},

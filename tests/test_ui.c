@@ -247,7 +247,7 @@ static void test_race_80x24(void **state)
 		nanosleep(&ts, NULL);
 		tu_tmux_capture(ls->sock, screen, sizeof screen);
 	}
-	tu_tmux_keys(ls->sock, "Tab"); /* the margin lane's bars, and its bound */
+	tu_tmux_keys(ls->sock, "Right"); /* the margin lane's bars, and its bound */
 	wait_for(ls->sock, "cert. by product bound 0.138");
 	/* Four lanes' digits and their verdicts (no room for the clean one). */
 	assert_true(strstr(screen, " kept") || strstr(screen, "fooled") ||
@@ -286,17 +286,17 @@ static void test_too_small(void **state)
 	assert_int_equal(quit_lab(ls), 0);
 }
 
-/* Tab moves the focus (the bars' lane), f shows that lane alone. */
+/* Right and Left move the focus (the bars' lane), f shows that lane alone. */
 static void test_focus(void **state)
 {
 	struct lab_screen *ls = *state;
 	open_lab(ls, "--pace 30 --epochs 1000");
 	wait_for(ls->sock, "spnorm: ||W||");
-	tu_tmux_keys(ls->sock, "Tab");
+	tu_tmux_keys(ls->sock, "Right");
 	wait_for(ls->sock, "cert+margin: ||W||");
-	tu_tmux_keys(ls->sock, "Tab");
+	tu_tmux_keys(ls->sock, "Right");
 	wait_for(ls->sock, "vanilla: ||W||");
-	tu_tmux_keys(ls->sock, "Tab f");
+	tu_tmux_keys(ls->sock, "Left Left Right Right Right f");
 	wait_for(ls->sock, "L2: ||W||");
 	struct timespec ts = {0, 300 * 1000 * 1000};
 	nanosleep(&ts, NULL);
@@ -392,7 +392,8 @@ static void test_editor_objective_min(void **state)
 	assert_int_equal(quit_lab(ls), 0);
 }
 
-/* Help lists every screen's keys, the editor's included. */
+/* Help lists every screen's keys, the editor's and the screen switching
+ * included; Esc goes back to the screen before. */
 static void test_help_lists_every_key(void **state)
 {
 	struct lab_screen *ls = *state;
@@ -403,9 +404,46 @@ static void test_help_lists_every_key(void **state)
 	assert_non_null(strstr(screen, "train the focused lane anew"));
 	assert_non_null(strstr(screen, "one step: pause"));
 	assert_non_null(strstr(screen, "quit the lab"));
-	tu_tmux_keys(ls->sock, "x");
+	tu_tmux_keys(ls->sock, "NPage NPage NPage");
+	wait_for(ls->sock, "1 Train, 2 Sector designer, 3 Attack gallery");
+	assert_non_null(strstr(screen, "the previous screen"));
+	tu_tmux_keys(ls->sock, "Escape");
 	wait_for(ls->sock, "loss stays");
 	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* Number keys and Tab / Shift-Tab switch screens, named in the header's tab
+ * bar; a screen not built yet says so; a modal screen keeps its keys (a
+ * digit typed in the editor is a digit). */
+static void test_screen_switching(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab(ls, "--pace 30 --epochs 1000");
+	wait_for(ls->sock, "space s e n");
+	assert_int_equal(row_of("1Train"), 0);
+	assert_non_null(strstr(line_of("1Train"), "5Help"));
+	assert_non_null(strstr(line_of("1Train"), "eps 0.10")); /* the race's status beside */
+	tu_tmux_keys(ls->sock, "3");
+	wait_for(ls->sock, "Attack gallery screen is not built yet");
+	assert_int_equal(row_of("3 Attack gallery"), 0); /* names in full when they fit */
+	tu_tmux_keys(ls->sock, "Tab");
+	wait_for(ls->sock, "Certificate screen is not built yet");
+	tu_tmux_keys(ls->sock, "Tab");
+	wait_for(ls->sock, "help: every key");
+	tu_tmux_keys(ls->sock, "Tab"); /* round to the first */
+	wait_for(ls->sock, "space s e n");
+	tu_tmux_keys(ls->sock, "BTab");
+	wait_for(ls->sock, "help: every key");
+	tu_tmux_keys(ls->sock, "1");
+	wait_for(ls->sock, "space s e n");
+	/* The editor is modal: 2 is typed into it (nu 2 has no sector). */
+	tu_tmux_keys(ls->sock, "a BSpace BSpace 2");
+	wait_for(ls->sock, "nu    2 ");
+	assert_null(strstr(screen, "not built yet"));
+	tu_tmux_keys(ls->sock, "Escape 4");
+	wait_for(ls->sock, "Certificate screen is not built yet");
+	assert_int_equal(quit_lab(ls), 0);
+	assert_terminal_restored(ls);
 }
 
 /* NO_COLOR: no colour escapes on the screen (attributes stay). */
@@ -500,6 +538,7 @@ int main(int argc, char **argv)
 		T(test_eps_follows_after_done),
 		T(test_editor_objective_min),
 		T(test_help_lists_every_key),
+		T(test_screen_switching),
 		T(test_no_color),
 		T(test_sigquit_restores),
 		T(test_sighup_restores),

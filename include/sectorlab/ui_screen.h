@@ -6,9 +6,14 @@
  * frame) and tick (poll what it shows; say whether it changed), each
  * returning UI_* flags.  Key bindings are data: every screen has its own
  * table, help is generated from all of them, and the footer shows the
- * bindings marked for it.  Screens sit on a stack: a modal screen (the
- * (nu, delta) editor, help) is drawn over the one beneath and takes every
- * key; the others fall back to the app's own keys (help, quit).
+ * bindings marked for it.
+ *
+ * The top-level screens are tabs (enum ui_tab), switched with the number
+ * keys 1-5 and Tab / Shift-Tab and named in the header's tab bar; a tab
+ * whose screen is not built yet shows a placeholder saying so.  On top of
+ * the tab in front, screens stack: a modal screen (the (nu, delta) editor)
+ * is drawn over the one beneath and takes every key; a tab falls back to
+ * the app's own keys (switching, help, quit).
  *
  * ui_app owns the terminal: it refuses to start without one, restores it on
  * every way out (q, SIGINT, SIGTERM, SIGQUIT, SIGHUP, and crashes), follows
@@ -51,24 +56,40 @@ struct ui_screen {
 	int (*key)(struct ui_app *app, void *self, int action, int ch);
 	void (*draw)(struct ui_app *app, void *self);
 	int (*tick)(struct ui_app *app, void *self); /* may be NULL */
+	/* A tab's part of the header, after the tab bar: in full, or (brief)
+	 * in the fewest words that still say what it shows.  May be NULL. */
+	void (*status)(struct ui_app *app, void *self, bool brief, char *buf, int cap);
 	void *self;
 };
+
+/* The top-level screens, in the order of their number keys. */
+enum ui_tab { UI_TAB_TRAIN, UI_TAB_DESIGNER, UI_TAB_GALLERY, UI_TAB_CERT, UI_TAB_HELP, UI_NTABS };
 
 /* The lab and the run's description, for screens. */
 struct lab *ui_app_lab(struct ui_app *app);
 const struct ui_context *ui_app_context(struct ui_app *app);
-/* Put a screen on top of the stack (it must outlive its time there). */
+/* Put a modal screen on top of the stack (it must outlive its time there). */
 void ui_app_push(struct ui_app *app, const struct ui_screen *screen);
+/* Bring a tab to the front (closing any modal screen); ui_app_back returns
+ * to the tab that was in front before. */
+void ui_app_switch(struct ui_app *app, enum ui_tab which);
+void ui_app_back(struct ui_app *app);
+enum ui_tab ui_app_tab(const struct ui_app *app);
 /* Every screen help should list, and the app's own keys. */
 int ui_app_screens(struct ui_app *app, const struct ui_screen **out, int cap);
 const struct ui_screen *ui_app_global(void);
 /* A message for the footer until the next key (e.g. why a restart failed). */
 void ui_app_say(struct ui_app *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The screens. */
+/* The screens.  A tab's function is called each time the tab comes to the
+ * front (help rebuilds its list then); it returns the same screen each time. */
 const struct ui_screen *ui_race_screen(struct ui_app *app);
 const struct ui_screen *ui_editor_screen(struct ui_app *app);
 const struct ui_screen *ui_help_screen(struct ui_app *app);
+/* Tabs to come (src/ui_gallery.c, src/ui_cert.c): declared here so that
+ * building one is one line in ui_app.c's table of tabs. */
+const struct ui_screen *ui_gallery_screen(struct ui_app *app);
+const struct ui_screen *ui_cert_screen(struct ui_app *app);
 
 /* The lane the editor applies to and the race's bars show. */
 int ui_race_focus(struct ui_app *app);
