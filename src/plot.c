@@ -166,36 +166,62 @@ static int covered(const struct plot_spec *s, const struct frame *f, int x, int 
 	return count;
 }
 
-static void draw_legend(struct image *img, const struct plot_spec *s, const struct frame *f)
+/* The legend's box: rows of a sample line and a label, in cols columns. */
+struct legend {
+	int x, y, w, h, cols, col_w;
+};
+
+enum { LEGEND_SCALE = 2, LEGEND_ROW = 11 * LEGEND_SCALE, LEGEND_SAMPLE = 36, LEGEND_PAD = 10 };
+
+static struct legend legend_measure(const struct plot_spec *s, int cols)
 {
-	if (s->nseries == 0)
-		return;
-	int scale = 2, row = 11 * scale, sample = 36, pad = 10, text_w = 0;
+	int text_w = 0;
 	for (int i = 0; i < s->nseries; i++) {
-		int w = canvas_text_width(s->series[i].label ? s->series[i].label : "", scale);
+		int w = canvas_text_width(s->series[i].label ? s->series[i].label : "", LEGEND_SCALE);
 		text_w = w > text_w ? w : text_w;
 	}
-	int w = pad + sample + 8 + text_w + pad, h = pad + row * s->nseries - 4 + pad;
-	int xs[4] = {f->left + f->w - w - 10, f->left + 10, f->left + f->w - w - 10, f->left + 10};
-	int ys[4] = {f->top + 10, f->top + f->h - h - 10, f->top + f->h - h - 10, f->top + 10};
+	struct legend lg = {0};
+	lg.cols = cols;
+	lg.col_w = LEGEND_SAMPLE + 8 + text_w + 2 * LEGEND_PAD;
+	int rows = (s->nseries + cols - 1) / cols;
+	lg.w = LEGEND_PAD + cols * lg.col_w - LEGEND_PAD;
+	lg.h = LEGEND_PAD + LEGEND_ROW * rows - 4 + LEGEND_PAD;
+	return lg;
+}
+
+/* A corner of the plot area where the legend hides no data; false (and
+ * the corner hiding least) when every corner hides some. */
+static bool legend_corner(const struct plot_spec *s, const struct frame *f, struct legend *lg)
+{
+	int xs[4] = {f->left + f->w - lg->w - 10, f->left + 10, f->left + f->w - lg->w - 10,
+		     f->left + 10};
+	int ys[4] = {f->top + 10, f->top + f->h - lg->h - 10, f->top + f->h - lg->h - 10,
+		     f->top + 10};
 	int best = 0, best_cover = -1;
 	for (int k = 0; k < 4; k++) {
-		int c = covered(s, f, xs[k], ys[k], w, h);
+		int c = covered(s, f, xs[k], ys[k], lg->w, lg->h);
 		if (best_cover < 0 || c < best_cover) {
 			best = k;
 			best_cover = c;
 		}
 	}
-	int x = xs[best], y = ys[best];
-	canvas_rect(img, x, y, w, h, white);
-	canvas_frame(img, x, y, w, h, dim);
+	lg->x = xs[best];
+	lg->y = ys[best];
+	return best_cover == 0;
+}
+
+static void draw_legend(struct image *img, const struct plot_spec *s, const struct legend *lg)
+{
+	canvas_rect(img, lg->x, lg->y, lg->w, lg->h, white);
+	canvas_frame(img, lg->x, lg->y, lg->w, lg->h, dim);
+	int rows = (s->nseries + lg->cols - 1) / lg->cols;
 	for (int i = 0; i < s->nseries; i++) {
 		const struct plot_series *ser = &s->series[i];
-		int cy = y + pad + i * row + 7;
-		canvas_line(img, x + pad, cy, x + pad + sample, cy, 3, ser->dashed ? 6 : 0,
-			    ser->color);
-		draw_marker(img, x + pad + sample / 2.0, cy, ser->color);
-		canvas_text(img, x + pad + sample + 8, cy - 7, scale, black,
+		int x = lg->x + LEGEND_PAD + (i / rows) * lg->col_w;
+		int cy = lg->y + LEGEND_PAD + (i % rows) * LEGEND_ROW + 7;
+		canvas_line(img, x, cy, x + LEGEND_SAMPLE, cy, 3, ser->dashed ? 6 : 0, ser->color);
+		draw_marker(img, x + LEGEND_SAMPLE / 2.0, cy, ser->color);
+		canvas_text(img, x + LEGEND_SAMPLE + 8, cy - 7, LEGEND_SCALE, black,
 			    ser->label ? ser->label : "");
 	}
 }
@@ -288,6 +314,21 @@ sl_status plot_render(const struct plot_spec *s, struct image *out, struct sl_er
 		return status_set(err, SL_ERR_ARG, "plot: %d x %d leaves no room for the data", W, H);
 	}
 
+	/* The legend: in a corner of the plot where it hides no data, else
+	 * below the axis label, in two columns when they fit the width. */
+	struct legend lg = legend_measure(s, 1);
+	if (s->nseries > 0 && !legend_corner(s, &f, &lg)) {
+		struct legend below = legend_measure(s, 2);
+		if (s->nseries < 2 || below.w > W - 20)
+			below = legend_measure(s, 1);
+		if (below.w <= W - 20 && f.h - below.h - 12 >= 50) {
+			f.h -= below.h + 12;
+			lg = below;
+			lg.x = (W - lg.w) / 2;
+			lg.y = f.top + f.h + 8 + 14 + 10 + 14 + 12 + 4;
+		}
+	}
+
 	/* Grid, ticks and tick labels. */
 	for (long k = ylo; k <= yhi; k++) {
 		double v = k * ystep;
@@ -336,6 +377,7 @@ sl_status plot_render(const struct plot_spec *s, struct image *out, struct sl_er
 				draw_marker(out, px, py, ser->color);
 		}
 	}
-	draw_legend(out, s, &f);
+	if (s->nseries > 0)
+		draw_legend(out, s, &lg);
 	return SL_OK;
 }

@@ -165,6 +165,42 @@ static void test_band(void **state)
 	image_free(&img);
 }
 
+/* The legend never hides data: with a corner free it sits in that corner
+ * (nothing of the series' colours below the axis label); when curves cross
+ * every corner it moves below the chart, where its samples show the
+ * series' colours. */
+static void test_legend_hides_no_data(void **state)
+{
+	(void)state;
+	enum { N = 21, W = 640, H = 420 };
+	double x[N], up[N], down[N], low[N];
+	for (int i = 0; i < N; i++) {
+		x[i] = i / (double)(N - 1);
+		up[i] = 100 * x[i];
+		down[i] = 100 - up[i];
+		low[i] = 5;
+	}
+	struct plot_series series[2] = {
+		{"rising through two corners", x, up, N, plot_color(0), false, NULL, NULL},
+		{"falling through the others", x, down, N, plot_color(1), false, NULL, NULL},
+	};
+	struct plot_spec spec = {.xlabel = "x", .ylabel = "y", .ymin = 0, .ymax = 100,
+				 .series = series, .nseries = 2, .width = W, .height = H};
+	struct image img;
+	assert_int_equal(plot_render(&spec, &img, NULL), SL_OK);
+	/* Below the axis label (whose bottom is 10 px above the image's when
+	 * the plot takes the whole height): the legend's rows. */
+	assert_true(count_color(&img, plot_color(0), 0, H - 70, W, H) > 20);
+	assert_true(count_color(&img, plot_color(1), 0, H - 50, W, H) > 20);
+	image_free(&img);
+
+	series[1].y = low; /* the upper left corner is free */
+	assert_int_equal(plot_render(&spec, &img, NULL), SL_OK);
+	assert_int_equal(count_color(&img, plot_color(0), 0, H - 50, W, H), 0);
+	assert_int_equal(count_color(&img, plot_color(1), 0, H - 50, W, H), 0);
+	image_free(&img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +209,7 @@ int main(void)
 		cmocka_unit_test(test_tick_step),
 		cmocka_unit_test(test_chart),
 		cmocka_unit_test(test_band),
+		cmocka_unit_test(test_legend_hides_no_data),
 	};
 	return cmocka_run_group_tests_name("plot", tests, NULL, NULL);
 }

@@ -6,7 +6,9 @@
  * with "nice" ticks (1, 2 or 5 times a power of ten) and their labels, light
  * grid lines, each series as a line with square markers (solid or dashed)
  * over an optional band (its spread),
- * and a legend placed in the corner with the fewest data under it.  Text
+ * and a legend in a corner of the plot area where it hides no data, or,
+ * when every corner would hide some, below the chart (the plot area
+ * shrinks to make room; two columns when they fit).  Text
  * uses canvas's built-in font, so the chart needs nothing but libpng to be
  * written.  The caller owns the image it gets back.
  */
