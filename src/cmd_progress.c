@@ -25,7 +25,7 @@ void cmd_progress_init(struct cmd_progress *p, bool quiet)
 
 void cmd_progress_start(struct cmd_progress *p, const char *unit, double total)
 {
-	p->unit = unit ? unit : "";
+	p->unit = unit;
 	p->total = total;
 	p->t0 = now();
 	p->last = -INFINITY;
@@ -69,17 +69,19 @@ int cmd_progress_format(char *buf, size_t cap, int width, const char *label, dou
 		return 0;
 	char text[512];
 	size_t n = (size_t)snprintf(text, sizeof text, "%s", label);
-	if (total > 0 && n < sizeof text) {
+	if (!unit) {
+		/* the label says it all */
+	} else if (total > 0 && n < sizeof text) {
 		double frac = done / total;
 		frac = frac < 0 ? 0 : frac > 1 ? 1 : frac;
 		n += (size_t)snprintf(text + n, sizeof text - n, "  %d%%", (int)(100 * frac));
 	}
-	if (seconds > 0 && done > 0 && n < sizeof text) {
+	if (unit && seconds > 0 && done > 0 && n < sizeof text) {
 		char rate[32], el[16], eta[16];
 		format_rate(done / seconds, rate, sizeof rate);
 		cmd_progress_duration(seconds, el, sizeof el);
 		n += (size_t)snprintf(text + n, sizeof text - n, "  %s %s/s  %s elapsed", rate,
-				      unit && *unit ? unit : "units", el);
+				      *unit ? unit : "units", el);
 		if (total > 0 && done < total && n < sizeof text) {
 			cmd_progress_duration((total - done) * seconds / done, eta, sizeof eta);
 			n += (size_t)snprintf(text + n, sizeof text - n, ", ETA %s", eta);

@@ -68,7 +68,8 @@ static void usage(FILE *f)
 	      "                    1e-3, 11 eps per norm on the first 2,000 test images,\n"
 	      "                    certified on all; the alexnet (SGD 0.01, momentum 0.9)\n"
 	      "                    for as many epochs as fit --hours (after the time\n"
-	      "                    the attacks will take), attacked on 200 test images\n"
+	      "                    the attacks will take), attacked on 100 test images\n"
+	      "                    at 5 eps per norm, certified on all\n"
 	      "  --out DIR         where everything goes (default reproduce-fig<F>-<budget>);\n"
 	      "                    running again with the same DIR resumes: finished stages\n"
 	      "                    are kept, a model interrupted mid-training starts over\n"
@@ -156,7 +157,7 @@ static const struct budget budgets_mlp[] = {
 };
 static const struct budget budgets_alexnet[] = {
 	{"quick", 1, 200, 200, 4, 4, 0.75, 0.06, false},
-	{"full", 0, 200, 0, 7, 7, 0.75, 0.06, true},
+	{"full", 0, 100, 0, 5, 5, 0.75, 0.06, true},
 	{"test", 1, 20, 20, 3, 3, 0.75, 0.06, false},
 };
 
@@ -330,9 +331,43 @@ static void stage_kept(struct run *r, int kind)
 	r->left[kind]--;
 }
 
-/* The progress line inside a stage: frac of the stage done. */
-#define STAGE_PROGRESS(r, frac, ...)                                                       \
-	cmd_progress_update(&(r)->progress, (r)->stage + (frac), __VA_ARGS__)
+/* A stage starts: the progress line's clock, percentage and ETA are the
+ * stage's own (a rate in stages per second would mean nothing). */
+static void stage_begin(struct run *r)
+{
+	cmd_progress_start(&r->progress, NULL, 1);
+}
+
+/* The progress line inside a stage of this kind, frac of it done: the
+ * stage, its share done and the whole run's ETA first (they survive a
+ * narrow terminal), then what the stage is doing. */
+static void stage_progress(struct run *r, int kind, double frac, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void stage_progress(struct run *r, int kind, double frac, const char *fmt, ...)
+{
+	if (!r->progress.on)
+		return;
+	char what[256], eta[32] = "";
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	int n = 0;
+	double all = 0;
+	for (int k = 0; k < NKINDS; k++) {
+		n += r->ran[k];
+		all += r->spent[k];
+	}
+	if (n > 0) {
+		double mean = r->ran[kind] ? r->spent[kind] / r->ran[kind] : all / n;
+		double left = eta_seconds(r) - frac * mean;
+		char d[16];
+		cmd_progress_duration(left > 0 ? left : 0, d, sizeof d);
+		snprintf(eta, sizeof eta, ", ETA %s", d);
+	}
+	cmd_progress_update(&r->progress, frac, "[%d/%d %d%%%s] %s", r->stage + 1, r->nstages,
+			    (int)(100 * frac), eta, what);
+}
 
 /* Test images attacked, and certified. */
 static int attack_n(const struct run *r)
@@ -477,6 +512,7 @@ static sl_status train_stage(struct run *r, int m, int seed, struct sl_error *er
 		return st;
 	struct train_hook hook = {.r = r};
 	clock_gettime(CLOCK_MONOTONIC, &hook.t0);
+	stage_begin(r);
 	long spe = trainer_steps_per_epoch(t);
 	struct driver drv;
 	const struct driver_config dc = {.on_epoch = epoch_done, .ctx = &hook};
@@ -489,8 +525,8 @@ static sl_status train_stage(struct run *r, int m, int seed, struct sl_error *er
 			goto out;
 		double frac = ((double)t->epoch * spe + (double)(t->step - (long)t->epoch * spe)) /
 			      ((double)t->cfg.epochs * spe);
-		STAGE_PROGRESS(r, frac < 1 ? frac : 1, "[%d/%d] training %s, seed %d: epoch %d/%d",
-			       r->stage + 1, r->nstages, models[m].key, seed,
+		stage_progress(r, K_TRAIN, frac < 1 ? frac : 1,
+			       "training %s, seed %d: epoch %d/%d", models[m].key, seed,
 			       t->epoch + !driver_in_epoch_end(&drv), t->cfg.epochs);
 	}
 	double acc, loss;
@@ -522,9 +558,8 @@ static sl_status on_batch(void *ctx, const struct attack_progress *p, struct sl_
 	if (interrupt_check(err) != SL_OK)
 		return err->code;
 	double frac = ((double)p->eps_index * p->n + p->done) / ((double)c->neps * p->n);
-	STAGE_PROGRESS(c->r, frac, "[%d/%d] %s on %s, seed %d: eps %g, %d/%d images",
-		       c->r->stage + 1, c->r->nstages, attack_key[c->a], models[c->m].key,
-		       c->seed, p->eps, p->done, p->n);
+	stage_progress(c->r, K_ATTACK + c->a, frac, "%s on %s, seed %d: eps %g, %d/%d images",
+		       attack_key[c->a], models[c->m].key, c->seed, p->eps, p->done, p->n);
 	return SL_OK;
 }
 
@@ -550,6 +585,7 @@ static sl_status sweep_stage(struct run *r, int m, int seed, int a, struct sl_er
 	}
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	stage_begin(r);
 	struct nn_net *net = NULL;
 	sl_status st = load_model(r, m, seed, &net, err);
 	if (st != SL_OK)
@@ -606,6 +642,7 @@ static sl_status certify_stage(struct run *r, int m, int seed, struct sl_error *
 	}
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	stage_begin(r);
 	struct nn_net *net = NULL;
 	double *radius = NULL;
 	bool *correct = NULL;
@@ -1076,7 +1113,7 @@ static int reproduce_run(int argc, char **argv)
 			fprintf(stderr, "(no %s: the authors' code hard-codes no caps for %s)\n",
 				models[m].key, model_name(r.model));
 	cmd_progress_init(&r.progress, o.quiet);
-	cmd_progress_start(&r.progress, "stages", r.nstages);
+	cmd_progress_start(&r.progress, NULL, 1);
 	clock_gettime(CLOCK_MONOTONIC, &r.t0);
 	interrupt_catch(&guard);
 	caught = true;

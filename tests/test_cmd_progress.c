@@ -32,6 +32,9 @@ static void test_format(void **state)
 	assert_string_equal(buf, "done  100%  5 steps/s  0:02 elapsed");
 	cmd_progress_format(buf, sizeof buf, 0, "open", 10, 0, 2, "steps");
 	assert_string_equal(buf, "open  5 steps/s  0:02 elapsed");
+	/* No unit: the label alone (it says where the work is). */
+	cmd_progress_format(buf, sizeof buf, 0, "[3/30 25%] training", 0.25, 1, 60, NULL);
+	assert_string_equal(buf, "[3/30 25%] training");
 	/* Cut to the width and to the buffer. */
 	assert_int_equal(cmd_progress_format(buf, sizeof buf, 12, "epoch 3/10", 250, 1000, 10,
 					     "images"), 12);

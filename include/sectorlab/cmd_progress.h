@@ -26,7 +26,7 @@ struct cmd_progress {
 	bool on;           /* drawing at all */
 	bool shown;        /* a line is on the screen now */
 	FILE *f;           /* stderr */
-	const char *unit;  /* what done and total count ("images", "steps") */
+	const char *unit;  /* what done and total count ("images", "steps"); NULL: the label alone */
 	double total;
 	double t0;         /* monotonic seconds at cmd_progress_start */
 	double last;       /* ... at the last draw */
@@ -36,7 +36,8 @@ struct cmd_progress {
 void cmd_progress_init(struct cmd_progress *p, bool quiet);
 
 /* Start counting a piece of work of total units (the clock for the rate and
- * the ETA starts now). */
+ * the ETA starts now).  unit NULL: the line is the label alone (for work
+ * whose parts differ too much for one rate; the caller says where it is). */
 void cmd_progress_start(struct cmd_progress *p, const char *unit, double total);
 
 /* done units of total are finished; label (printf format) says where the work
@@ -53,6 +54,7 @@ void cmd_progress_clear(struct cmd_progress *p);
  * The text of a progress line, cut to width columns (no newline):
  * "label  42%  1,234 images/s  0:12 elapsed, ETA 0:45".  The rate and the ETA
  * are left out until they mean something (no time elapsed, nothing done).
+ * unit NULL: the label alone.
  * Returns the length written.
  */
 int cmd_progress_format(char *buf, size_t cap, int width, const char *label, double done,
