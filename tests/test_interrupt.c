@@ -276,6 +276,50 @@ static void test_lab_ctrl_c_keeps_last_epoch(void **state)
 	free(rcp);
 }
 
+/* reproduce stopped by Ctrl-C after its first two stages: exit 130, no
+ * temporary file left, and the same command again keeps those stages (the
+ * two models are not trained again) and finishes the rest. */
+static void test_reproduce_resumes_after_ctrl_c(void **state)
+{
+	const char *dir = *state;
+	char *runs = tu_path(dir, "r"), *errpath = tu_path(dir, "stderr.txt");
+	const char *args[] = {"reproduce", "--figure", "1", "--budget", "test", "--out", runs,
+			      "--data-dir", tu_sample_data(), "--threads", "1", NULL};
+	pid_t pid = spawn(dir, args);
+	/* The run's first line, then one line per finished stage. */
+	int rc = signal_when(pid, count_lines, errpath, 3, SIGINT);
+	char *said = tu_read_file(errpath, NULL);
+	assert_non_null(said);
+	if (rc != 130)
+		fail_msg("exit status %d, expected 130; stderr:\n%s", rc, said);
+	assert_non_null(strstr(said, "[1/30] trained vanilla"));
+	assert_non_null(strstr(said, "[2/30] trained l2"));
+	char *models = tu_path(runs, "models");
+	tu_assert_no_temp_files(runs);
+	tu_assert_no_temp_files(models);
+
+	static char out[1 << 16];
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd,
+		 "reproduce --figure 1 --budget test --out %s --data-dir %s --threads 1", runs,
+		 tu_sample_data());
+	assert_int_equal(tu_run(cmd, true, out, sizeof out), 0);
+	assert_null(strstr(out, "trained vanilla"));
+	assert_null(strstr(out, "trained l2"));
+	/* The last model is trained by one run or the other (a loaded machine
+	 * may let the first run finish more stages before the signal lands). */
+	assert_true((strstr(said, "trained spnorm-lmt") != NULL) !=
+		    (strstr(out, "trained spnorm-lmt") != NULL));
+	assert_non_null(strstr(out, "[30/30]"));
+	char *csv_path = tu_path(runs, "figure1.csv");
+	assert_int_equal(count_lines(csv_path), 1 + 5 * 4 * 4); /* models x attacks x eps */
+	free(csv_path);
+	free(models);
+	free(said);
+	free(errpath);
+	free(runs);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -290,6 +334,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_attack_stopped_during_export,
 						tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_lab_ctrl_c_keeps_last_epoch,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_reproduce_resumes_after_ctrl_c,
 						tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("interrupt", tests, NULL, NULL);
