@@ -20,7 +20,7 @@ static void usage(FILE *f)
 	      "certified + margin network (the same caps, trained with train's loss for\n"
 	      "them: lmt) train side by side from the same seed on the same batches.  The\n"
 	      "screen shows their loss and accuracy on one epoch axis; clean, FGSM, PGD and\n"
-	      "certified accuracy (L2 radius 0.5, the bound certify uses); the same test\n"
+	      "certified accuracy (at an L2 radius, the bound certify uses); the same test\n"
 	      "digit attacked in every lane; robust accuracy against eps; and the\n"
 	      "focused lane's spectral norms against their caps.  Key a opens an editor for\n"
 	      "the network's (nu, delta) that recomputes every layer's cap as you type.\n"
@@ -50,6 +50,8 @@ static void usage(FILE *f)
 	      "                   moment keeps the last complete epoch\n"
 	      "  --seed S         random seed, the same in every lane (default 1)\n"
 	      "  --eps X          attack strength shown, L-inf (default 0.1)\n"
+	      "  --radius R       certified accuracy shown at L2 radius R (pixels\n"
+	      "                   x/255 - 0.5, as certify; default 0.5)\n"
 	      "  --pace N         training steps per second in each lane, 0 for full\n"
 	      "                   speed (default 30)\n"
 	      "  --paused         open paused (space starts, s steps)\n"
@@ -66,7 +68,7 @@ static void usage(FILE *f)
 /* The options; a settings file (--config) may set any of them but help. */
 enum { O_DATASET = 256, O_DATADIR, O_MODE, O_RHO, O_EPOCHS, O_SEED, O_EPS, O_PACE,
        O_HELP_LAB, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_OUT, O_ARCH, O_MODEL, O_LANES,
-       O_PAUSED };
+       O_PAUSED, O_RADIUS };
 static const struct option lab_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
@@ -83,6 +85,7 @@ static const struct option lab_options[] = {
 	{"epochs", required_argument, 0, O_EPOCHS},
 	{"seed", required_argument, 0, O_SEED},
 	{"eps", required_argument, 0, O_EPS},
+	{"radius", required_argument, 0, O_RADIUS},
 	{"pace", required_argument, 0, O_PACE},
 	{"paused", no_argument, 0, O_PAUSED},
 	{"help-lab", no_argument, 0, O_HELP_LAB},
@@ -139,7 +142,7 @@ static int lab_run(int argc, char **argv)
 	const char *dataset = NULL, *data_dir = NULL, *mode = NULL, *out_path = NULL;
 	const char *arch_spec = NULL, *model = NULL, *lanes_text = NULL;
 	struct cmd_caps_request req = {.nu = NAN, .delta = NAN};
-	double eps = 0.1;
+	double eps = 0.1, radius = LAB_CERT_RADIUS;
 	int bad = 0, c;
 	bool paused = false;
 	long epochs = 30, seed = 1, pace = 30;
@@ -167,6 +170,9 @@ static int lab_run(int argc, char **argv)
 		case O_EPOCHS: bad |= cmd_parse_long("--epochs", optarg, 1, 100000, &epochs); break;
 		case O_SEED: bad |= cmd_parse_long("--seed", optarg, 0, 0x7fffffffL, &seed); break;
 		case O_EPS: bad |= cmd_parse_double("--eps", optarg, CMD_RANGE_FGSM_EPS, &eps); break;
+		case O_RADIUS:
+			bad |= cmd_parse_double("--radius", optarg, CMD_ABOVE(0, 100), &radius);
+			break;
 		case O_PACE: bad |= cmd_parse_long("--pace", optarg, 0, 100000, &pace); break;
 		case O_PAUSED: paused = true; break;
 		case O_HELP_LAB:
@@ -236,6 +242,20 @@ static int lab_run(int argc, char **argv)
 	} else {
 		base.mode = TRAIN_SPNORM; /* the caps options shape the spnorm lanes */
 	}
+	/* Caps options shape the spnorm and margin lanes: with none of them
+	 * they would be dropped without a word. */
+	bool capped = false;
+	for (int i = 0; i < nlanes; i++)
+		capped |= kinds[i] == LAB_LANE_SPNORM || kinds[i] == LAB_LANE_MARGIN;
+	bool caps_options = req.nrho > 0 || req.caps || !isnan(req.nu) || !isnan(req.delta) ||
+			    req.objective;
+	if (lanes_text && !capped && caps_options) {
+		fprintf(stderr, "sectorlab lab: --nu, --delta, --objective, --rho and --caps set the "
+				"caps of the spnorm and margin lanes, and --lanes %s has neither\n"
+				"Try 'sectorlab --help-lab'.\n",
+			lanes_text);
+		return 2;
+	}
 	/* The same caps as `sectorlab train`: certified unless asked otherwise;
 	 * in a one-lane lab of another mode, caps options are refused. */
 	struct caps_plan plan;
@@ -247,7 +267,7 @@ static int lab_run(int argc, char **argv)
 	if (!lanes_text && !mode && base.caps.source != CAPS_CERTIFIED)
 		nlanes = LAB_RACE_LANES - 1;
 	struct lab_config cfg = {.nlanes = nlanes, .eps = (float)eps, .pace = (int)pace,
-				 .eval_n = grey ? 1000 : 200, .cert_radius = LAB_CERT_RADIUS,
+				 .eval_n = grey ? 1000 : 200, .cert_radius = radius,
 				 .paused = paused};
 	int hooked = -1;
 	for (int i = 0; i < nlanes; i++) {
