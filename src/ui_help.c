@@ -20,7 +20,7 @@ static const struct ui_key help_keys[] = {
 	{27, "Esc", "back to the screen before help (? too)", ACT_CLOSE, true},
 };
 
-#define HELP_MAX_LINES 160
+#define HELP_MAX_LINES 400
 
 struct help_line {
 	enum ui_role role;
@@ -32,36 +32,67 @@ struct help {
 	struct ui_screen screen;
 	struct ui_app *app;
 	int top;                 /* first line shown */
+	int width;               /* the columns the lines were wrapped to */
 	int n;
 	struct help_line line[HELP_MAX_LINES];
 };
 
 static struct help help;
 
-static void add(struct help *h, enum ui_role role, bool bold, const char *text)
+static void add_line(struct help *h, enum ui_role role, bool bold, const char *text, int len)
 {
 	if (h->n < HELP_MAX_LINES) {
 		h->line[h->n] = (struct help_line){.role = role, .bold = bold};
-		snprintf(h->line[h->n].text, sizeof h->line[h->n].text, "%s", text);
+		snprintf(h->line[h->n].text, sizeof h->line[h->n].text, "%.*s", len, text);
 		h->n++;
 	}
 }
 
-static void add_screen(struct help *h, const struct ui_screen *s)
+/* text wrapped at spaces to the help's width; continuation lines start
+ * under the text after `hang` columns (a key's description under itself). */
+static void add(struct help *h, enum ui_role role, bool bold, const char *text, int hang)
 {
 	char buf[256];
-	add(h, UI_NORMAL, true, s->title);
+	int w = h->width, len = (int)strlen(text);
+	const char *p = text;
+	int indent = 0;
+	while (len > 0) {
+		int room = w - indent > 8 ? w - indent : 8;
+		int cut = len;
+		if (len > room) {
+			cut = room;
+			while (cut > 0 && p[cut] != ' ')
+				cut--;
+			if (cut == 0) /* one word longer than the line */
+				cut = room;
+		}
+		snprintf(buf, sizeof buf, "%*s%.*s", indent, "", cut, p);
+		add_line(h, role, bold, buf, (int)strlen(buf));
+		p += cut;
+		len -= cut;
+		while (len > 0 && *p == ' ')
+			p++, len--;
+		indent = hang;
+	}
+	if (text[0] == '\0')
+		add_line(h, role, bold, "", 0);
+}
+
+static void add_screen(struct help *h, const struct ui_screen *s)
+{
+	char buf[1024];
+	add(h, UI_NORMAL, true, s->title, 0);
 	if (s->guide) {
 		snprintf(buf, sizeof buf, "  %s", s->guide);
-		add(h, UI_DIM, false, buf);
+		add(h, UI_DIM, false, buf, 2);
 	}
 	for (int i = 0; i < s->nkeys; i++) {
 		if (!s->keys[i].what)
 			continue; /* another name for a key listed already */
 		snprintf(buf, sizeof buf, "  %-10s %s", s->keys[i].name, s->keys[i].what);
-		add(h, UI_NORMAL, false, buf);
+		add(h, UI_NORMAL, false, buf, 13);
 	}
-	add(h, UI_NORMAL, false, "");
+	add(h, UI_NORMAL, false, "", 0);
 }
 
 /* Every screen's table, then the app's own keys. */
@@ -70,6 +101,7 @@ static void build(struct help *h, struct ui_app *app)
 	const struct ui_screen *screens[8];
 	int n = ui_app_screens(app, screens, 8);
 	h->n = 0;
+	h->width = COLS - 4; /* inside the box, a column of margin each side */
 	for (int i = 0; i < n; i++)
 		add_screen(h, screens[i]);
 	add_screen(h, ui_app_global());
@@ -100,7 +132,8 @@ static int help_key(struct ui_app *app, void *self, int action, int ch)
 static void help_draw(struct ui_app *app, void *self)
 {
 	struct help *h = self;
-	(void)app;
+	if (h->width != COLS - 4) /* resized: wrap again */
+		build(h, app);
 	int rows = LINES - 2;
 	ui_clear(1, 0, rows, COLS);
 	ui_box(1, 0, rows, COLS, "help: every key (Up/Down scroll, Esc or ? back)");

@@ -273,6 +273,11 @@ static void test_race_200x60(void **state)
 	int digits = row_of("test #"), label = row_of("label ");
 	assert_int_equal(label - digits - 1, 14);
 	wait_for(ls->sock, "PGD-10, L-inf eps 0.10"); /* the footnote, with room for it */
+	/* The margin lane's lmt loss on an axis of its own; the bars' legend
+	 * and the raw power-iteration value beside the norm in use. */
+	assert_non_null(strstr(screen, "left axis: cross-entropy, right axis: lmt"));
+	assert_non_null(strstr(screen, "raw (power iteration)"));
+	assert_non_null(strstr(screen, "0.272/0.272 raw "));
 	assert_int_equal(quit_lab(ls), 0);
 }
 
@@ -446,6 +451,22 @@ static void test_screen_switching(void **state)
 	assert_terminal_restored(ls);
 }
 
+/* At 80 columns help wraps a long line under itself instead of cutting
+ * it: the end of the race's reading guide (some 200 columns) is shown. */
+static void test_help_wraps(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab(ls, "--pace 10");
+	wait_for(ls->sock, "space");
+	tu_tmux_keys(ls->sock, "?");
+	wait_for(ls->sock, "Train (the race)");
+	assert_non_null(line_of("curves: each lane"));
+	assert_non_null(strstr(screen, "raw power-iteration estimate"));
+	tu_tmux_keys(ls->sock, "x");
+	wait_for(ls->sock, "ln 10");
+	assert_int_equal(quit_lab(ls), 0);
+}
+
 /* NO_COLOR: no colour escapes on the screen (attributes stay). */
 static void test_no_color(void **state)
 {
@@ -539,6 +560,7 @@ int main(int argc, char **argv)
 		T(test_editor_objective_min),
 		T(test_help_lists_every_key),
 		T(test_screen_switching),
+		T(test_help_wraps),
 		T(test_no_color),
 		T(test_sigquit_restores),
 		T(test_sighup_restores),
