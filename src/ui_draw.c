@@ -14,8 +14,13 @@
 
 #define GREY_LEVELS 8
 #define PAIR_GREY0 32
+/* Colour images: xterm's 6 x 6 x 6 cube (colours 16 to 231); a pair for
+ * each (top, bottom) cube colour of a half-block cell, made on first use. */
+#define CUBE 216
+#define PAIR_RGB0 (PAIR_GREY0 + GREY_LEVELS * GREY_LEVELS)
 
-static bool colour, greys, utf8;
+static bool colour, greys, rgb, utf8;
+static unsigned char rgb_made[CUBE * CUBE / 8]; /* pairs initialised, a bit each */
 
 const char ui_lane_glyph[4] = {'v', '2', 's', 'a'};
 
@@ -62,6 +67,8 @@ void ui_draw_init(void)
 					  (short)(232 + b * 23 / (GREY_LEVELS - 1)));
 		greys = true;
 	}
+	rgb = greys && COLOR_PAIRS >= PAIR_RGB0 + CUBE * CUBE;
+	memset(rgb_made, 0, sizeof rgb_made);
 }
 
 bool ui_draw_colour(void)
@@ -229,22 +236,37 @@ void ui_plot_draw(const struct ui_plot *p, int y, int x)
 
 /* ---- bars, sparklines ------------------------------------------------------ */
 
+/* The cell of value on a bar of w cells scaled to top. */
+static int bar_cell(double value, double top, int w)
+{
+	int k = (int)lround(value / top * w) - 1;
+	return k < 0 ? 0 : (k >= w ? w - 1 : k);
+}
+
 void ui_bar(int y, int x, int w, double value, double cap, double top, bool over)
 {
 	if (w < 1 || !(top > 0))
 		return;
 	int fill = (int)lround(value / top * w);
-	int mark = cap > 0 ? (int)lround(cap / top * w) - 1 : -1;
+	int mark = cap > 0 ? bar_cell(cap, top, w) : -1;
 	fill = fill > w ? w : (fill < 0 ? 0 : fill);
-	mark = mark >= w ? w - 1 : mark;
 	for (int k = 0; k < w; k++) {
-		if (k == mark)
-			ui_glyph(y, x + k, k < fill ? 0x2588u : 0x2502u, '|', UI_BAD, true);
+		if (k == mark) /* the cap: neutral, red only when over it */
+			ui_glyph(y, x + k, k < fill ? 0x2590u : 0x2502u, '|',
+				 over ? UI_BAD : UI_NORMAL, true);
 		else if (k < fill)
 			ui_glyph(y, x + k, 0x2588u, '#', over ? UI_BAD : UI_OK, false);
 		else
 			ui_glyph(y, x + k, 0x00b7u, '.', UI_DIM, false);
 	}
+}
+
+void ui_bar_marker(int y, int x, int w, double value, double top, unsigned wc, char ascii,
+		   enum ui_role role)
+{
+	if (w < 1 || !(top > 0) || !(value >= 0))
+		return;
+	ui_glyph(y, x + bar_cell(value, top, w), wc, ascii, role, true);
 }
 
 void ui_spark(int y, int x, int w, const float *v, int n, double lo, double hi, enum ui_role role)
@@ -278,30 +300,73 @@ static int pixel(const uint8_t *img, int ch, int h, int w, int r, int c)
 	return sum / ch;
 }
 
+/* The cube colour nearest a pixel's (r, g, b), 0..215. */
+static int cube_index(int r, int g, int b)
+{
+	/* The cube's levels are 0, 95, 135, 175, 215, 255. */
+	int lv[3] = {r, g, b};
+	for (int k = 0; k < 3; k++)
+		lv[k] = lv[k] < 48 ? 0 : (lv[k] < 115 ? 1 : (lv[k] - 35) / 40);
+	return 36 * lv[0] + 6 * lv[1] + lv[2];
+}
+
+/* The pair drawing cube colour top over cube colour bottom. */
+static int rgb_pair(int top, int bottom)
+{
+	int k = top * CUBE + bottom;
+	if (!(rgb_made[k / 8] & (1u << (k % 8)))) {
+		init_extended_pair(PAIR_RGB0 + k, 16 + top, 16 + bottom);
+		rgb_made[k / 8] |= (unsigned char)(1u << (k % 8));
+	}
+	return PAIR_RGB0 + k;
+}
+
+/* The mean of the down x down block at (r, c), channel k (-1: the mean of
+ * the channels); 0 outside. */
+static int block(const uint8_t *img, int ch, int h, int w, int r, int c, int down, int k)
+{
+	int sum = 0;
+	for (int i = 0; i < down; i++)
+		for (int j = 0; j < down; j++) {
+			if (k < 0)
+				sum += pixel(img, ch, h, w, r + i, c + j);
+			else if (r + i < h && c + j < w)
+				sum += img[(size_t)k * h * w + (size_t)(r + i) * w + c + j];
+		}
+	return sum / (down * down);
+}
+
 void ui_image(int y, int x, const uint8_t *pixels, int c, int h, int w, int down, int up)
 {
 	static const char ramp[] = " .:-=+*#%@";
 	down = down < 1 ? 1 : down;
 	up = up < 1 ? 1 : up;
+	bool in_colour = c == 3 && utf8 && rgb;
 	for (int r = 0; 2 * r * down < h; r++)
 		for (int col = 0; col * down < w; col++) {
-			/* The mean of each down x down block, top and bottom half. */
-			int top = 0, bot = 0;
-			for (int i = 0; i < down; i++)
-				for (int j = 0; j < down; j++) {
-					top += pixel(pixels, c, h, w, 2 * r * down + i, col * down + j);
-					bot += pixel(pixels, c, h, w, (2 * r + 1) * down + i, col * down + j);
-				}
-			top /= down * down;
-			bot /= down * down;
+			/* Each down x down block, top and bottom half of the cell. */
+			int ty = 2 * r * down, by = (2 * r + 1) * down, cx0 = col * down;
+			int top = block(pixels, c, h, w, ty, cx0, down, -1);
+			int bot = block(pixels, c, h, w, by, cx0, down, -1);
+			int pair = 0;
+			if (in_colour) {
+				int t = cube_index(block(pixels, c, h, w, ty, cx0, down, 0),
+						   block(pixels, c, h, w, ty, cx0, down, 1),
+						   block(pixels, c, h, w, ty, cx0, down, 2));
+				int b = cube_index(block(pixels, c, h, w, by, cx0, down, 0),
+						   block(pixels, c, h, w, by, cx0, down, 1),
+						   block(pixels, c, h, w, by, cx0, down, 2));
+				pair = rgb_pair(t, b);
+			} else if (utf8 && greys) {
+				pair = PAIR_GREY0 + grey_level(top) * GREY_LEVELS + grey_level(bot);
+			}
 			for (int u = 0; u < up; u++) {
 				int cx = x + col * up + u;
-				if (utf8 && greys) {
+				if (pair) {
 					cchar_t cc;
 					wchar_t s[2] = {0x2580, 0};
-					short pair = (short)(PAIR_GREY0 + grey_level(top) * GREY_LEVELS +
-							     grey_level(bot));
-					setcchar(&cc, s, 0, pair, NULL);
+					/* The pair through opts: numbers past 32767 fit. */
+					setcchar(&cc, s, 0, 0, &pair);
 					mvadd_wch(y + r, cx, &cc);
 				} else {
 					mvaddch(y + r, cx, (chtype)ramp[(top + bot) / 2 * 9 / 255]);

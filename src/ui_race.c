@@ -248,48 +248,109 @@ static void epoch_axis(int y, int x, int w, double xmax)
 	ui_text(y, x + w - 5, 5, UI_DIM, false, "epoch");
 }
 
+/* The loss chart's axes: lanes trained with plain cross-entropy share the
+ * left one, lanes trained with another loss (the margin lane's lmt, whose
+ * values sit on another scale) the right one, so no loss flattens another
+ * and values on one axis compare. */
+#define AXES 2
+
+static int loss_axis(struct ui_app *app, int lane)
+{
+	return loss_is_plain(&lab_lane(ui_app_lab(app), lane)->train.loss) ? 0 : 1;
+}
+
+/* The range of an axis: [lo, hi] of its values, padded; [0, 1] for
+ * accuracy. */
+static void axis_range(float *lo, float *hi, bool accuracy)
+{
+	if (!(*hi >= *lo))
+		*lo = 0, *hi = accuracy ? 1 : 2.5f;
+	if (accuracy) {
+		*lo = floorf(*lo * 10) / 10;
+		*hi = 1;
+	} else {
+		float pad = (*hi - *lo) * 0.05f + 1e-3f;
+		*lo = *lo - pad < 0 ? 0 : *lo - pad;
+		*hi += pad;
+	}
+}
+
+/* v[0..n) mapped from [lo, hi] onto [0, 1] (the plot's own axis). */
+static const float *unit(const float *v, int n, float lo, float hi)
+{
+	static float out[JOB_HIST];
+	for (int i = 0; i < n; i++)
+		out[i] = (v[i] - lo) / (hi - lo);
+	return out;
+}
+
+/* The loss chart's title: what each axis holds (a right axis comes with a
+ * left one: epoch_chart moves a lone axis left). */
+static void loss_title(struct ui_app *app, int y, int x, int w, const bool *used, int right_lane)
+{
+	int at = x + ui_text(y, x, w, UI_NORMAL, true, "loss ");
+	if (!used[1]) {
+		ui_text(y, at, x + w - at, UI_DIM, false,
+			w >= 60 ? "lines: training; o: test set" : "o: test set");
+		return;
+	}
+	const struct loss_config *lc = &lab_lane(ui_app_lab(app), right_lane)->train.loss;
+	if (w >= 60)
+		ui_textf(y, at, x + w - at, UI_DIM, false,
+			 "left axis: cross-entropy, right axis: %s (tau %g, R %g); o: test set",
+			 loss_kind_name(lc->kind), lc->tau, lc->radius);
+	else
+		ui_textf(y, at, x + w - at, UI_DIM, false, "left: ce, right: %s",
+			 loss_kind_name(lc->kind));
+}
+
 /* Loss (accuracy false) or accuracy against epochs, every shown lane. */
 static void epoch_chart(struct ui_app *app, const struct race *r, int y, int x, int h, int w,
 			bool accuracy)
 {
 	int lanes[LAB_MAX_LANES] = {0}, n = shown(r, lanes);
-	(void)app;
 	double xmax = 1;
-	float lo = INFINITY, hi = -INFINITY;
+	float lo[AXES] = {INFINITY, INFINITY}, hi[AXES] = {-INFINITY, -INFINITY};
+	bool used[AXES] = {false, false};
+	int axis[LAB_MAX_LANES] = {0}, right_lane = 0;
 	for (int k = 0; k < n; k++) {
 		const struct job_snapshot *s = &r->snap[lanes[k]];
 		double prog = s->steps_per_epoch ? (double)s->step / s->steps_per_epoch : 0;
 		xmax = prog > xmax ? prog : xmax;
-		add_range(accuracy ? &s->train_acc : &s->loss, &lo, &hi);
-		add_range(accuracy ? &s->test_acc : &s->test_loss, &lo, &hi);
+		int a = axis[k] = accuracy ? 0 : loss_axis(app, lanes[k]);
+		if (a == 1 && !used[1])
+			right_lane = lanes[k];
+		used[a] = true;
+		add_range(accuracy ? &s->train_acc : &s->loss, &lo[a], &hi[a]);
+		add_range(accuracy ? &s->test_acc : &s->test_loss, &lo[a], &hi[a]);
 		if (accuracy)
-			add_range(&s->certified, &lo, &hi);
+			add_range(&s->certified, &lo[a], &hi[a]);
+	}
+	if (!used[0] && used[1]) { /* one axis: the left one */
+		for (int k = 0; k < n; k++)
+			axis[k] = 0;
+		lo[0] = lo[1], hi[0] = hi[1], used[0] = true, used[1] = false;
 	}
 	xmax = ceil(xmax - 1e-9);
-	if (!(hi >= lo))
-		lo = 0, hi = accuracy ? 1 : 2.5f;
+	for (int a = 0; a < AXES; a++)
+		axis_range(&lo[a], &hi[a], accuracy);
+	int label_w = 5, pw = w - label_w - 1 - (used[1] ? label_w + 1 : 0), ph = h - 2;
 	if (accuracy) {
-		lo = floorf(lo * 10) / 10;
-		hi = 1;
+		ui_text(y, x, w, UI_NORMAL, true, "accuracy");
+		double radius = r->snap[lanes[0]].cert_radius;
+		if (radius > 0 && w < 60)
+			ui_textf(y, x + 9, w - 9, UI_DIM, false, "o: test; *: certified r=%g", radius);
+		else if (radius > 0)
+			ui_textf(y, x + 9, w - 9, UI_DIM, false,
+				 "lines: training; o: test set; *: certified at L2 radius %g", radius);
+		else
+			ui_text(y, x + 9, w - 9, UI_DIM, false, "lines: training; o: test set");
 	} else {
-		float pad = (hi - lo) * 0.05f + 1e-3f;
-		lo = lo - pad < 0 ? 0 : lo - pad;
-		hi += pad;
+		loss_title(app, y, x, w, used, right_lane);
 	}
-	int label_w = 5, pw = w - label_w - 1, ph = h - 2;
-	ui_textf(y, x, w, UI_NORMAL, true, "%s", accuracy ? "accuracy" : "loss");
-	double radius = r->snap[lanes[0]].cert_radius;
-	if (accuracy && radius > 0 && w < 60)
-		ui_textf(y, x + 9, w - 9, UI_DIM, false, "o: test; *: certified r=%g", radius);
-	else if (accuracy && radius > 0)
-		ui_textf(y, x + 9, w - 9, UI_DIM, false,
-			 "lines: training; o: test set; *: certified at L2 radius %g", radius);
-	else
-		ui_text(y, x + (accuracy ? 9 : 5), w - 9, UI_DIM, false,
-			"lines: training; o: test set");
 	if (pw < 4 || ph < 1)
 		return;
-	ui_plot_init(&plot, pw, ph, 0, xmax, lo, hi);
+	ui_plot_init(&plot, pw, ph, 0, xmax, 0, 1);
 	static double xs[JOB_HIST];
 	static float ys[JOB_HIST];
 	for (int k = 0; k < n; k++) {
@@ -297,28 +358,38 @@ static void epoch_chart(struct ui_app *app, const struct race *r, int y, int x, 
 		const struct job_series *line = accuracy ? &s->train_acc : &s->loss;
 		for (int i = 0; i < line->n; i++)
 			xs[i] = step_x(line, i, s->steps_per_epoch);
-		ui_plot_line(&plot, xs, ys, smoothed(line, s->steps_per_epoch, ys),
-			     lane_role(lanes[k]));
+		int m = smoothed(line, s->steps_per_epoch, ys);
+		ui_plot_line(&plot, xs, unit(ys, m, lo[axis[k]], hi[axis[k]]), m, lane_role(lanes[k]));
 	}
 	for (int k = 0; k < n; k++) {
 		const struct job_snapshot *s = &r->snap[lanes[k]];
 		const struct job_series *per = accuracy ? &s->test_acc : &s->test_loss;
+		float l = lo[axis[k]], u = hi[axis[k]];
 		for (int i = 0; i < per->n; i++)
 			xs[i] = (double)(i + 1) * per->stride;
-		ui_plot_marks(&plot, xs, per->v, per->n, 'o', lane_role(lanes[k]));
+		ui_plot_marks(&plot, xs, unit(per->v, per->n, l, u), per->n, 'o',
+			      lane_role(lanes[k]));
 		if (!accuracy)
 			continue;
 		const struct job_series *cert = &s->certified;
 		for (int i = 0; i < cert->n; i++)
 			xs[i] = (double)(i + 1) * cert->stride;
-		ui_plot_marks(&plot, xs, cert->v, cert->n, '*', lane_role(lanes[k]));
+		ui_plot_marks(&plot, xs, unit(cert->v, cert->n, l, u), cert->n, '*',
+			      lane_role(lanes[k]));
 	}
 	if (accuracy) {
-		ui_textf(y + 1, x, label_w, UI_DIM, false, "%4.0f%%", 100.0 * hi);
-		ui_textf(y + ph, x, label_w, UI_DIM, false, "%4.0f%%", 100.0 * lo);
+		ui_textf(y + 1, x, label_w, UI_DIM, false, "%4.0f%%", 100.0 * hi[0]);
+		ui_textf(y + ph, x, label_w, UI_DIM, false, "%4.0f%%", 100.0 * lo[0]);
 	} else {
-		ui_textf(y + 1, x, label_w, UI_DIM, false, "%5.2f", hi);
-		ui_textf(y + ph, x, label_w, UI_DIM, false, "%5.2f", lo);
+		for (int a = 0; a < AXES; a++) {
+			if (!used[a])
+				continue;
+			/* The right axis's labels in its lane's colour. */
+			int lx = a == 0 ? x : x + label_w + 1 + pw + 1;
+			enum ui_role role = a == 0 ? UI_DIM : lane_role(right_lane);
+			ui_textf(y + 1, lx, label_w, role, false, "%5.2f", hi[a]);
+			ui_textf(y + ph, lx, label_w, role, false, "%5.2f", lo[a]);
+		}
 	}
 	ui_plot_draw(&plot, y + 1, x + label_w + 1);
 	epoch_axis(y + h - 1, x + label_w + 1, pw, xmax);
@@ -420,6 +491,31 @@ static double caps_product(const struct job_snapshot *s)
 	return prod;
 }
 
+#define RAW_GLYPH 0x25c6u /* the raw estimate on a bar */
+#define RAW_ASCII 'r'
+
+/* The bars' heading: the lane, then what each glyph on a bar is. */
+static void bars_legend(int y, int x, int w, const char *lane)
+{
+	bool wide = w >= 60;
+	int at = x + ui_textf(y, x, w, UI_NORMAL, true, "%s", lane);
+	at += ui_text(y, at, x + w - at, UI_DIM, false, wide ? ": ||W||_2 per layer: " : ": ");
+	struct {
+		unsigned wc;
+		char ascii;
+		enum ui_role role;
+		const char *what;
+	} key[] = {
+		{0x2588u, '#', UI_OK, wide ? " in use  " : "use "},
+		{0x2502u, '|', UI_NORMAL, wide ? " cap  " : "cap "},
+		{RAW_GLYPH, RAW_ASCII, UI_WARN, wide ? " raw (power iteration)" : "raw"},
+	};
+	for (int k = 0; k < 3 && at + 2 < x + w; k++) {
+		ui_glyph(y, at++, key[k].wc, key[k].ascii, key[k].role, key[k].role != UI_OK);
+		at += ui_text(y, at, x + w - at, UI_DIM, false, key[k].what);
+	}
+}
+
 /* The focused lane's per-layer norms against their caps, with history; on
  * the row under them, the bound behind its certified accuracy, or the short
  * form of the note on its loss when the note has no row of its own (note). */
@@ -427,32 +523,33 @@ static void norms_panel(struct ui_app *app, const struct race *r, int y, int x, 
 			bool note)
 {
 	const struct job_snapshot *s = &r->snap[r->focus];
-	ui_textf(y, x, w, UI_NORMAL, true, "%s", lane_label(app, r->focus));
-	ui_text(y, x + (int)strlen(lane_label(app, r->focus)), w, UI_DIM, false,
-		": ||W|| in use vs cap |");
+	bars_legend(y, x, w, lane_label(app, r->focus));
 	double top = 0;
-	/* The scale of the norms in use and the caps (the raw estimate of a
-	 * capped layer is far above its cap; it is in the numbers). */
+	/* One linear scale for the lane's layers: the norms in use, the caps
+	 * and the raw power-iteration estimates (a capped layer's raw weight
+	 * is far above its cap: the bar shows how far). */
 	for (int i = 0; i < s->nlayers; i++) {
 		top = fmax(top, fmax(s->sigma_used[i], s->rho[i]));
-		top = fmax(top, s->sigma_exact[i]);
+		top = fmax(top, fmax(s->sigma_exact[i], s->sigma_hat[i]));
 	}
-	top = top > 0 ? top * 1.1 : 1;
-	int name_w = 6, num_w = w >= 48 ? 20 : 12;
+	top = top > 0 ? top * 1.05 : 1;
+	int name_w = 6, num_w = w >= 48 ? 21 : 12;
 	int spark_w = w >= 30 ? (w - name_w - num_w) / 3 : 0;
 	int bar_w = w - name_w - num_w - spark_w - 1;
 	for (int i = 0; i < s->nlayers && i + 1 < h; i++) {
 		int row = y + 1 + i;
 		ui_textf(row, x, name_w, UI_NORMAL, false, "%-6s", s->layer_name[i]);
 		ui_bar(row, x + name_w, bar_w, s->sigma_used[i], s->rho[i], top, s->over[i]);
+		ui_bar_marker(row, x + name_w, bar_w, s->sigma_hat[i], top, RAW_GLYPH, RAW_ASCII,
+			      UI_WARN);
 		char num[48];
-		if (num_w >= 20)
-			snprintf(num, sizeof num, s->rho[i] > 0 ? " %.3f/%.3f raw %.2f" : " %.3f raw %.2f",
-				 s->sigma_used[i], s->rho[i] > 0 ? s->rho[i] : s->sigma_hat[i],
+		if (s->rho[i] <= 0) /* uncapped: the raw weight is the one in use */
+			snprintf(num, sizeof num, " %.3f", s->sigma_used[i]);
+		else if (num_w >= 20)
+			snprintf(num, sizeof num, " %.3f/%.3f raw %.2f", s->sigma_used[i], s->rho[i],
 				 s->sigma_hat[i]);
 		else
-			snprintf(num, sizeof num, s->rho[i] > 0 ? " %.3f/%.3f" : " %.3f", s->sigma_used[i],
-				 s->rho[i]);
+			snprintf(num, sizeof num, " %.3f/%.3f", s->sigma_used[i], s->rho[i]);
 		ui_text(row, x + name_w + bar_w, num_w, UI_NORMAL, false, num);
 		if (spark_w > 0) {
 			/* From 0 to the larger of the cap and the history's top, so a
@@ -627,8 +724,11 @@ const struct ui_screen *ui_race_screen(struct ui_app *app)
 		race.screen = (struct ui_screen){
 			.title = "Train (the race)",
 			.guide = "curves: each lane in its colour on one epoch axis (lines per "
-				 "step, o per epoch on the test set); bars: the focused lane's "
-				 "||W|| against its cap (| marks the cap)",
+				 "step, o per epoch on the test set; lanes trained with another "
+				 "loss than cross-entropy on the loss chart's right axis); bars: "
+				 "the focused lane's ||W|| in use (filled) against its cap (|) "
+				 "and the raw power-iteration estimate of its weight (diamond, r "
+				 "without Unicode)",
 			.keys = race_keys,
 			.nkeys = (int)(sizeof race_keys / sizeof race_keys[0]),
 			.key = race_key,

@@ -63,17 +63,23 @@ void ui_plot_marks(struct ui_plot *p, const double *x, const float *y, int n, ch
 void ui_plot_draw(const struct ui_plot *p, int y, int x);
 extern const char ui_lane_glyph[4];
 
-/* A horizontal bar of w cells filled to value / top, with a mark at cap / top
- * (cap <= 0: none), in UI_BAD when over (the caller's verdict, e.g.
- * certify_over_cap on the verified norm). */
+/* A horizontal bar of w cells filled to value / top, with a neutral mark at
+ * cap / top (cap <= 0: none); bar and mark in UI_BAD when over (the
+ * caller's verdict, e.g. certify_over_cap on the verified norm). */
 void ui_bar(int y, int x, int w, double value, double cap, double top, bool over);
+/* A glyph on such a bar at value / top (the last cell beyond top), e.g. a
+ * second quantity measured on the same scale. */
+void ui_bar_marker(int y, int x, int w, double value, double top, unsigned wc, char ascii,
+		   enum ui_role role);
 /* The last w values of v[0..n) as a sparkline scaled to [lo, hi]. */
 void ui_spark(int y, int x, int w, const float *v, int n, double lo, double hi, enum ui_role role);
 
 /* An image (c planes of h x w bytes) in half-block cells, every `down`-th
  * pixel in each direction, each cell `up` columns wide: h / (2 down) rows
- * and up * w / down columns.  Grey levels when the terminal has 256 colours,
- * ASCII shading otherwise. */
+ * and up * w / down columns.  On a terminal of 256 colours (and enough
+ * colour pairs) three planes are drawn in colour (the 6x6x6 cube), one in
+ * grey levels; otherwise, and with NO_COLOR, in ASCII shading of the
+ * brightness. */
 void ui_image(int y, int x, const uint8_t *pixels, int c, int h, int w, int down, int up);
 
 #endif
