@@ -41,7 +41,7 @@ struct job {
 	struct driver driver;      /* its epochs, step by step */
 	float work_eps;            /* the worker's eps for this step (the epoch hook's) */
 	struct attacks attacks;    /* the attack figures being computed */
-	const struct sl_dataset *test;
+	const struct sl_dataset *train, *test;
 	float *x, *xa;             /* (dim) the example and its adversarial */
 	/* Controls, written by other threads under lock. */
 	bool paused;
@@ -52,6 +52,9 @@ struct job {
 	bool to_epoch_end;         /* train to the epoch's end while paused */
 	double lr;
 	int epochs;
+	/* A restart asked for (job_restart): the run's new configuration. */
+	bool restart;
+	struct job_config next;
 	atomic_bool cancel;
 	/* Published state, guarded by lock. */
 	struct job_snapshot snap;
@@ -366,6 +369,90 @@ static void lower_priority(void)
 #endif
 }
 
+/* The published state of a new run of trainer t under cfg: every figure
+ * from nothing (the ghost and the run count are the caller's). */
+static void begin_run(struct job *job, const struct job_config *cfg, float eps, uint32_t example)
+{
+	struct trainer *t = job->trainer;
+	struct job_snapshot *w = &job->work;
+	struct job_ghost ghost = w->ghost;
+	int run = w->run;
+	memset(w, 0, sizeof *w);
+	w->ghost = ghost;
+	w->run = run;
+	memset(&job->attacks, 0, sizeof job->attacks);
+	const struct driver_config dc = {.test = job->test, .test_n = cfg->eval_n,
+					 .on_epoch = epoch_report, .ctx = job};
+	driver_init(&job->driver, t, &dc);
+	w->state = JOB_STARTING;
+	w->epochs = cfg->train.epochs;
+	w->steps_per_epoch = trainer_steps_per_epoch(t);
+	w->seed = cfg->train.seed;
+	w->mode = cfg->train.mode;
+	w->lr = t->opt->lr;
+	w->rho_certified = cfg->train.mode == TRAIN_SPNORM && t->caps.certified;
+	if (cfg->train.mode == TRAIN_SPNORM)
+		snprintf(w->caps_note, sizeof w->caps_note, "%s", t->caps.note);
+	else
+		snprintf(w->caps_note, sizeof w->caps_note, "no caps (%s)",
+			 train_mode_name(cfg->train.mode));
+	w->nlayers = t->nweighted;
+	for (int j = 0; j < t->nweighted; j++)
+		snprintf(w->layer_name[j], sizeof w->layer_name[j], "%s",
+			 t->net->layers[t->weighted[j]].name);
+	w->eps = eps;
+	w->cert_radius = cfg->cert_radius;
+	record_layers(job);
+	if (job->test)
+		make_example(job, example, eps);
+}
+
+/* The curves of the run that ends, kept beside the next one. */
+static void keep_ghost(struct job *job)
+{
+	const struct job_snapshot *w = &job->work;
+	struct job_ghost *g = &job->work.ghost;
+	g->have = true;
+	g->run = w->run;
+	g->steps_per_epoch = w->steps_per_epoch;
+	g->step = w->step;
+	g->loss_plain = loss_is_plain(&job->cfg.train.loss);
+	snprintf(g->caps_note, sizeof g->caps_note, "%s", w->caps_note);
+	g->loss = w->loss;
+	g->train_acc = w->train_acc;
+	g->test_acc = w->test_acc;
+	g->test_loss = w->test_loss;
+	g->certified = w->certified;
+}
+
+/* The restart asked for, on the worker: the new run's trainer is built
+ * here, off the thread that draws; if it cannot be, the run goes on and
+ * the snapshot says why. */
+static void restart_run(struct job *job)
+{
+	pthread_mutex_lock(&job->lock);
+	struct job_config cfg = job->next;
+	float eps = job->eps;
+	uint32_t example = job->example;
+	job->restart = false;
+	pthread_mutex_unlock(&job->lock);
+	struct sl_error err;
+	status_clear(&err);
+	struct trainer *t;
+	if (trainer_new(&cfg.train, job->train, job->test, &t, &err) != SL_OK) {
+		snprintf(job->work.restart_error, sizeof job->work.restart_error, "%s", err.msg);
+		publish(job);
+		return;
+	}
+	keep_ghost(job);
+	trainer_free(job->trainer);
+	job->trainer = t;
+	job->cfg = cfg;
+	job->work.run++;
+	begin_run(job, &cfg, eps, example);
+	publish(job);
+}
+
 static void *worker(void *arg)
 {
 	struct job *job = arg;
@@ -379,6 +466,18 @@ static void *worker(void *arg)
 	job->work.state = JOB_RUNNING;
 	publish(job);
 	while (!atomic_load(&job->cancel)) {
+		pthread_mutex_lock(&job->lock);
+		bool restart = job->restart;
+		pthread_mutex_unlock(&job->lock);
+		if (restart) {
+			restart_run(job);
+			t = job->trainer;
+			train_time = 0;
+			last_publish = 0;
+			window_start = now_seconds();
+			window_images = 0;
+			continue;
+		}
 		struct controls c = read_controls(job);
 		sl_status st = SL_OK;
 		if (apply_controls(job, &c, &err, &st)) {
@@ -410,7 +509,7 @@ static void *worker(void *arg)
 			if (done && job->to_epoch_end)
 				job->to_epoch_end = false, job->steps_left = 0;
 			/* Sleep until a control changes. */
-			if (!atomic_load(&job->cancel) && job->paused == c.paused &&
+			if (!atomic_load(&job->cancel) && !job->restart && job->paused == c.paused &&
 			    job->eps == c.eps && job->example == c.example && job->lr == c.lr &&
 			    job->epochs == c.epochs && job->steps_left == c.steps_left &&
 			    job->to_epoch_end == c.to_epoch_end)
@@ -432,11 +531,13 @@ static void *worker(void *arg)
 			fail(job, &err);
 			break;
 		}
-		if (c.paused) { /* a step asked for while paused */
+		if (c.paused) { /* a step asked for while paused (of this run) */
 			pthread_mutex_lock(&job->lock);
-			if (job->steps_left > 0 && info.batch)
+			/* Once a restart is asked for, the steps asked for since
+			 * belong to the next run. */
+			if (!job->restart && job->steps_left > 0 && info.batch)
 				job->steps_left--;
-			if (info.epoch_done)
+			if (!job->restart && info.epoch_done)
 				job->to_epoch_end = false;
 			pthread_mutex_unlock(&job->lock);
 		}
@@ -485,6 +586,7 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 	if (!job)
 		return status_set(err, SL_ERR_NOMEM, "job");
 	job->cfg = *cfg;
+	job->train = train;
 	job->test = test && test->n > 0 ? test : NULL;
 	job->pace = cfg->steps_per_sec;
 	job->eps = cfg->eps;
@@ -510,31 +612,7 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 		free(job);
 		return st;
 	}
-	struct trainer *t = job->trainer;
-	const struct driver_config dc = {.test = job->test, .test_n = cfg->eval_n,
-					 .on_epoch = epoch_report, .ctx = job};
-	driver_init(&job->driver, t, &dc);
-	job->work.state = JOB_STARTING;
-	job->work.epochs = cfg->train.epochs;
-	job->work.steps_per_epoch = trainer_steps_per_epoch(t);
-	job->work.seed = cfg->train.seed;
-	job->work.mode = cfg->train.mode;
-	job->work.lr = t->opt->lr;
-	job->work.rho_certified = cfg->train.mode == TRAIN_SPNORM && t->caps.certified;
-	if (cfg->train.mode == TRAIN_SPNORM)
-		snprintf(job->work.caps_note, sizeof job->work.caps_note, "%s", t->caps.note);
-	else
-		snprintf(job->work.caps_note, sizeof job->work.caps_note, "no caps (%s)",
-			 train_mode_name(cfg->train.mode));
-	job->work.nlayers = t->nweighted;
-	for (int j = 0; j < t->nweighted; j++)
-		snprintf(job->work.layer_name[j], sizeof job->work.layer_name[j], "%s",
-			 t->net->layers[t->weighted[j]].name);
-	job->work.eps = cfg->eps;
-	job->work.cert_radius = cfg->cert_radius;
-	record_layers(job);
-	if (job->test)
-		make_example(job, job->example, job->eps);
+	begin_run(job, cfg, cfg->eps, cfg->example);
 	job->snap = job->work;
 	pthread_mutex_init(&job->lock, NULL);
 	pthread_cond_init(&job->wake, NULL);
@@ -605,6 +683,13 @@ void job_set_lr(struct job *job, double lr)
 void job_set_epochs(struct job *job, int epochs)
 {
 	JOB_CONTROL(job, job->epochs = epochs);
+}
+
+void job_restart(struct job *job, const struct job_config *cfg)
+{
+	JOB_CONTROL(job, job->next = *cfg; job->restart = true; job->lr = cfg->train.optim.lr;
+		    job->epochs = cfg->train.epochs; job->steps_left = 0;
+		    job->to_epoch_end = false);
 }
 
 void job_stop(struct job *job)

@@ -229,29 +229,20 @@ void lab_more_epochs(struct lab *lab, int more)
 		job_set_epochs(lab->job[i], lab->ctl.epochs);
 }
 
-/* Replace lane's job: the new one starts paused and takes over only once the
- * old one has stopped, so the two never run (or save) at once. */
-static sl_status replace_lane(struct lab *lab, int lane, struct sl_error *err)
+/* Train lane anew under its config and the current controls: a request
+ * its worker carries out between two steps (job_restart), so the thread
+ * that asks never waits for a network to be built or a step to end. */
+static void restart(struct lab *lab, int lane)
 {
-	struct job *old = lab->job[lane];
-	sl_status st = start_lane(lab, lane, true, err);
-	if (st != SL_OK) {
-		lab->job[lane] = old;
-		return st;
-	}
-	job_stop(old);
-	if (!lab->ctl.paused)
-		job_set_paused(lab->job[lane], false);
-	return SL_OK;
+	struct job_config jc = job_config_of(lab, lane, lab->ctl.paused);
+	job_restart(lab->job[lane], &jc);
 }
 
 sl_status lab_reset(struct lab *lab, struct sl_error *err)
 {
-	for (int i = 0; i < lab->cfg.nlanes; i++) {
-		sl_status st = replace_lane(lab, i, err);
-		if (st != SL_OK)
-			return st;
-	}
+	(void)err;
+	for (int i = 0; i < lab->cfg.nlanes; i++)
+		restart(lab, i);
 	return SL_OK;
 }
 
@@ -272,9 +263,10 @@ sl_status lab_restart_lane(struct lab *lab, int lane, const struct caps_spec *sp
 	lc->train.caps = *spec;
 	struct caps_plan plan;
 	sl_status st = caps_resolve(&lc->train.caps, &lc->train.arch, &plan, err);
-	if (st == SL_OK)
-		st = replace_lane(lab, lane, err);
-	if (st != SL_OK)
+	if (st != SL_OK) {
 		*lc = was;
-	return st;
+		return st;
+	}
+	restart(lab, lane);
+	return SL_OK;
 }

@@ -7,7 +7,8 @@
  * write to the end of the first frame drawn after the lab handled it (the
  * screen's on_frame hook, called after doupdate).  For n and + it also times
  * the workers' answer: until every lane's snapshot holds the new digit or the
- * figures for the new eps, as seen at a frame.  A third thread drains what
+ * figures for the new eps, as seen at a frame; for r, until every lane's
+ * snapshot is of the new run (each worker builds it between two steps).  A third thread drains what
  * the lab writes, as a terminal would.  Prints median, 90th percentile and
  * worst per key; the target is under 50 ms for every key.
  */
@@ -36,6 +37,7 @@ struct bench {
 	atomic_int answered;     /* the workers' answer seen at a frame (n, +) */
 	atomic_int want_digit;   /* -1: not watching */
 	atomic_int want_eps_cents;
+	atomic_int want_run;     /* r: every lane's snapshot of this run (-1: not watching) */
 	atomic_bool stop;
 };
 
@@ -59,7 +61,8 @@ static void on_frame(void *ctx, long keys)
 	atomic_store(&b->keys, keys);
 	atomic_fetch_add(&b->frames, 1);
 	int digit = atomic_load(&b->want_digit), cents = atomic_load(&b->want_eps_cents);
-	if (digit < 0 && cents < 0)
+	int run = atomic_load(&b->want_run);
+	if (digit < 0 && cents < 0 && run < 0)
 		return;
 	static struct job_snapshot s;
 	bool all = true;
@@ -67,6 +70,8 @@ static void on_frame(void *ctx, long keys)
 		lab_snapshot(b->lab, i, &s);
 		if (digit >= 0)
 			all = s.example_index == (uint32_t)digit;
+		else if (run >= 0)
+			all = s.run >= run;
 		else
 			all = s.have_attack && lroundf(s.attack_eps * 100) == cents;
 	}
@@ -90,7 +95,7 @@ struct key_case {
 	const char *name;
 	const char *bytes;
 	const char *undo;  /* typed (untimed) after each press, e.g. space again */
-	int answer;        /* 1: digit, 2: eps: time the workers' answer too */
+	int answer;        /* 1: digit, 2: eps, 3: a new run: time the workers' answer too */
 };
 
 static const struct key_case cases[] = {
@@ -108,7 +113,7 @@ static const struct key_case cases[] = {
 	{"m (more epochs)", "m", NULL, 0},
 	{"a (editor)", "a", "\033", 0},
 	{"? (help)", "?", "\033", 0},
-	{"r (reset)", "r", NULL, 0},
+	{"r (reset)", "r", NULL, 3},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -158,6 +163,10 @@ static void *typist(void *arg)
 			atomic_store(&b->answered, 0);
 			if (kc->answer == 1)
 				atomic_store(&b->want_digit, (int)(digit + 1));
+			if (kc->answer == 3) {
+				lab_snapshot(b->lab, 0, &s);
+				atomic_store(&b->want_run, s.run + 1);
+			}
 			if (kc->answer == 2) {
 				int cents = (int)lroundf(lab_controls(b->lab).eps * 100) + 5;
 				atomic_store(&b->want_eps_cents, cents);
@@ -171,6 +180,7 @@ static void *typist(void *arg)
 				answers[c][k] = now() - t0;
 				atomic_store(&b->want_digit, -1);
 				atomic_store(&b->want_eps_cents, -1);
+				atomic_store(&b->want_run, -1);
 			}
 			if (kc->answer == 1)
 				digit++;
@@ -228,6 +238,7 @@ int main(int argc, char **argv)
 	struct bench b = {.master = master};
 	atomic_init(&b.want_digit, -1);
 	atomic_init(&b.want_eps_cents, -1);
+	atomic_init(&b.want_run, -1);
 	if (lab_new(&cfg, &train, &test, &b.lab, &err) != SL_OK) {
 		fprintf(out, "bench_ui: %s\n", err.msg);
 		return 1;
@@ -248,9 +259,10 @@ int main(int argc, char **argv)
 	close(master);
 	pthread_join(drainer, NULL);
 
-	fprintf(out, "bench_ui: keypress to screen, the race (3 lanes at full speed), %dx%d,\n"
+	fprintf(out, "bench_ui: keypress to screen, the race (%d lanes at full speed), %dx%d,\n"
 		     "  %d presses a key, %.0f frames/s; lane 1 trained %.0f steps/s meanwhile\n",
-		cols, rows, PRESSES, atomic_load(&b.frames) / seconds, steps_per_second);
+		LAB_RACE_LANES, cols, rows, PRESSES, atomic_load(&b.frames) / seconds,
+		steps_per_second);
 	for (int c = 0; c < NCASES; c++)
 		report(out, cases[c].name, results[c]);
 	fprintf(out, "  the workers' answer, seen at a frame:\n");

@@ -185,12 +185,17 @@ static void test_reset_repeats(void **state)
 	WAIT_FOR(lab, 0, snap.step == 2 && snap.loss.n + (snap.loss.pending > 0) >= 2);
 	float first[2] = {snap.loss.v[0], snap.loss.v[1]};
 	assert_int_equal(lab_reset(lab, NULL), SL_OK);
-	WAIT_FOR(lab, 0, snap.state == JOB_PAUSED);
-	assert_int_equal(snap.step, 0);
+	/* Steps asked for at once go to the new run. */
 	lab_step(lab);
 	lab_step(lab);
-	WAIT_FOR(lab, 0, snap.step == 2);
+	WAIT_FOR(lab, 0, snap.run == 1 && snap.step == 2 && snap.state == JOB_PAUSED);
 	assert_true(snap.loss.v[0] == first[0] && snap.loss.v[1] == first[1]);
+	/* The run before the reset is its ghost. */
+	assert_true(snap.ghost.have);
+	assert_int_equal(snap.ghost.run, 0);
+	assert_int_equal(snap.ghost.step, 2);
+	assert_true(snap.ghost.loss.v[0] == first[0]);
+	assert_true(snap.ghost.loss_plain);
 	lab_free(lab);
 }
 
@@ -214,7 +219,9 @@ static void test_restart_lane_with_caps(void **state)
 	assert_int_equal(lab_lane(lab, 0)->train.caps.objective, SECTOR_OBJ_MIN);
 	assert_int_equal(lab_lane(lab, 0)->kind, LAB_LANE_SPNORM);
 	lab_step_epoch(lab);
-	WAIT_FOR(lab, 0, snap.state == JOB_DONE);
+	WAIT_FOR(lab, 0, snap.run == 1 && snap.state == JOB_DONE);
+	assert_true(snap.ghost.have);
+	assert_non_null(strstr(snap.ghost.caps_note, "no caps"));
 	assert_int_equal(snap.mode, TRAIN_SPNORM);
 	assert_true(snap.rho_certified);
 	assert_non_null(strstr(snap.caps_note, "certified"));
@@ -237,7 +244,8 @@ static void test_restart_lane_with_caps(void **state)
 	authors.source = CAPS_AUTHORS;
 	assert_int_equal(lab_restart_lane(lab, 1, &authors, NULL), SL_OK);
 	assert_int_equal(lab_lane(lab, 1)->kind, LAB_LANE_AUTHORS);
-	WAIT_FOR(lab, 1, snap.step == 0 && !snap.rho_certified && snap.rho[2] > 0.92f);
+	WAIT_FOR(lab, 1, snap.run == 1 && snap.step == 0 && !snap.rho_certified &&
+				 snap.rho[2] > 0.92f);
 	lab_free(lab);
 }
 

@@ -51,9 +51,23 @@ float job_series_last(const struct job_series *s, float fallback);
 
 enum job_state { JOB_STARTING, JOB_RUNNING, JOB_PAUSED, JOB_DONE, JOB_FAILED };
 
+/* The curves of the run before the last restart (job_restart), kept so a
+ * screen can draw the new run over the old one. */
+struct job_ghost {
+	bool have;
+	int run;                      /* which run it was (see job_snapshot.run) */
+	long step, steps_per_epoch;
+	bool loss_plain;              /* trained with plain cross-entropy */
+	char caps_note[64];
+	struct job_series loss, train_acc, test_acc, test_loss, certified;
+};
+
 struct job_snapshot {
 	enum job_state state;
 	char message[512];            /* the error when JOB_FAILED */
+	int run;                      /* restarts so far (0: the first run) */
+	char restart_error[512];      /* why the last restart could not start ("" if it did) */
+	struct job_ghost ghost;       /* the previous run, after a restart */
 	int epoch, epochs;            /* epochs completed, planned */
 	long step, steps_per_epoch;
 	double seconds;               /* training time so far */
@@ -165,6 +179,16 @@ void job_step_epoch(struct job *job);
 void job_set_lr(struct job *job, double lr);
 /* Planned epochs: more than done resumes a finished run. */
 void job_set_epochs(struct job *job, int epochs);
+/*
+ * Train anew under cfg (its train config, learning rate, epochs, eval and
+ * hook; the controls pause, pace, eps and the example stay): returns at
+ * once, and the worker builds the new run between two of its steps, keeps
+ * the old run's curves as the snapshot's ghost and counts the run (run);
+ * single steps asked for after this call go to the new run.  If
+ * the new run cannot be built the old one goes on and restart_error says
+ * why.  The datasets stay those of job_start.
+ */
+void job_restart(struct job *job, const struct job_config *cfg);
 
 /* Stop the worker (between steps) and wait for it; frees everything.
  * Safe with NULL. */

@@ -125,12 +125,20 @@ void lab_scale_lr(struct lab *lab, double factor);
 /* Plan `more` epochs beyond the current plan (resumes finished lanes). */
 void lab_more_epochs(struct lab *lab, int more);
 
+/*
+ * Restarts.  Both return at once: each lane's worker builds its new run
+ * between two steps (job_restart), keeps the old run's curves as its
+ * snapshot's ghost and counts the run (job_snapshot.run); until then the
+ * snapshot shows the old run.  A run that cannot be built leaves the old
+ * one going, its snapshot's restart_error saying why.
+ */
 /* Every lane from the start with the same seed (the controls stay). */
 sl_status lab_reset(struct lab *lab, struct sl_error *err);
 /* Lane `lane` from the start in spnorm mode capped by spec (a lane of kind
  * authors for the authors' caps; a margin lane stays one, with its loss,
- * under certified caps; else spnorm); the rest of its config stays.  When the caps do not exist (or the run cannot start) the lane
- * keeps running as it was and the error says why. */
+ * under certified caps; else spnorm); the rest of its config stays.  When
+ * the caps do not exist the lane keeps running as it was and the error
+ * says why. */
 sl_status lab_restart_lane(struct lab *lab, int lane, const struct caps_spec *spec,
 			   struct sl_error *err);
 
