@@ -21,7 +21,7 @@
 enum {
 	ACT_PAUSE, ACT_STEP, ACT_EPOCH, ACT_FASTER, ACT_SLOWER, ACT_LR_UP, ACT_LR_DOWN,
 	ACT_RESET, ACT_MORE, ACT_EPS_UP, ACT_EPS_DOWN, ACT_NEXT, ACT_PREV, ACT_FOCUS,
-	ACT_FOCUS_BACK, ACT_FULL, ACT_EDITOR,
+	ACT_FOCUS_BACK, ACT_FULL, ACT_EDITOR, ACT_GHOST,
 };
 
 static const struct ui_key race_keys[] = {
@@ -38,7 +38,10 @@ static const struct ui_key race_keys[] = {
 	{'>', ">", "learning rate x2", ACT_LR_UP, false},
 	{'<', "<", "learning rate /2", ACT_LR_DOWN, false},
 	{'m', "m", "10 more epochs (also after the run is done)", ACT_MORE, false},
-	{'r', "r", "reset: every lane from the start, same seed", ACT_RESET, true},
+	{'r', "r", "reset: every lane from the start, same seed (the run before stays as a dim ghost)",
+	 ACT_RESET, true},
+	{'g', "g", "show or hide the ghosts: each lane's run before its last restart", ACT_GHOST,
+	 false},
 	{KEY_RIGHT, "Right", "focus the next lane (bars, editor)", ACT_FOCUS, true},
 	{KEY_LEFT, "Left", "focus the previous lane", ACT_FOCUS_BACK, false},
 	{'f', "f", "the focused lane alone, full width (again: every lane)", ACT_FULL, true},
@@ -55,6 +58,7 @@ struct race {
 	struct job_snapshot snap[LAB_MAX_LANES];
 	int focus;
 	bool full;
+	bool hide_ghosts;
 };
 
 static struct race race; /* one race per process; large, so not on the stack */
@@ -101,9 +105,11 @@ static int race_key(struct ui_app *app, void *self, int action, int ch)
 		if (lab_reset(lab, &err) != SL_OK)
 			ui_app_say(app, "reset failed: %s", err.msg);
 		else
-			ui_app_say(app, "every lane starts again from seed %lu",
+			ui_app_say(app, "every lane starts again from seed %lu; dim lines: the run "
+					"before (g hides them)",
 				   (unsigned long)r->snap[0].seed);
 		break;
+	case ACT_GHOST: r->hide_ghosts = !r->hide_ghosts; break;
 	case ACT_EPS_UP:
 	case ACT_EPS_DOWN: {
 		float e = c.eps + (action == ACT_EPS_UP ? 0.05f : -0.05f);
@@ -304,7 +310,15 @@ static void loss_title(struct ui_app *app, int y, int x, int w, const bool *used
 			 loss_kind_name(lc->kind));
 }
 
-/* Loss (accuracy false) or accuracy against epochs, every shown lane. */
+/* Lane's ghost when it is drawn. */
+static const struct job_ghost *ghost_of(const struct race *r, int lane)
+{
+	const struct job_ghost *g = &r->snap[lane].ghost;
+	return g->have && !r->hide_ghosts ? g : NULL;
+}
+
+/* Loss (accuracy false) or accuracy against epochs, every shown lane, over
+ * the ghosts of their runs before the last restart (dim). */
 static void epoch_chart(struct ui_app *app, const struct race *r, int y, int x, int h, int w,
 			bool accuracy)
 {
@@ -313,6 +327,7 @@ static void epoch_chart(struct ui_app *app, const struct race *r, int y, int x, 
 	float lo[AXES] = {INFINITY, INFINITY}, hi[AXES] = {-INFINITY, -INFINITY};
 	bool used[AXES] = {false, false};
 	int axis[LAB_MAX_LANES] = {0}, right_lane = 0;
+	int gaxis[LAB_MAX_LANES] = {0};
 	for (int k = 0; k < n; k++) {
 		const struct job_snapshot *s = &r->snap[lanes[k]];
 		double prog = s->steps_per_epoch ? (double)s->step / s->steps_per_epoch : 0;
@@ -325,10 +340,21 @@ static void epoch_chart(struct ui_app *app, const struct race *r, int y, int x, 
 		add_range(accuracy ? &s->test_acc : &s->test_loss, &lo[a], &hi[a]);
 		if (accuracy)
 			add_range(&s->certified, &lo[a], &hi[a]);
+		const struct job_ghost *g = ghost_of(r, lanes[k]);
+		if (!g)
+			continue;
+		a = gaxis[k] = accuracy || g->loss_plain ? 0 : 1;
+		if (a == 1 && !used[1])
+			right_lane = lanes[k];
+		used[a] = true;
+		prog = g->steps_per_epoch ? (double)g->step / g->steps_per_epoch : 0;
+		xmax = prog > xmax ? prog : xmax;
+		add_range(accuracy ? &g->train_acc : &g->loss, &lo[a], &hi[a]);
+		add_range(accuracy ? &g->test_acc : &g->test_loss, &lo[a], &hi[a]);
 	}
 	if (!used[0] && used[1]) { /* one axis: the left one */
 		for (int k = 0; k < n; k++)
-			axis[k] = 0;
+			axis[k] = gaxis[k] = 0;
 		lo[0] = lo[1], hi[0] = hi[1], used[0] = true, used[1] = false;
 	}
 	xmax = ceil(xmax - 1e-9);
@@ -353,6 +379,16 @@ static void epoch_chart(struct ui_app *app, const struct race *r, int y, int x, 
 	ui_plot_init(&plot, pw, ph, 0, xmax, 0, 1);
 	static double xs[JOB_HIST];
 	static float ys[JOB_HIST];
+	for (int k = 0; k < n; k++) { /* ghosts first: the live curves draw over them */
+		const struct job_ghost *g = ghost_of(r, lanes[k]);
+		if (!g)
+			continue;
+		const struct job_series *line = accuracy ? &g->train_acc : &g->loss;
+		for (int i = 0; i < line->n; i++)
+			xs[i] = step_x(line, i, g->steps_per_epoch);
+		int m = smoothed(line, g->steps_per_epoch, ys);
+		ui_plot_line(&plot, xs, unit(ys, m, lo[gaxis[k]], hi[gaxis[k]]), m, UI_DIM);
+	}
 	for (int k = 0; k < n; k++) {
 		const struct job_snapshot *s = &r->snap[lanes[k]];
 		const struct job_series *line = accuracy ? &s->train_acc : &s->loss;
@@ -456,6 +492,9 @@ static void lane_table(struct ui_app *app, const struct race *r, int y, int x, i
 			 caps);
 		if (s->state == JOB_FAILED)
 			ui_text(row, x + 23, w - 23, UI_BAD, true, s->message);
+		else if (s->restart_error[0])
+			ui_textf(row, x + 23, w - 23, UI_BAD, true, "restart failed: %s",
+				 s->restart_error);
 		else
 			ui_textf(row, x + 23, w - 23, UI_NORMAL, false, "%s %s %s %s %s", clean, fgsm,
 				 pgd, cert, wide ? loss : "");
