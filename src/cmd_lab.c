@@ -267,7 +267,7 @@ static int lab_run(int argc, char **argv)
 	if (!lanes_text && !mode && base.caps.source != CAPS_CERTIFIED)
 		nlanes = LAB_RACE_LANES - 1;
 	struct lab_config cfg = {.nlanes = nlanes, .eps = (float)eps, .pace = (int)pace,
-				 .eval_n = grey ? 1000 : 200, .cert_radius = radius,
+				 .cert_radius = radius,
 				 .paused = paused};
 	int hooked = -1;
 	for (int i = 0; i < nlanes; i++) {
@@ -316,21 +316,22 @@ static int lab_run(int argc, char **argv)
 		return 1;
 	}
 	uint32_t holdout = train_default_holdout(&train);
+	cfg.eval_n = lab_default_eval_n(&test);
 	for (int i = 0; i < nlanes; i++)
 		cfg.lane[i].train.holdout = holdout;
-	char title[160], label[ARCH_TEXT];
-	snprintf(title, sizeof title, "%.60s on %s (%u train, %u test)",
-		 cmd_arch_label(&arch, label, sizeof label),
-		 strstr(train.source, "data/") && kind == DATA_MNIST ? "the MNIST sample"
-								     : data_kind_name(kind),
-		 train.n - holdout, test.n);
+	char label[ARCH_TEXT];
+	lab_title_of(cfg.title, sizeof cfg.title, cmd_arch_label(&arch, label, sizeof label), kind,
+		     &train, holdout, &test);
+	cfg.data = kind;
 	struct lab *lab;
 	if (lab_new(&cfg, &train, &test, &lab, &err) != SL_OK) {
 		fprintf(stderr, "sectorlab: %s\n", err.msg);
 		return 1;
 	}
 	struct ui_context ctx = {
-		.title = title,
+		.title = lab_title(lab),
+		.data_dir = dir,
+		.data_fixed = out_path != NULL,
 		.data_source = lab_train_set(lab)->source,
 		.arch = arch,
 		.editor_restarts = true,

@@ -52,9 +52,11 @@ struct job {
 	bool to_epoch_end;         /* train to the epoch's end while paused */
 	double lr;
 	int epochs;
-	/* A restart asked for (job_restart): the run's new configuration. */
+	/* A restart asked for (job_restart): the run's new configuration and
+	 * datasets. */
 	bool restart;
 	struct job_config next;
+	const struct sl_dataset *next_train, *next_test;
 	atomic_bool cancel;
 	/* Published state, guarded by lock. */
 	struct job_snapshot snap;
@@ -260,7 +262,7 @@ static void make_example(struct job *job, uint32_t index, float eps)
 {
 	const struct sl_dataset *ds = job->test;
 	struct nn_net *net = job->trainer->net;
-	if (!job->x)
+	if (data_dim(ds) > JOB_MAX_PIXELS)
 		return;
 	size_t dim = data_dim(ds);
 	uint32_t k = index % ds->n;
@@ -432,6 +434,8 @@ static void restart_run(struct job *job)
 {
 	pthread_mutex_lock(&job->lock);
 	struct job_config cfg = job->next;
+	const struct sl_dataset *train = job->next_train;
+	const struct sl_dataset *test = job->next_test && job->next_test->n > 0 ? job->next_test : NULL;
 	float eps = job->eps;
 	uint32_t example = job->example;
 	job->restart = false;
@@ -439,7 +443,7 @@ static void restart_run(struct job *job)
 	struct sl_error err;
 	status_clear(&err);
 	struct trainer *t;
-	if (trainer_new(&cfg.train, job->train, job->test, &t, &err) != SL_OK) {
+	if (trainer_new(&cfg.train, train, test, &t, &err) != SL_OK) {
 		snprintf(job->work.restart_error, sizeof job->work.restart_error, "%s", err.msg);
 		publish(job);
 		return;
@@ -448,6 +452,8 @@ static void restart_run(struct job *job)
 	trainer_free(job->trainer);
 	job->trainer = t;
 	job->cfg = cfg;
+	job->train = train;
+	job->test = test;
 	job->work.run++;
 	begin_run(job, &cfg, eps, example);
 	publish(job);
@@ -595,15 +601,14 @@ sl_status job_start(const struct job_config *cfg, const struct sl_dataset *train
 	job->lr = cfg->train.optim.lr;
 	job->epochs = cfg->train.epochs;
 	atomic_init(&job->cancel, false);
-	if (job->test && data_dim(job->test) <= JOB_MAX_PIXELS) {
-		job->x = malloc(sizeof(float) * data_dim(job->test));
-		job->xa = malloc(sizeof(float) * data_dim(job->test));
-		if (!job->x || !job->xa) {
-			free(job->x);
-			free(job->xa);
-			free(job);
-			return status_set(err, SL_ERR_NOMEM, "job");
-		}
+	/* Room for the largest image shown, whatever data a restart brings. */
+	job->x = malloc(sizeof(float) * JOB_MAX_PIXELS);
+	job->xa = malloc(sizeof(float) * JOB_MAX_PIXELS);
+	if (!job->x || !job->xa) {
+		free(job->x);
+		free(job->xa);
+		free(job);
+		return status_set(err, SL_ERR_NOMEM, "job");
 	}
 	sl_status st = trainer_new(&cfg->train, train, test, &job->trainer, err);
 	if (st != SL_OK) {
@@ -685,9 +690,11 @@ void job_set_epochs(struct job *job, int epochs)
 	JOB_CONTROL(job, job->epochs = epochs);
 }
 
-void job_restart(struct job *job, const struct job_config *cfg)
+void job_restart(struct job *job, const struct job_config *cfg, const struct sl_dataset *train,
+		 const struct sl_dataset *test)
 {
-	JOB_CONTROL(job, job->next = *cfg; job->restart = true; job->lr = cfg->train.optim.lr;
+	JOB_CONTROL(job, job->next = *cfg; job->next_train = train; job->next_test = test;
+		    job->restart = true; job->lr = cfg->train.optim.lr;
 		    job->epochs = cfg->train.epochs; job->steps_left = 0;
 		    job->to_epoch_end = false);
 }

@@ -6,11 +6,15 @@
 #include <string.h>
 
 struct lab {
-	struct lab_config cfg;         /* lane[] updated by lab_restart_lane */
-	struct sl_dataset train, test; /* owned */
+	struct lab_config cfg;           /* lane[] updated by restarts and switches */
+	struct sl_dataset *train, *test; /* owned; the lanes' workers borrow them */
+	/* The datasets before the last lab_switch, freed once every lane's
+	 * snapshot shows a run on the new ones (job_restart's promise). */
+	struct sl_dataset *old_train, *old_test;
+	int old_run[LAB_MAX_LANES];      /* the run each lane must reach */
 	struct job *job[LAB_MAX_LANES];
 	struct lab_controls ctl;
-	double base_lr[LAB_MAX_LANES]; /* each lane's own rate, before lr_scale */
+	double base_lr[LAB_MAX_LANES];   /* each lane's own rate, before lr_scale */
 };
 
 static const char *const kind_names[] = {"vanilla", "l2", "spnorm", "authors", "margin"};
@@ -85,7 +89,26 @@ static struct job_config job_config_of(const struct lab *lab, int lane, bool pau
 static sl_status start_lane(struct lab *lab, int lane, bool paused, struct sl_error *err)
 {
 	struct job_config jc = job_config_of(lab, lane, paused);
-	return job_start(&jc, &lab->train, &lab->test, &lab->job[lane], err);
+	return job_start(&jc, lab->train, lab->test, &lab->job[lane], err);
+}
+
+/* Datasets on the heap: their address stays while the lab swaps them. */
+static struct sl_dataset *dataset_take(struct sl_dataset *d)
+{
+	struct sl_dataset *out = malloc(sizeof *out);
+	if (out)
+		*out = *d;
+	else
+		data_free(d);
+	memset(d, 0, sizeof *d);
+	return out;
+}
+
+static void dataset_drop(struct sl_dataset *d)
+{
+	if (d)
+		data_free(d);
+	free(d);
 }
 
 sl_status lab_new(const struct lab_config *cfg, struct sl_dataset *train,
@@ -98,11 +121,13 @@ sl_status lab_new(const struct lab_config *cfg, struct sl_dataset *train,
 		data_free(test);
 		return status_set(err, SL_ERR_NOMEM, "lab");
 	}
-	lab->train = *train;
-	lab->test = *test;
-	memset(train, 0, sizeof *train);
-	memset(test, 0, sizeof *test);
+	lab->train = dataset_take(train);
+	lab->test = dataset_take(test);
 	sl_status st = SL_OK;
+	if (!lab->train || !lab->test) {
+		st = status_set(err, SL_ERR_NOMEM, "lab");
+		goto out;
+	}
 	if (cfg->nlanes < 1 || cfg->nlanes > LAB_MAX_LANES) {
 		st = status_set(err, SL_ERR_ARG, "the lab runs 1 to %d lanes, not %d",
 				LAB_MAX_LANES, cfg->nlanes);
@@ -132,8 +157,10 @@ void lab_free(struct lab *lab)
 		return;
 	for (int i = 0; i < LAB_MAX_LANES; i++)
 		job_stop(lab->job[i]);
-	data_free(&lab->train);
-	data_free(&lab->test);
+	dataset_drop(lab->train);
+	dataset_drop(lab->test);
+	dataset_drop(lab->old_train);
+	dataset_drop(lab->old_test);
 	free(lab);
 }
 
@@ -149,12 +176,36 @@ const struct lab_lane_config *lab_lane(const struct lab *lab, int lane)
 
 const struct sl_dataset *lab_test_set(const struct lab *lab)
 {
-	return &lab->test;
+	return lab->test;
 }
 
 const struct sl_dataset *lab_train_set(const struct lab *lab)
 {
-	return &lab->train;
+	return lab->train;
+}
+
+const char *lab_title(const struct lab *lab)
+{
+	return lab->cfg.title;
+}
+
+enum data_kind lab_data_kind(const struct lab *lab)
+{
+	return lab->cfg.data;
+}
+
+int lab_default_eval_n(const struct sl_dataset *test)
+{
+	return test->c == 1 ? 1000 : 200;
+}
+
+void lab_title_of(char *buf, size_t cap, const char *net_label, enum data_kind kind,
+		  const struct sl_dataset *train, uint32_t holdout, const struct sl_dataset *test)
+{
+	/* Full MNIST has 60000 training images; fewer: the embedded sample. */
+	bool sample = kind == DATA_MNIST && train->n < 60000;
+	snprintf(buf, cap, "%.60s on %s (%u train, %u test)", net_label,
+		 sample ? "the MNIST sample" : data_kind_name(kind), train->n - holdout, test->n);
 }
 
 struct lab_controls lab_controls(const struct lab *lab)
@@ -165,6 +216,16 @@ struct lab_controls lab_controls(const struct lab *lab)
 void lab_snapshot(struct lab *lab, int lane, struct job_snapshot *out)
 {
 	job_snapshot(lab->job[lane], out);
+	if (!lab->old_train)
+		return;
+	if (out->run >= lab->old_run[lane])
+		lab->old_run[lane] = -1; /* this lane is done with the old datasets */
+	for (int i = 0; i < lab->cfg.nlanes; i++)
+		if (lab->old_run[i] >= 0)
+			return;
+	dataset_drop(lab->old_train);
+	dataset_drop(lab->old_test);
+	lab->old_train = lab->old_test = NULL;
 }
 
 void lab_set_paused(struct lab *lab, bool paused)
@@ -206,7 +267,7 @@ void lab_set_eps(struct lab *lab, float eps)
 
 void lab_set_digit(struct lab *lab, uint32_t index)
 {
-	lab->ctl.digit = lab->test.n ? index % lab->test.n : 0;
+	lab->ctl.digit = lab->test->n ? index % lab->test->n : 0;
 	for (int i = 0; i < lab->cfg.nlanes; i++)
 		job_set_example(lab->job[i], lab->ctl.digit);
 }
@@ -235,7 +296,7 @@ void lab_more_epochs(struct lab *lab, int more)
 static void restart(struct lab *lab, int lane)
 {
 	struct job_config jc = job_config_of(lab, lane, lab->ctl.paused);
-	job_restart(lab->job[lane], &jc);
+	job_restart(lab->job[lane], &jc, lab->train, lab->test);
 }
 
 sl_status lab_reset(struct lab *lab, struct sl_error *err)
@@ -269,4 +330,105 @@ sl_status lab_restart_lane(struct lab *lab, int lane, const struct caps_spec *sp
 	}
 	restart(lab, lane);
 	return SL_OK;
+}
+
+/* The caps spec the lab's capped lanes train under (the first spnorm or
+ * margin lane's), else the paper's certified allocation. */
+static struct caps_spec lab_caps(const struct lab *lab)
+{
+	for (int i = 0; i < lab->cfg.nlanes; i++) {
+		const struct lab_lane_config *lc = &lab->cfg.lane[i];
+		if (lc->kind == LAB_LANE_SPNORM || lc->kind == LAB_LANE_MARGIN)
+			return lc->train.caps;
+	}
+	return caps_spec_paper();
+}
+
+/* Lane's config as a lane of kind (lab_lane_make) on base's network. */
+static sl_status remake_lane(const struct lab *lab, int lane, enum lab_lane_kind kind,
+			     struct train_config base, struct lab_lane_config *out,
+			     struct sl_error *err)
+{
+	const struct lab_lane_config *lc = &lab->cfg.lane[lane];
+	struct caps_spec caps = lc->kind == LAB_LANE_SPNORM || lc->kind == LAB_LANE_MARGIN
+					? lc->train.caps
+					: lab_caps(lab);
+	if (lc->kind == LAB_LANE_MARGIN) /* its loss goes with the kind */
+		base.loss = loss_config_plain();
+	return lab_lane_make(kind, &base, &caps, out, err);
+}
+
+sl_status lab_set_lane_kind(struct lab *lab, int lane, enum lab_lane_kind kind,
+			    struct sl_error *err)
+{
+	if (lane < 0 || lane >= lab->cfg.nlanes)
+		return status_set(err, SL_ERR_ARG, "no lane %d", lane);
+	struct lab_lane_config lc;
+	sl_status st = remake_lane(lab, lane, kind, lab->cfg.lane[lane].train, &lc, err);
+	if (st != SL_OK)
+		return st;
+	lab->cfg.lane[lane] = lc;
+	restart(lab, lane);
+	return SL_OK;
+}
+
+sl_status lab_switch(struct lab *lab, struct lab_data *d, struct sl_error *err)
+{
+	sl_status st = SL_OK;
+	struct lab_lane_config lanes[LAB_MAX_LANES];
+	struct sl_dataset *train = NULL, *test = NULL;
+	if (lab->old_train) {
+		st = status_set(err, SL_ERR_ARG, "a lane still trains on the data before the last "
+						  "switch; try again when every lane has restarted");
+		goto out;
+	}
+	for (int i = 0; i < lab->cfg.nlanes && st == SL_OK; i++) {
+		/* The lane's seed, epochs and batch; the network's own recipe. */
+		struct train_config base = train_config_for(&d->arch);
+		const struct train_config *was = &lab->cfg.lane[i].train;
+		base.seed = was->seed;
+		base.epochs = was->epochs;
+		base.loss = was->loss;
+		base.holdout = d->holdout;
+		st = remake_lane(lab, i, lab->cfg.lane[i].kind, base, &lanes[i], err);
+		if (st != SL_OK) {
+			char why[sizeof err->msg];
+			snprintf(why, sizeof why, "%s", err->msg);
+			status_set(err, st, "%s lane: %s", lab_lane_kind_name(lanes[i].kind), why);
+		}
+	}
+	if (st != SL_OK)
+		goto out;
+	train = dataset_take(&d->train);
+	test = dataset_take(&d->test);
+	if (!train || !test) {
+		st = status_set(err, SL_ERR_NOMEM, "lab");
+		goto out;
+	}
+	lab->old_train = lab->train, lab->old_test = lab->test;
+	lab->train = train, lab->test = test;
+	train = test = NULL;
+	lab->cfg.eval_n = d->eval_n;
+	lab->cfg.data = d->data;
+	snprintf(lab->cfg.title, sizeof lab->cfg.title, "%s", d->title);
+	lab->ctl.digit = lab->test->n ? lab->ctl.digit % lab->test->n : 0;
+	for (int i = 0; i < lab->cfg.nlanes; i++) {
+		struct job_snapshot *s = malloc(sizeof *s);
+		lab->old_run[i] = 0;
+		if (s) {
+			job_snapshot(lab->job[i], s);
+			lab->old_run[i] = s->run + 1;
+			free(s);
+		}
+		lab->cfg.lane[i] = lanes[i];
+		lab->base_lr[i] = lanes[i].train.optim.lr;
+		job_set_example(lab->job[i], lab->ctl.digit);
+		restart(lab, i);
+	}
+out:
+	dataset_drop(train);
+	dataset_drop(test);
+	data_free(&d->train);
+	data_free(&d->test);
+	return st;
 }

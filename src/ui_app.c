@@ -434,8 +434,8 @@ int ui_lab_run(struct lab *lab, const struct ui_context *ctx)
 		const struct ui_screen *s = tabs[t].screen(&app);
 		app.known[app.nknown++] = s;
 		if (t == UI_TAB_TRAIN) {
-			s = ui_editor_screen(&app);
-			app.known[app.nknown++] = s;
+			app.known[app.nknown++] = ui_editor_screen(&app);
+			app.known[app.nknown++] = ui_setup_screen(&app);
 		}
 	}
 	ui_app_switch(&app, UI_TAB_TRAIN);

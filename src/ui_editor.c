@@ -65,7 +65,6 @@ static bool parse_number(const char *text, double *out)
 /* The allocation for the fields' indices (Theorems 3 and 4). */
 static void update(struct editor *e)
 {
-	const struct ui_context *c = ui_app_context(e->app);
 	const struct lab_lane_config *lc = lab_lane(ui_app_lab(e->app), ui_race_focus(e->app));
 	double nu, delta;
 	e->feasible = false;
@@ -79,7 +78,7 @@ static void update(struct editor *e)
 	struct caps_plan plan;
 	if (sector_slopes(nu, delta, &e->lo, &e->hi, &err) != SL_OK ||
 	    sector_gamma(nu, delta, &e->gamma, &err) != SL_OK ||
-	    caps_preview(&e->spec, &c->arch, &plan, &err) != SL_OK) {
+	    caps_preview(&e->spec, &lc->train.arch, &plan, &err) != SL_OK) {
 		snprintf(e->why, sizeof e->why, "%s", err.msg);
 		return;
 	}

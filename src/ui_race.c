@@ -21,7 +21,7 @@
 enum {
 	ACT_PAUSE, ACT_STEP, ACT_EPOCH, ACT_FASTER, ACT_SLOWER, ACT_LR_UP, ACT_LR_DOWN,
 	ACT_RESET, ACT_MORE, ACT_EPS_UP, ACT_EPS_DOWN, ACT_NEXT, ACT_PREV, ACT_FOCUS,
-	ACT_FOCUS_BACK, ACT_FULL, ACT_EDITOR, ACT_GHOST,
+	ACT_FOCUS_BACK, ACT_FULL, ACT_EDITOR, ACT_GHOST, ACT_SETUP,
 };
 
 static const struct ui_key race_keys[] = {
@@ -46,6 +46,7 @@ static const struct ui_key race_keys[] = {
 	{KEY_LEFT, "Left", "focus the previous lane", ACT_FOCUS_BACK, false},
 	{'f', "f", "the focused lane alone, full width (again: every lane)", ACT_FULL, true},
 	{'a', "a", "(nu, delta) editor: caps for the focused lane", ACT_EDITOR, true},
+	{'o', "o", "what the lab trains: model, dataset, the focused lane's kind", ACT_SETUP, true},
 };
 
 static const int paces[] = {5, 10, 30, 100, 300, 0}; /* 0: full speed */
@@ -126,6 +127,7 @@ static int race_key(struct ui_app *app, void *self, int action, int ch)
 	case ACT_FOCUS_BACK: r->focus = (r->focus + r->nlanes - 1) % r->nlanes; break;
 	case ACT_FULL: r->full = !r->full; break;
 	case ACT_EDITOR: ui_app_push(app, ui_editor_screen(app)); break;
+	case ACT_SETUP: ui_app_push(app, ui_setup_screen(app)); break;
 	}
 	return UI_DIRTY;
 }

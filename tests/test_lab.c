@@ -4,11 +4,13 @@
  * learning rate, more epochs), reset, and a lane restarted with other caps.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "sectorlab/lab.h"
+#include "sectorlab/model.h"
 #include "testutil.h"
 
 static struct job_snapshot snap;
@@ -376,6 +378,112 @@ static void test_lane_names(void **state)
 	assert_null(lab);
 }
 
+/* A dataset of n random 3x32x32 images (a stand-in for CIFAR-10). */
+static struct sl_dataset colour_set(uint32_t n, uint32_t seed)
+{
+	struct sl_dataset d = {.n = n, .c = 3, .h = 32, .w = 32, .classes = 10, .owned = true};
+	d.pixels = malloc((size_t)n * 3 * 32 * 32);
+	d.labels = malloc(n);
+	assert_non_null(d.pixels);
+	assert_non_null(d.labels);
+	uint32_t x = seed * 2654435761u + 1;
+	for (size_t i = 0; i < (size_t)n * 3 * 32 * 32; i++) {
+		x = x * 1664525u + 1013904223u;
+		d.pixels[i] = (uint8_t)(x >> 24);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		d.labels[i] = (uint8_t)(i % 10);
+	snprintf(d.source, sizeof d.source, "random colours");
+	return d;
+}
+
+static struct lab_data colour_data(void)
+{
+	struct lab_data d = {.train = colour_set(256, 1), .test = colour_set(64, 2),
+			     .holdout = 0, .eval_n = 64};
+	struct sl_error err;
+	if (model_arch("input 3x32x32, dense 32, leaky:0.1, dense 10", &d.arch, &err) != SL_OK ||
+	    arch_fit_input(&d.arch, (struct nn_shape){3, 32, 32}, &err) != SL_OK)
+		fail_msg("model_arch: %s", err.msg);
+	snprintf(d.title, sizeof d.title, "a dense net on random colours");
+	return d;
+}
+
+/* Another network and data for every lane: each keeps its kind and caps
+ * spec, trains the new network on the new images (shown in colour), and
+ * the lab's title follows; the old datasets go once no lane uses them. */
+static void test_switch_network_and_data(void **state)
+{
+	(void)state;
+	struct lab_lane_config lanes[2] = {
+		lane_of(LAB_LANE_VANILLA, 0, 0, SECTOR_OBJ_PRODUCT),
+		lane_of(LAB_LANE_MARGIN, -2, 0.4, SECTOR_OBJ_MIN),
+	};
+	struct lab *lab = open_lab(lanes, 2, true);
+	lab_step(lab);
+	WAIT_FOR(lab, 1, snap.step == 1);
+	struct lab_data d = colour_data();
+	assert_int_equal(lab_switch(lab, &d, NULL), SL_OK);
+	assert_string_equal(lab_title(lab), "a dense net on random colours");
+	assert_int_equal(lab_test_set(lab)->c, 3);
+	assert_int_equal(lab_lane(lab, 1)->kind, LAB_LANE_MARGIN);
+	assert_int_equal(lab_lane(lab, 1)->train.caps.objective, SECTOR_OBJ_MIN);
+	assert_int_equal(lab_lane(lab, 1)->train.loss.kind, LOSS_LMT);
+	lab_step_epoch(lab);
+	for (int i = 0; i < 2; i++) {
+		WAIT_FOR(lab, i, snap.run == 1 && snap.state == JOB_DONE);
+		assert_int_equal(snap.nlayers, 2);
+		assert_int_equal(snap.img_c, 3);
+		assert_true(snap.have_example && snap.have_attack);
+		assert_int_equal(snap.attack_n, 64);
+		assert_true(snap.ghost.have);
+	}
+	lab_snapshot(lab, 1, &snap);
+	assert_true(snap.rho_certified);
+	/* Every lane has let go of the MNIST sample: another switch may go. */
+	struct lab_data back = colour_data();
+	assert_int_equal(lab_switch(lab, &back, NULL), SL_OK);
+	lab_free(lab);
+}
+
+/* A switch some lane cannot follow (the authors' caps of a layer spec) is
+ * refused with the lane's reason, and nothing changes. */
+static void test_switch_refused(void **state)
+{
+	(void)state;
+	struct lab_lane_config lanes[1] = {lane_of(LAB_LANE_AUTHORS, 0, 0, SECTOR_OBJ_PRODUCT)};
+	struct lab *lab = open_lab(lanes, 1, true);
+	struct lab_data d = colour_data();
+	struct sl_error err;
+	assert_int_not_equal(lab_switch(lab, &d, &err), SL_OK);
+	assert_non_null(strstr(err.msg, "authors lane"));
+	assert_int_equal(lab_test_set(lab)->c, 1);
+	assert_int_equal(lab_lane(lab, 0)->train.arch.nlayers, lanes[0].train.arch.nlayers);
+	lab_free(lab);
+}
+
+/* A lane's kind chosen in the lab: the margin lane brings its loss, and
+ * leaving it restores plain cross-entropy; the margin lane needs certified
+ * caps. */
+static void test_set_lane_kind(void **state)
+{
+	(void)state;
+	struct lab_lane_config lanes[1] = {lane_of(LAB_LANE_VANILLA, 0, 0, SECTOR_OBJ_PRODUCT)};
+	struct lab *lab = open_lab(lanes, 1, true);
+	assert_int_equal(lab_set_lane_kind(lab, 0, LAB_LANE_MARGIN, NULL), SL_OK);
+	assert_int_equal(lab_lane(lab, 0)->kind, LAB_LANE_MARGIN);
+	assert_int_equal(lab_lane(lab, 0)->train.loss.kind, LOSS_LMT);
+	WAIT_FOR(lab, 0, snap.run == 1 && snap.mode == TRAIN_SPNORM && snap.rho_certified);
+	assert_int_equal(lab_set_lane_kind(lab, 0, LAB_LANE_L2, NULL), SL_OK);
+	assert_int_equal(lab_lane(lab, 0)->train.mode, TRAIN_L2);
+	assert_true(loss_is_plain(&lab_lane(lab, 0)->train.loss));
+	WAIT_FOR(lab, 0, snap.run == 2 && snap.mode == TRAIN_L2);
+	assert_int_equal(lab_set_lane_kind(lab, 0, LAB_LANE_AUTHORS, NULL), SL_OK);
+	WAIT_FOR(lab, 0, snap.run == 3 && !snap.rho_certified && snap.rho[2] > 0.92f);
+	assert_int_equal(lab_set_lane_kind(lab, 3, LAB_LANE_L2, NULL), SL_ERR_ARG);
+	lab_free(lab);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -385,6 +493,9 @@ int main(void)
 		cmocka_unit_test(test_restart_lane_with_caps),
 		cmocka_unit_test(test_margin_lane_and_certified_accuracy),
 		cmocka_unit_test(test_lane_names),
+		cmocka_unit_test(test_switch_network_and_data),
+		cmocka_unit_test(test_switch_refused),
+		cmocka_unit_test(test_set_lane_kind),
 	};
 	return cmocka_run_group_tests_name("lab", tests, NULL, NULL);
 }

@@ -296,13 +296,13 @@ static void test_focus(void **state)
 {
 	struct lab_screen *ls = *state;
 	open_lab(ls, "--pace 30 --epochs 1000");
-	wait_for(ls->sock, "spnorm: ||W||");
+	wait_for(ls->sock, "spnorm: ");
 	tu_tmux_keys(ls->sock, "Right");
-	wait_for(ls->sock, "cert+margin: ||W||");
+	wait_for(ls->sock, "cert+margin: ");
 	tu_tmux_keys(ls->sock, "Right");
-	wait_for(ls->sock, "vanilla: ||W||");
+	wait_for(ls->sock, "vanilla: ");
 	tu_tmux_keys(ls->sock, "Left Left Right Right Right f");
-	wait_for(ls->sock, "L2: ||W||");
+	wait_for(ls->sock, "L2: ");
 	struct timespec ts = {0, 300 * 1000 * 1000};
 	nanosleep(&ts, NULL);
 	tu_tmux_capture(ls->sock, screen, sizeof screen);
@@ -467,6 +467,29 @@ static void test_help_wraps(void **state)
 	assert_int_equal(quit_lab(ls), 0);
 }
 
+/* o opens what the lab trains: the focused lane's kind changes there, and
+ * Enter trains that lane anew as the kind chosen; Esc closes. */
+static void test_setup_lane_kind(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab(ls, "--lanes vanilla,l2 --pace 30 --epochs 1000");
+	wait_for(ls->sock, "vanilla: ");
+	tu_tmux_keys(ls->sock, "o");
+	wait_for(ls->sock, "what the lab trains");
+	assert_non_null(strstr(screen, "< mlp"));
+	tu_tmux_keys(ls->sock, "Down Down Right");
+	wait_for(ls->sock, "< l2 ");
+	tu_tmux_keys(ls->sock, "Enter");
+	wait_for(ls->sock, "lane 1 trains anew as l2");
+	assert_null(strstr(screen, "what the lab trains"));
+	wait_for(ls->sock, "L2: ");
+	tu_tmux_keys(ls->sock, "o");
+	wait_for(ls->sock, "what the lab trains");
+	tu_tmux_keys(ls->sock, "Escape");
+	wait_for(ls->sock, "space s e");
+	assert_int_equal(quit_lab(ls), 0);
+}
+
 /* NO_COLOR: no colour escapes on the screen (attributes stay). */
 static void test_no_color(void **state)
 {
@@ -561,6 +584,7 @@ int main(int argc, char **argv)
 		T(test_help_lists_every_key),
 		T(test_screen_switching),
 		T(test_help_wraps),
+		T(test_setup_lane_kind),
 		T(test_no_color),
 		T(test_sigquit_restores),
 		T(test_sighup_restores),

@@ -181,14 +181,18 @@ void job_set_lr(struct job *job, double lr);
 void job_set_epochs(struct job *job, int epochs);
 /*
  * Train anew under cfg (its train config, learning rate, epochs, eval and
- * hook; the controls pause, pace, eps and the example stay): returns at
+ * hook; the controls pause, pace, eps and the example stay) on these
+ * datasets (borrowed as job_start's: they must outlive the run): returns at
  * once, and the worker builds the new run between two of its steps, keeps
  * the old run's curves as the snapshot's ghost and counts the run (run);
- * single steps asked for after this call go to the new run.  If
- * the new run cannot be built the old one goes on and restart_error says
- * why.  The datasets stay those of job_start.
+ * single steps asked for after this call go to the new run.  A later
+ * request replaces one not yet carried out.  If the new run cannot be
+ * built the old one goes on, on its own datasets, and restart_error says
+ * why; once the snapshot's run has grown, the job no longer touches the
+ * old datasets.
  */
-void job_restart(struct job *job, const struct job_config *cfg);
+void job_restart(struct job *job, const struct job_config *cfg, const struct sl_dataset *train,
+		 const struct sl_dataset *test);
 
 /* Stop the worker (between steps) and wait for it; frees everything.
  * Safe with NULL. */

@@ -18,6 +18,7 @@
 #define SECTORLAB_LAB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sectorlab/caps.h"
@@ -73,6 +74,8 @@ struct lab_config {
 	int eval_n;           /* test images for the per-epoch figures (0: all) */
 	double cert_radius;   /* certified accuracy shown at this radius (0: none) */
 	bool paused;          /* open paused */
+	char title[160];      /* what runs, for screens (lab_title_of) */
+	enum data_kind data;  /* the dataset the lanes train on */
 	/* Called on the lane's worker thread after each of its epochs (see
 	 * job_config.on_epoch), for the lanes whose bit is set in hook_lanes.
 	 * A lane's old and new runs never call it at once. */
@@ -105,9 +108,24 @@ int lab_lanes(const struct lab *lab);
 const struct lab_lane_config *lab_lane(const struct lab *lab, int lane);
 const struct sl_dataset *lab_test_set(const struct lab *lab);
 const struct sl_dataset *lab_train_set(const struct lab *lab);
+/* The title of what runs (lab_config.title, or lab_data.title after a switch). */
+const char *lab_title(const struct lab *lab);
+/* The dataset the lanes train on (lab_config.data, or lab_data.data). */
+enum data_kind lab_data_kind(const struct lab *lab);
+
+/* Test images evaluated after each epoch, by the images' size: 1000 grey
+ * ones, 200 colour ones (an epoch's figures stay within seconds). */
+int lab_default_eval_n(const struct sl_dataset *test);
+/* "mlp on the MNIST sample (8000 train, 2000 test)": the network's label,
+ * the data (the embedded sample named as such), the training images after
+ * the hold-out and the test images. */
+void lab_title_of(char *buf, size_t cap, const char *net_label, enum data_kind kind,
+		  const struct sl_dataset *train, uint32_t holdout, const struct sl_dataset *test);
 struct lab_controls lab_controls(const struct lab *lab);
 
-/* The latest published state of a lane. */
+/* The latest published state of a lane.  (The lab frees the datasets of
+ * before a switch here, once every lane's snapshot shows a run on the new
+ * ones: the lab is used from one thread.) */
 void lab_snapshot(struct lab *lab, int lane, struct job_snapshot *out);
 
 /* Requests; each applies to every lane at once. */
@@ -141,5 +159,36 @@ sl_status lab_reset(struct lab *lab, struct sl_error *err);
  * says why. */
 sl_status lab_restart_lane(struct lab *lab, int lane, const struct caps_spec *spec,
 			   struct sl_error *err);
+
+
+/* Lane `lane` from the start as a lane of kind (vanilla, l2, spnorm, margin,
+ * authors: lab_lane_make on its network), capped lanes under the lab's caps
+ * spec (the lane's own when it has one).  Returns at once (see Restarts);
+ * SL_ERR_ARG etc. when the kind cannot train on this network (the margin
+ * lane without certified caps, the authors' caps of a model that has none),
+ * the lane untouched. */
+sl_status lab_set_lane_kind(struct lab *lab, int lane, enum lab_lane_kind kind,
+			    struct sl_error *err);
+
+/* Another network and data for every lane (the model and dataset chosen in
+ * the lab).  The caller loads the data (off the thread that draws: a task). */
+struct lab_data {
+	struct arch arch;                 /* fitted to the data's images */
+	enum data_kind data;
+	struct sl_dataset train, test;    /* taken by lab_switch, also on failure */
+	uint32_t holdout;                 /* train_default_holdout(&train) */
+	int eval_n;                       /* test images for each epoch's figures */
+	char title[160];
+};
+
+/*
+ * Every lane from the start on d's network and data, each keeping its kind,
+ * caps spec (resolved anew for the network), loss, seed and epochs, with the
+ * network's own optimizer recipe (train_config_for).  Returns at once (see
+ * Restarts): the old datasets are freed once no lane trains on them.  Fails,
+ * every lane untouched, when a lane's kind has no caps for the network (the
+ * authors' caps of a spec) or a switch is still under way.
+ */
+sl_status lab_switch(struct lab *lab, struct lab_data *d, struct sl_error *err);
 
 #endif

@@ -15,8 +15,10 @@
 struct ui_context {
 	const char *title;       /* e.g. "mlp on the MNIST sample (8000 train, 2000 test)" */
 	const char *data_source; /* where the images came from */
-	/* The network, for the (nu, delta) editor's preview (caps_preview);
-	 * Enter there restarts the focused lane with the spec previewed. */
+	const char *data_dir;    /* where to look for other datasets (the setup screen) */
+	bool data_fixed;         /* the model and dataset may not change (--out saves one) */
+	/* The network at the start (after a switch, each lane's config holds
+	 * its network: lab_lane). */
 	struct arch arch;
 	bool editor_restarts;    /* false: the editor only shows */
 	/* Called after every frame with the number of keys handled so far

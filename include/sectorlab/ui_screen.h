@@ -90,6 +90,7 @@ const struct ui_screen *ui_help_screen(struct ui_app *app);
  * building one is one line in ui_app.c's table of tabs. */
 const struct ui_screen *ui_gallery_screen(struct ui_app *app);
 const struct ui_screen *ui_cert_screen(struct ui_app *app);
+const struct ui_screen *ui_setup_screen(struct ui_app *app);
 
 /* The lane the editor applies to and the race's bars show. */
 int ui_race_focus(struct ui_app *app);
