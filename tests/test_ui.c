@@ -462,7 +462,7 @@ static void test_help_wraps(void **state)
 	wait_for(ls->sock, "Train (the race)");
 	assert_non_null(line_of("curves: each lane"));
 	assert_non_null(strstr(screen, "raw power-iteration estimate"));
-	tu_tmux_keys(ls->sock, "x");
+	tu_tmux_keys(ls->sock, "Escape");
 	wait_for(ls->sock, "ln 10");
 	assert_int_equal(quit_lab(ls), 0);
 }
