@@ -325,55 +325,26 @@ static void eps_tag(float eps, char *buf, size_t cap)
 	snprintf(buf, cap, "eps%s", num);
 }
 
+static sl_status check_interrupt(void *ctx, struct sl_error *err)
+{
+	(void)ctx;
+	return interrupt_check(err);
+}
+
 static sl_status write_pngs(struct collect *c, int e, float eps, struct sl_error *err)
 {
 	struct attack_recipe r = *c->recipe;
 	r.eps = eps;
 	struct export_example ex[MAX_PNG];
-	int k = c->npng;
-	char(*paths)[4096] = malloc(sizeof *paths * (size_t)k);
-	const char **list = malloc(sizeof *list * (size_t)k);
-	int *pred = malloc(sizeof(int) * (size_t)k);
-	sl_status st = SL_OK;
-	if (!paths || !list || !pred) {
-		st = status_set(err, SL_ERR_NOMEM, "PNG export");
-		goto out;
-	}
-	for (int i = 0; i < k && st == SL_OK; i++) {
-		if ((st = interrupt_check(err)) != SL_OK) /* between files, never inside one */
-			break;
+	for (int i = 0; i < c->npng; i++)
 		ex[i] = (struct export_example){i, c->png_y[i], c->png_pc[i], c->png_pa[i],
 						c->png_x0 + (size_t)i * c->dim,
 						c->png_adv + (size_t)i * c->dim};
-		st = export_example_pngs(c->o->png_dir, &c->shape, &ex[i], &r, paths[i],
-					 sizeof paths[i], err);
-		list[i] = paths[i];
-	}
-	if (st != SL_OK)
-		goto out;
-	char tag[64], grid[4096], title[128];
-	eps_tag(eps, tag, sizeof tag);
-	snprintf(grid, sizeof grid, "%s/grid_%s_l%s_%s.png", c->o->png_dir,
-		 attack_kind_name(r.kind), attack_norm_name(r.norm), tag);
-	snprintf(title, sizeof title, "%s L%s, eps %g: originals above, adversarials below",
-		 r.kind == ATTACK_FGSM ? "FGSM" : r.kind == ATTACK_FGM ? "FGM" : "PGD",
-		 r.norm == ATTACK_NORM_INF ? "-inf" : "2", eps);
-	st = export_grid_png(grid, &c->shape, ex, k, 10, title, &r, err);
-	if (st != SL_OK)
-		goto out;
-	/* The files, not the floats: how many adversarials survive as bytes? */
-	st = export_reclassify(c->net, &c->shape, list, k, pred, err);
-	if (st != SL_OK)
-		goto out;
-	for (int i = 0; i < k; i++) {
-		bool fooled = c->png_pc[i] == c->png_y[i] && c->png_pa[i] != c->png_y[i];
-		c->png_fooled[e] += fooled;
-		c->png_still[e] += fooled && pred[i] != c->png_y[i];
-	}
-out:
-	free(paths);
-	free(list);
-	free(pred);
+	struct export_summary sum;
+	sl_status st = export_attack_set(c->o->png_dir, c->net, &c->shape, ex, c->npng, &r,
+					 check_interrupt, NULL, &sum, err);
+	c->png_fooled[e] = sum.fooled;
+	c->png_still[e] = sum.still_fooled;
 	return st;
 }
 

@@ -229,3 +229,60 @@ sl_status export_reclassify(struct nn_net *net, const struct export_shape *shape
 	free(x);
 	return st;
 }
+
+sl_status export_attack_set(const char *dir, struct nn_net *net, const struct export_shape *shape,
+			    const struct export_example *e, int n, const struct attack_recipe *r,
+			    export_check_fn check, void *check_ctx, struct export_summary *out,
+			    struct sl_error *err)
+{
+	memset(out, 0, sizeof *out);
+	if (n < 1)
+		return status_set(err, SL_ERR_ARG, "%s: no examples to export", dir);
+	char(*paths)[4096] = malloc(sizeof *paths * (size_t)n);
+	const char **list = malloc(sizeof *list * (size_t)n);
+	int *pred = malloc(sizeof(int) * (size_t)n);
+	sl_status st = SL_OK;
+	if (!paths || !list || !pred) {
+		st = status_set(err, SL_ERR_NOMEM, "PNG export of %d examples", n);
+		goto out;
+	}
+	for (int i = 0; i < n && st == SL_OK; i++) {
+		if (check && (st = check(check_ctx, err)) != SL_OK) /* between files only */
+			break;
+		st = export_example_pngs(dir, shape, &e[i], r, paths[i], sizeof paths[i], err);
+		list[i] = paths[i];
+		out->files += st == SL_OK;
+	}
+	if (st != SL_OK)
+		goto out;
+	char eps[32], title[128];
+	attack_format_float(r->eps, eps, sizeof eps);
+	if (snprintf(out->grid, sizeof out->grid, "%s/grid_%s_l%s_eps%s.png", dir,
+		     attack_kind_name(r->kind), attack_norm_name(r->norm), eps) >=
+	    (int)sizeof out->grid) {
+		st = status_set(err, SL_ERR_ARG, "%s: path too long", dir);
+		goto out;
+	}
+	snprintf(title, sizeof title, "%s L%s, eps %s: originals above, adversarials below",
+		 r->kind == ATTACK_FGSM ? "FGSM" : r->kind == ATTACK_FGM ? "FGM" : "PGD",
+		 r->norm == ATTACK_NORM_INF ? "-inf" : "2", eps);
+	if (check && (st = check(check_ctx, err)) != SL_OK)
+		goto out;
+	st = export_grid_png(out->grid, shape, e, n, 10, title, r, err);
+	if (st != SL_OK)
+		goto out;
+	/* The files, not the floats: how many adversarials survive as bytes? */
+	st = export_reclassify(net, shape, list, n, pred, err);
+	if (st != SL_OK)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		bool fooled = e[i].pred_clean == e[i].label && e[i].pred_adv != e[i].label;
+		out->fooled += fooled;
+		out->still_fooled += fooled && pred[i] != e[i].label;
+	}
+out:
+	free(paths);
+	free(list);
+	free(pred);
+	return st;
+}

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sectorlab/export.h"
 #include "sectorlab/image.h"
@@ -164,6 +166,75 @@ static void test_reclassify(void **state)
 	nn_free(net);
 }
 
+static sl_status stop_after(void *ctx, struct sl_error *err)
+{
+	int *left = ctx;
+	if ((*left)-- > 0)
+		return SL_OK;
+	return status_set(err, SL_ERR_CANCELLED, "stopped");
+}
+
+/* The set `attack --png-dir` and the gallery write: each example's PNGs,
+ * the grid under its recipe's name, and the 8-bit re-check counted over
+ * the examples the attack fooled; a check between files stops it. */
+static void test_attack_set(void **state)
+{
+	const char *dir = *state;
+	static const struct nn_layer_spec one[] = {{.kind = NN_DENSE, .in = D, .out = 2, .act = NN_ACT_IDENTITY}};
+	struct nn_net *net;
+	assert_int_equal(nn_new(one, 1, 2, &net, NULL), SL_OK);
+	net->layers[0].w[D] = 1; /* class 1 iff the first pixel is above 0.3 */
+	net->layers[0].b[1] = -0.3f;
+	enum { N = 4 };
+	float x0[N][D], adv[N][D];
+	/* label 0 everywhere: 0.31 fools and survives rounding (byte 207);
+	 * 0.3005 fools in floats but rounds to 0.2961 (class 0); 0.1 does not
+	 * fool; the last was wrong before the attack. */
+	const float first[N] = {0.31f, 0.3005f, 0.1f, 0.4f};
+	struct export_example e[N];
+	for (int i = 0; i < N; i++) {
+		memset(x0[i], 0, sizeof x0[i]);
+		memcpy(adv[i], x0[i], sizeof adv[i]);
+		adv[i][0] = first[i];
+		e[i] = (struct export_example){10 + i, 0, i == 3, first[i] > 0.3f, x0[i], adv[i]};
+	}
+	struct attack_recipe r = attack_recipe_pgd(ATTACK_NORM_2, 0.5f, 10);
+	struct export_shape shape = {C, H, W};
+	struct export_summary sum;
+	assert_int_equal(export_attack_set(dir, net, &shape, e, N, &r, NULL, NULL, &sum, NULL),
+			 SL_OK);
+	assert_int_equal(sum.files, N);
+	assert_int_equal(sum.fooled, 2);
+	assert_int_equal(sum.still_fooled, 1);
+	char *grid = tu_path(dir, "grid_pgd_l2_eps0.5.png");
+	assert_string_equal(sum.grid, grid);
+	struct image img;
+	char desc[512];
+	assert_int_equal(image_read_png(grid, &img, "Description", desc, sizeof desc, NULL), SL_OK);
+	assert_non_null(strstr(desc, "PGD L2 eps 0.5"));
+	image_free(&img);
+	char *adv13 = tu_path(dir, "00013_true0_pred1_adv1_pgd_l2_eps0.5_adv.png");
+	assert_int_equal(access(adv13, F_OK), 0);
+	free(adv13);
+	free(grid);
+
+	/* Stopped after two examples: two written, no grid. */
+	char *sub = tu_path(dir, "stop");
+	assert_int_equal(mkdir(sub, 0777), 0);
+	int left = 2;
+	struct sl_error err;
+	assert_int_equal(export_attack_set(sub, net, &shape, e, N, &r, stop_after, &left, &sum,
+					   &err), SL_ERR_CANCELLED);
+	assert_int_equal(sum.files, 2);
+	char *g2 = tu_path(sub, "grid_pgd_l2_eps0.5.png");
+	assert_int_equal(access(g2, F_OK), -1);
+	free(g2);
+	free(sub);
+	assert_int_equal(export_attack_set(dir, net, &shape, e, 0, &r, NULL, NULL, &sum, &err),
+			 SL_ERR_ARG);
+	nn_free(net);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +242,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_example_pngs, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_grid, tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_reclassify, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_attack_set, tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("export", tests, NULL, NULL);
 }

@@ -59,4 +59,30 @@ sl_status export_grid_png(const char *path, const struct export_shape *shape,
 sl_status export_reclassify(struct nn_net *net, const struct export_shape *shape,
 			    const char *const *paths, int n, int *pred, struct sl_error *err);
 
+/* What export_attack_set wrote and found. */
+struct export_summary {
+	int files;          /* examples written (three PNGs each) */
+	int fooled;         /* examples correct before the attack and wrong after */
+	int still_fooled;   /* ... whose adversarial PNG, read back, still fools the net */
+	char grid[4096];    /* the grid's path */
+};
+
+/* Asked between two files whether to go on: SL_OK, or a status (err set,
+ * e.g. SL_ERR_CANCELLED) that stops the export.  Every file already
+ * written is whole. */
+typedef sl_status (*export_check_fn)(void *ctx, struct sl_error *err);
+
+/*
+ * The export of one attack at one eps (r->eps), as `sectorlab attack
+ * --png-dir` and the lab's gallery write it: each example's three PNGs
+ * (export_example_pngs), a grid of all n (ten per row) named
+ * grid_<attack>_l<norm>_eps<eps>.png, then the 8-bit re-check: the
+ * adversarial PNGs read back and classified by net.  dir must exist.
+ * check may be NULL.
+ */
+sl_status export_attack_set(const char *dir, struct nn_net *net, const struct export_shape *shape,
+			    const struct export_example *e, int n, const struct attack_recipe *r,
+			    export_check_fn check, void *check_ctx, struct export_summary *out,
+			    struct sl_error *err);
+
 #endif
