@@ -15,6 +15,7 @@
 #include <unistd.h>
 #endif
 
+#include "sectorlab/arch.h"
 #include "sectorlab/attack.h"
 #include "sectorlab/certify.h"
 #include "sectorlab/driver.h"
@@ -58,6 +59,13 @@ struct job {
 	struct job_config next;
 	const struct sl_dataset *next_train, *next_test;
 	atomic_bool cancel;
+	/* Copies of the network for other threads: asked for up to net_asked,
+	 * published up to net_served into pub (built on the first request),
+	 * all under lock; exited once the worker has returned. */
+	long net_asked, net_served;
+	struct nn_net *pub;
+	long pub_step;             /* the training step pub was copied at */
+	bool exited;
 	/* Published state, guarded by lock. */
 	struct job_snapshot snap;
 	/* The worker's private copy, published with one memcpy. */
@@ -286,6 +294,7 @@ static void make_example(struct job *job, uint32_t index, float eps)
 struct controls {
 	bool paused, to_epoch_end;
 	int pace, steps_left, epochs;
+	long net_asked;
 	float eps;
 	uint32_t example;
 	double lr;
@@ -297,7 +306,7 @@ static struct controls read_controls(struct job *job)
 	struct controls c = {
 		.paused = job->paused, .to_epoch_end = job->to_epoch_end, .pace = job->pace,
 		.steps_left = job->steps_left, .epochs = job->epochs, .eps = job->eps,
-		.example = job->example, .lr = job->lr,
+		.example = job->example, .lr = job->lr, .net_asked = job->net_asked,
 	};
 	pthread_mutex_unlock(&job->lock);
 	return c;
@@ -335,6 +344,46 @@ static bool apply_controls(struct job *job, const struct controls *c, struct sl_
 	(void)err;
 	(void)st;
 	return changed;
+}
+
+/* Publish a copy of the network when one was asked for since the last.
+ * A failure (no memory for the copy) fails the job: the caller waiting
+ * for it learns why from the snapshot. */
+static sl_status serve_net(struct job *job, long asked, struct sl_error *err)
+{
+	if (asked <= job->net_served) /* read by the worker alone, written under lock */
+		return SL_OK;
+	sl_status st = SL_OK;
+	struct nn_net *net = job->trainer->net;
+	/* pub has the network's layers: built on the first request, and again
+	 * after a restart on another network (job_restart). */
+	struct arch a;
+	char want[ARCH_TEXT], have[ARCH_TEXT] = "";
+	arch_of_net(net, &a);
+	arch_format(&a, want, sizeof want);
+	if (job->pub) {
+		struct arch b;
+		arch_of_net(job->pub, &b);
+		arch_format(&b, have, sizeof have);
+	}
+	if (strcmp(want, have) != 0) {
+		struct nn_net *pub, *old;
+		if ((st = arch_build_threads(&a, 1, 1, &pub, err)) != SL_OK)
+			return st;
+		pthread_mutex_lock(&job->lock);
+		old = job->pub;
+		job->pub = pub;
+		pthread_mutex_unlock(&job->lock);
+		nn_free(old);
+	}
+	pthread_mutex_lock(&job->lock);
+	st = nn_copy_weights(job->pub, net, err);
+	if (st == SL_OK) {
+		job->net_served = asked;
+		job->pub_step = job->trainer->step;
+	}
+	pthread_mutex_unlock(&job->lock);
+	return st;
 }
 
 static void sleep_until(struct job *job, double slot)
@@ -486,6 +535,10 @@ static void *worker(void *arg)
 		}
 		struct controls c = read_controls(job);
 		sl_status st = SL_OK;
+		if ((st = serve_net(job, c.net_asked, &err)) != SL_OK) {
+			fail(job, &err);
+			break;
+		}
 		if (apply_controls(job, &c, &err, &st)) {
 			if (st != SL_OK) {
 				fail(job, &err);
@@ -518,7 +571,7 @@ static void *worker(void *arg)
 			if (!atomic_load(&job->cancel) && !job->restart && job->paused == c.paused &&
 			    job->eps == c.eps && job->example == c.example && job->lr == c.lr &&
 			    job->epochs == c.epochs && job->steps_left == c.steps_left &&
-			    job->to_epoch_end == c.to_epoch_end)
+			    job->to_epoch_end == c.to_epoch_end && job->net_asked == c.net_asked)
 				pthread_cond_wait(&job->wake, &job->lock);
 			pthread_mutex_unlock(&job->lock);
 			window_start = now_seconds();
@@ -581,6 +634,9 @@ static void *worker(void *arg)
 				sleep_until(job, slot);
 		}
 	}
+	pthread_mutex_lock(&job->lock);
+	job->exited = true;
+	pthread_mutex_unlock(&job->lock);
 	return NULL;
 }
 
@@ -699,6 +755,39 @@ void job_restart(struct job *job, const struct job_config *cfg, const struct sl_
 		    job->to_epoch_end = false);
 }
 
+long job_request_net(struct job *job)
+{
+	long ticket;
+	JOB_CONTROL(job, ticket = ++job->net_asked);
+	return ticket;
+}
+
+sl_status job_copy_net(struct job *job, long ticket, struct nn_net *dst, bool *ready,
+		       long *step, struct sl_error *err)
+{
+	sl_status st = SL_OK;
+	*ready = false;
+	pthread_mutex_lock(&job->lock);
+	if (job->exited) {
+		/* Nobody writes the network any more. */
+		st = nn_copy_weights(dst, job->trainer->net, err);
+		*ready = st == SL_OK;
+		if (step)
+			*step = job->trainer->step;
+	} else if (job->pub && job->net_served >= ticket) {
+		st = nn_copy_weights(dst, job->pub, err);
+		*ready = st == SL_OK;
+		if (step)
+			*step = job->pub_step;
+	} else if (ticket > job->net_asked) {
+		/* a ticket of the run this one replaced: ask this one */
+		job->net_asked = ticket;
+		pthread_cond_signal(&job->wake);
+	}
+	pthread_mutex_unlock(&job->lock);
+	return st;
+}
+
 void job_stop(struct job *job)
 {
 	if (!job)
@@ -708,6 +797,7 @@ void job_stop(struct job *job)
 	pthread_mutex_destroy(&job->lock);
 	pthread_cond_destroy(&job->wake);
 	trainer_free(job->trainer);
+	nn_free(job->pub);
 	free(job->x);
 	free(job->xa);
 	free(job);

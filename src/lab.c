@@ -228,6 +228,17 @@ void lab_snapshot(struct lab *lab, int lane, struct job_snapshot *out)
 	lab->old_train = lab->old_test = NULL;
 }
 
+long lab_request_net(struct lab *lab, int lane)
+{
+	return job_request_net(lab->job[lane]);
+}
+
+sl_status lab_copy_net(struct lab *lab, int lane, long ticket, struct nn_net *dst, bool *ready,
+		       long *step, struct sl_error *err)
+{
+	return job_copy_net(lab->job[lane], ticket, dst, ready, step, err);
+}
+
 void lab_set_paused(struct lab *lab, bool paused)
 {
 	lab->ctl.paused = paused;

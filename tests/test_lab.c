@@ -272,6 +272,77 @@ static sl_status keep_weights(void *ctx, const struct trainer *t, double test_ac
 	return st;
 }
 
+/* Poll lab_copy_net until the copy for ticket arrives (at most 120 s). */
+static long copy_lane_net(struct lab *lab, int lane, long ticket, struct nn_net *dst)
+{
+	time_t start = time(NULL);
+	bool ready = false;
+	long step = -1;
+	struct sl_error err;
+	while (!ready) {
+		if (lab_copy_net(lab, lane, ticket, dst, &ready, &step, &err) != SL_OK)
+			fail_msg("lab_copy_net: %s", err.msg);
+		if (time(NULL) - start > 120)
+			fail_msg("lane %d never served ticket %ld", lane, ticket);
+		if (!ready)
+			nap();
+	}
+	return step;
+}
+
+/* A copy of a lane's network, for tasks that must not touch the worker's:
+ * served while paused, a step later it has moved, after the run it is the
+ * network the epoch hook saw, and a ticket taken before a reset is served
+ * by the new run (its initial weights again). */
+static void test_copy_net(void **state)
+{
+	(void)state;
+	struct weights_at_epoch w = {0};
+	struct lab_config cfg = {.nlanes = 1, .eps = 0.1f, .eval_n = 200, .paused = true,
+				 .on_epoch = keep_weights, .on_epoch_ctx = &w, .hook_lanes = 1};
+	cfg.lane[0] = lane_of(LAB_LANE_SPNORM, -2, 0.4, SECTOR_OBJ_PRODUCT);
+	struct lab *lab = open_lab_config(&cfg);
+	struct nn_net *dst, *first;
+	assert_int_equal(arch_build(&lab_lane(lab, 0)->train.arch, 4, &dst, NULL), SL_OK);
+	assert_int_equal(arch_build(&lab_lane(lab, 0)->train.arch, 4, &first, NULL), SL_OK);
+	size_t bytes = sizeof(float) * dst->nparams;
+	assert_int_equal(copy_lane_net(lab, 0, lab_request_net(lab, 0), first), 0);
+	lab_snapshot(lab, 0, &snap);
+	assert_int_equal(snap.step, 0);
+	/* the caps travel with the weights */
+	assert_true(first->layers[0].rho > 0);
+	lab_step(lab);
+	WAIT_FOR(lab, 0, snap.step == 1);
+	assert_int_equal(copy_lane_net(lab, 0, lab_request_net(lab, 0), dst), 1);
+	assert_true(memcmp(dst->params, first->params, bytes) != 0);
+	lab_step_epoch(lab);
+	WAIT_FOR(lab, 0, snap.state == JOB_DONE);
+	copy_lane_net(lab, 0, lab_request_net(lab, 0), dst);
+	assert_int_equal(w.epochs, 1);
+	assert_memory_equal(dst->params, w.net->params, bytes);
+	long ticket = lab_request_net(lab, 0);
+	assert_int_equal(lab_reset(lab, NULL), SL_OK);
+	copy_lane_net(lab, 0, ticket, dst);
+	assert_memory_equal(dst->params, first->params, bytes);
+	/* a network of other layers is refused */
+	struct train_config other = train_config_default();
+	assert_int_equal(arch_parse("784-30-10", &other.arch, NULL), SL_OK);
+	struct nn_net *wrong;
+	assert_int_equal(arch_build(&other.arch, 4, &wrong, NULL), SL_OK);
+	bool ready = true;
+	struct sl_error err;
+	sl_status st = SL_OK;
+	for (time_t t0 = time(NULL); st == SL_OK && time(NULL) - t0 < 120; nap())
+		st = lab_copy_net(lab, 0, lab_request_net(lab, 0), wrong, &ready, NULL, &err);
+	assert_int_equal(st, SL_ERR_ARG);
+	assert_false(ready);
+	nn_free(wrong);
+	lab_free(lab);
+	nn_free(dst);
+	nn_free(first);
+	nn_free(w.net);
+}
+
 /* The margin lane: spnorm under the certified caps, trained with train's
  * loss for them (lmt at its defaults); its first batch's loss is not the
  * spnorm lane's cross-entropy of the same network.  Every lane's certified
@@ -496,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_switch_network_and_data),
 		cmocka_unit_test(test_switch_refused),
 		cmocka_unit_test(test_set_lane_kind),
+		cmocka_unit_test(test_copy_net),
 	};
 	return cmocka_run_group_tests_name("lab", tests, NULL, NULL);
 }

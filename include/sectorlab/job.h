@@ -194,6 +194,23 @@ void job_set_epochs(struct job *job, int epochs);
 void job_restart(struct job *job, const struct job_config *cfg, const struct sl_dataset *train,
 		 const struct sl_dataset *test);
 
+/*
+ * A copy of the network for work on another thread (attacks, certificates),
+ * which must never touch the worker's own.  job_request_net asks the
+ * worker for a copy as it stands between two steps and returns a ticket;
+ * job_copy_net never waits: once the worker has published a copy for that
+ * ticket (or a later one), it copies it into dst (a network of the same
+ * layers, e.g. arch_build of the run's arch; any batch size: nn_copy_weights)
+ * and sets *ready and *step (the training step it was taken at; step may
+ * be NULL), else leaves dst alone and asks again.  A worker serves
+ * the request within one step or attack chunk, also when paused or done;
+ * a failed run's network is copied as it stopped.  Call both from any
+ * thread but the worker's.
+ */
+long job_request_net(struct job *job);
+sl_status job_copy_net(struct job *job, long ticket, struct nn_net *dst, bool *ready,
+		       long *step, struct sl_error *err);
+
 /* Stop the worker (between steps) and wait for it; frees everything.
  * Safe with NULL. */
 void job_stop(struct job *job);
