@@ -683,46 +683,60 @@ static void keep_worst(struct attacker *a)
 	}
 }
 
-bool attacker_step(struct attacker *a)
+/* One gradient step of the current restart for every example still being
+ * attacked (a->step < a->r.steps). */
+static void gradient_step(struct attacker *a)
 {
-	if (a->done)
-		return false;
 	int m;
-	if (a->step < a->r.steps) {
-		forward_active(a, &m);
-		if (m > 0) {
-			nn_backward(a->net, a->lbuf, false, true);
-			take_objective(a, m);
-			a->grad_evals += m;
-			/* Descend towards a target, ascend away from a label.  dx is
-			 * the gradient of the batch mean: the scale does not matter
-			 * for a sign or a normalised direction. */
-			float s = targeted(a) ? -1.0f : 1.0f;
-			for (int i = 0; i < m; i++) {
-				int r = a->rows[i];
-				if (a->r.early_stop && fooled(a, r, a->pred[r])) {
-					a->active[r] = false;
-					continue;
-				}
-				size_t off = (size_t)r * a->dim;
-				enum grad_state gs =
-					step_row(a->x0 + off, a->x + off, a->net->dx + (size_t)i * a->dim,
-						 s, a->dim, a->r.norm, a->alpha, a->r.eps, a->r.clip);
-				a->zero_grad += gs == GRAD_ZERO;
-				a->nonfinite_grad += gs == GRAD_NONFINITE;
+	forward_active(a, &m);
+	if (m > 0) {
+		nn_backward(a->net, a->lbuf, false, true);
+		take_objective(a, m);
+		a->grad_evals += m;
+		/* Descend towards a target, ascend away from a label.  dx is the
+		 * gradient of the batch mean: the scale does not matter for a
+		 * sign or a normalised direction. */
+		float s = targeted(a) ? -1.0f : 1.0f;
+		for (int i = 0; i < m; i++) {
+			int r = a->rows[i];
+			if (a->r.early_stop && fooled(a, r, a->pred[r])) {
+				a->active[r] = false;
+				continue;
 			}
+			size_t off = (size_t)r * a->dim;
+			enum grad_state gs = step_row(a->x0 + off, a->x + off,
+						      a->net->dx + (size_t)i * a->dim, s, a->dim,
+						      a->r.norm, a->alpha, a->r.eps, a->r.clip);
+			a->zero_grad += gs == GRAD_ZERO;
+			a->nonfinite_grad += gs == GRAD_NONFINITE;
 		}
-		a->step++;
-		if (a->step < a->r.steps)
-			return true;
 	}
-	/* The restart's last iterate: evaluate the rows that moved since their
-	 * last forward pass (frozen rows were evaluated where they stopped). */
+	a->step++;
+}
+
+/* The restart's last iterate: evaluate the rows that moved since their
+ * last forward pass (frozen rows were evaluated where they stopped), and
+ * keep each row's worst case. */
+static void end_restart(struct attacker *a)
+{
+	int m;
 	if (forward_active(a, &m)) {
 		nn_loss(a->net, a->lbuf);
 		take_objective(a, m);
 	}
 	keep_worst(a);
+}
+
+bool attacker_step(struct attacker *a)
+{
+	if (a->done)
+		return false;
+	if (a->step < a->r.steps) {
+		gradient_step(a);
+		if (a->step < a->r.steps)
+			return true;
+	}
+	end_restart(a);
 	a->restart++;
 	if (a->restart < a->r.restarts) {
 		start_restart(a);
@@ -757,6 +771,107 @@ void attacker_view(const struct attacker *a, struct attack_view *v)
 	v->zero_grad = a->zero_grad;
 	v->nonfinite_grad = a->nonfinite_grad;
 	v->grad_evals = a->grad_evals;
+}
+
+/* ---- One image, step by step ------------------------------------------ */
+
+void attack_trace_free(struct attack_trace *t)
+{
+	if (!t)
+		return;
+	free(t->x);
+	free(t->logits);
+	free(t->loss);
+	free(t->pred);
+	free(t->adv);
+	memset(t, 0, sizeof *t);
+}
+
+/* Entry e of the trace: the attacker's iterate, its logits, prediction and
+ * the loss of the class the attack follows. */
+static void record(struct attacker *a, struct attack_trace *t, int e)
+{
+	int k = a->classes;
+	memcpy(t->x + (size_t)e * a->dim, a->x, sizeof(float) * (size_t)a->dim);
+	const float *z = nn_forward(a->net, a->x, 1);
+	memcpy(t->logits + (size_t)e * k, z, sizeof(float) * (size_t)k);
+	nn_argmax(z, 1, k, &t->pred[e]);
+	int follow = t->target >= 0 ? t->target : t->label;
+	t->loss[e] = (float)nn_loss(a->net, &follow);
+}
+
+sl_status attack_trace_run(struct nn_net *net, const struct attack_recipe *r, const float *x0,
+			   int y, attack_trace_fn each, void *ctx, struct attack_trace *t,
+			   struct sl_error *err)
+{
+	memset(t, 0, sizeof *t);
+	struct attacker *a;
+	sl_status st = attacker_new(net, r, &a, err);
+	if (st != SL_OK)
+		return st;
+	int dim = net->in_dim, k = net->out_dim;
+	long n = (long)r->restarts * (r->steps + 1);
+	if ((double)n * dim * sizeof(float) > ATTACK_TRACE_MAX_BYTES) {
+		attacker_free(a);
+		return status_set(err, SL_ERR_TOO_LARGE,
+				  "a step-through of %d restart%s of %d steps holds %ld images: "
+				  "too many (at most %.0f MB)", r->restarts, r->restarts == 1 ? "" : "s",
+				  r->steps, n, ATTACK_TRACE_MAX_BYTES / 1e6);
+	}
+	t->n = (int)n;
+	t->steps = r->steps;
+	t->restarts = r->restarts;
+	t->dim = dim;
+	t->classes = k;
+	t->x = malloc(sizeof(float) * (size_t)n * dim);
+	t->logits = malloc(sizeof(float) * (size_t)n * k);
+	t->loss = malloc(sizeof(float) * (size_t)n);
+	t->pred = malloc(sizeof(int) * (size_t)n);
+	t->adv = malloc(sizeof(float) * (size_t)dim);
+	if (!t->x || !t->logits || !t->loss || !t->pred || !t->adv) {
+		attacker_free(a);
+		attack_trace_free(t);
+		return status_set(err, SL_ERR_NOMEM, "step-through of %ld images", n);
+	}
+	/* attacker_step's sequence, with an entry before the first step of
+	 * each restart and after every step. */
+	attacker_begin(a, x0, &y, 1);
+	t->y = y;
+	t->label = a->label[0];
+	t->target = targeted(a) ? a->target[0] : -1;
+	t->pred_clean = a->pred_clean[0];
+	int e = 0;
+	for (;;) {
+		record(a, t, e++);
+		if (each && !each(ctx, e, t->n)) {
+			st = status_set(err, SL_ERR_CANCELLED, "step-through stopped at %d of %d", e,
+					t->n);
+			break;
+		}
+		if (a->step < a->r.steps) {
+			gradient_step(a);
+			continue;
+		}
+		end_restart(a);
+		if (++a->restart == a->r.restarts)
+			break;
+		start_restart(a);
+	}
+	if (st == SL_OK) {
+		a->done = true;
+		memcpy(t->adv, a->adv, sizeof(float) * (size_t)dim);
+		t->pred_adv = a->pred_adv[0];
+		t->kept = -1;
+		for (int q = 0; q < t->restarts && t->kept < 0; q++) {
+			int last = q * (t->steps + 1) + t->steps;
+			if (memcmp(t->x + (size_t)last * dim, t->adv, sizeof(float) * (size_t)dim) == 0)
+				t->kept = last;
+		}
+	}
+	attacker_free(a);
+	if (st != SL_OK)
+		attack_trace_free(t);
+	return st;
 }
 
 /* ---- Sweeps ------------------------------------------------------------ */

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sectorlab/arch.h"
 #include "sectorlab/attack.h"
 #include "sectorlab/rng.h"
+#include "sectorlab/train.h"
 #include "testutil.h"
 
 /* One linear layer 3 -> 2 with known weights: for softmax cross-entropy the
@@ -804,6 +806,130 @@ static void test_presets_and_text(void **state)
 	assert_int_equal(attack_labels_parse("gold", &lb, &err), SL_ERR_ARG);
 }
 
+/* What a sweep kept for each image: its adversarial and prediction. */
+struct kept {
+	int dim;
+	float *adv;  /* (n, dim) */
+	int *pred;   /* (n) */
+};
+
+static sl_status keep_adv(void *ctx, const struct attack_progress *p, struct sl_error *err)
+{
+	struct kept *k = ctx;
+	(void)err;
+	memcpy(k->adv + (size_t)p->start * k->dim, p->view->adv,
+	       sizeof(float) * (size_t)p->view->batch * k->dim);
+	memcpy(k->pred + p->start, p->view->pred_adv, sizeof(int) * (size_t)p->view->batch);
+	return SL_OK;
+}
+
+/* The step-through of one image takes attacker_step's steps: its last
+ * entry (the kept one over restarts) is bit for bit what attack_sweep keeps
+ * for that image alone, random starts and restarts included; without a
+ * random start it also matches the image attacked in a batch of eight.
+ * Every entry stays in the ball; entry 0 is the clean image. */
+static void test_trace_agrees_with_sweep(void **state)
+{
+	(void)state;
+	struct sl_dataset test;
+	assert_int_equal(data_load(DATA_MNIST, tu_sample_data(), false, &test, NULL), SL_OK);
+	struct arch arch = train_config_default().arch; /* the paper's MLP */
+	assert_int_equal(arch_fit_input(&arch, (struct nn_shape){1, 28, 28}, NULL), SL_OK);
+	struct nn_net *net;
+	assert_int_equal(arch_build(&arch, 8, &net, NULL), SL_OK);
+	struct sl_rng rng;
+	rng_seed(&rng, 3);
+	nn_init_glorot(net, &rng);
+	enum { N = 8 };
+	int dim = net->in_dim;
+	struct attack_recipe recipes[4];
+	recipes[0] = attack_recipe_pgd(ATTACK_NORM_INF, 0.1f, 10);
+	recipes[0].random_start = true;
+	recipes[0].restarts = 3;
+	assert_int_equal(attack_preset("paper-code", &recipes[1], NULL), SL_OK);
+	recipes[1].eps = 1.0f;
+	recipes[1].steps = 20;
+	recipes[2] = attack_recipe_fgsm(0.1f);
+	recipes[3] = attack_recipe_pgd(ATTACK_NORM_2, 1.5f, 7);
+	recipes[3].target = ATTACK_TARGET_NEXT;
+	float x[N * 784];
+	int y[N];
+	data_batch(&test, NULL, N, x, y);
+	struct kept batch = {dim, malloc(sizeof(float) * N * dim), malloc(sizeof(int) * N)};
+	struct kept one = {dim, malloc(sizeof(float) * dim), malloc(sizeof(int))};
+	for (int q = 0; q < 4; q++) {
+		const struct attack_recipe *r = &recipes[q];
+		struct attack_result res;
+		assert_int_equal(attack_sweep(net, &test, N, r, &r->eps, 1, keep_adv, &batch, &res,
+					      NULL), SL_OK);
+		for (int i = 0; i < N; i++) {
+			struct sl_dataset view;
+			assert_int_equal(data_view(&test, (uint32_t)i, 1, &view, NULL), SL_OK);
+			assert_int_equal(attack_sweep(net, &view, 1, r, &r->eps, 1, keep_adv, &one,
+						      &res, NULL), SL_OK);
+			struct attack_trace t;
+			const float *x0 = x + (size_t)i * dim;
+			assert_int_equal(attack_trace_run(net, r, x0, y[i], NULL, NULL, &t, NULL),
+					 SL_OK);
+			assert_int_equal(t.n, r->restarts * (r->steps + 1));
+			assert_memory_equal(t.adv, one.adv, sizeof(float) * (size_t)dim);
+			assert_int_equal(t.pred_adv, one.pred[0]);
+			assert_true(t.kept >= 0);
+			assert_int_equal(t.kept % (t.steps + 1), t.steps);
+			assert_int_equal(t.pred[t.kept], t.pred_adv);
+			for (int e = 0; e < t.n; e++)
+				assert_true(row_dist(t.x + (size_t)e * dim, x0, dim, r->norm) <=
+					    r->eps * (1 + 1e-6) + 1e-7);
+			if (!r->random_start) {
+				assert_memory_equal(t.x, x0, sizeof(float) * (size_t)dim);
+				assert_int_equal(t.pred[0], t.pred_clean);
+				assert_true(row_dist(t.adv, batch.adv + (size_t)i * dim, dim,
+						     ATTACK_NORM_INF) <= 1e-6);
+				assert_int_equal(t.pred_adv, batch.pred[i]);
+			}
+			if (r->target == ATTACK_TARGET_NEXT)
+				assert_int_equal(t.target, (t.label + 1) % 10);
+			attack_trace_free(&t);
+		}
+	}
+	/* Too long a trace is refused; stopping says where. */
+	struct attack_recipe big = attack_recipe_pgd(ATTACK_NORM_INF, 0.1f, 100000);
+	struct attack_trace t;
+	struct sl_error err;
+	assert_int_equal(attack_trace_run(net, &big, x, y[0], NULL, NULL, &t, &err),
+			 SL_ERR_TOO_LARGE);
+	free(batch.adv);
+	free(batch.pred);
+	free(one.adv);
+	free(one.pred);
+	nn_free(net);
+	data_free(&test);
+}
+
+static bool stop_at_five(void *ctx, int done, int total)
+{
+	(void)ctx;
+	(void)total;
+	return done < 5;
+}
+
+static void test_trace_stops(void **state)
+{
+	(void)state;
+	struct nn_net *net = random_mlp(3, 1.0f);
+	float x[MLP_IN];
+	int y;
+	random_inputs(4, x, &y, 1, MLP_IN, MLP_OUT);
+	struct attack_recipe r = attack_recipe_pgd(ATTACK_NORM_INF, 0.1f, 10);
+	struct attack_trace t;
+	struct sl_error err;
+	assert_int_equal(attack_trace_run(net, &r, x, y, stop_at_five, NULL, &t, &err),
+			 SL_ERR_CANCELLED);
+	assert_non_null(strstr(err.msg, "5 of 11"));
+	assert_null(t.x);
+	nn_free(net);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -824,6 +950,8 @@ int main(void)
 		cmocka_unit_test(test_sweep_repeats_and_reports),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_presets_and_text),
+		cmocka_unit_test(test_trace_agrees_with_sweep),
+		cmocka_unit_test(test_trace_stops),
 	};
 	return cmocka_run_group_tests_name("attack", tests, NULL, NULL);
 }

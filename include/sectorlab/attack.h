@@ -174,6 +174,45 @@ void attacker_finish(struct attacker *a);
 
 void attacker_view(const struct attacker *a, struct attack_view *v);
 
+/* ---- One image, step by step ------------------------------------------ */
+
+/* An attack on one image with every iterate kept, for the lab's
+ * step-through: entry e = restart * (steps + 1) + step is the iterate of
+ * that restart after that many steps (step 0: its start), with its logits
+ * and the loss of the class the attack follows.  The steps are
+ * attacker_step's own, so adv is what attacker_finish (and attack_sweep)
+ * keeps for the image.  Owned by the caller: attack_trace_free. */
+struct attack_trace {
+	int n;                 /* entries: restarts * (steps + 1) */
+	int steps, restarts;
+	int dim, classes;
+	int y;                 /* true label */
+	int label;             /* the label attacked (true or predicted) */
+	int target;            /* the target class, or -1 when untargeted */
+	float *x;              /* (n, dim) iterates, on the network's scale */
+	float *logits;         /* (n, classes) */
+	float *loss;           /* (n) cross-entropy of label (of target when targeted) */
+	int *pred;             /* (n) */
+	float *adv;            /* (dim) the worst case kept over the restarts */
+	int pred_clean, pred_adv;
+	int kept;              /* the entry adv came from (a restart's last) */
+};
+
+/* A trace holds at most this many bytes of iterates. */
+#define ATTACK_TRACE_MAX_BYTES 256e6
+
+/* Called after each entry with entries done and the total; return false to
+ * stop (the trace then fails with SL_ERR_CANCELLED). */
+typedef bool (*attack_trace_fn)(void *ctx, int done, int total);
+
+/* Attack x0 (dim) with true label y by recipe r, recording every iterate.
+ * SL_ERR_TOO_LARGE when the iterates would pass ATTACK_TRACE_MAX_BYTES.
+ * each may be NULL.  On failure t holds nothing to free. */
+sl_status attack_trace_run(struct nn_net *net, const struct attack_recipe *r, const float *x0,
+			   int y, attack_trace_fn each, void *ctx, struct attack_trace *t,
+			   struct sl_error *err);
+void attack_trace_free(struct attack_trace *t);
+
 /* ---- Evaluation -------------------------------------------------------- */
 
 /* Sanity flags on a result: the numbers may be right, but look again. */
