@@ -104,9 +104,10 @@ sanitize:
 
 # ThreadSanitizer over the code that shares memory between threads: the
 # training worker with its snapshots and cancel flag (test_train), the lab's lanes
-# side by side (test_lab) and the
-# network's thread team (test_nn).
-TSAN_TESTS := test_train test_nn test_lab test_task
+# side by side (test_lab), the
+# network's thread team (test_nn), tasks (test_task) and the gallery's work on
+# them (test_gallery).
+TSAN_TESTS := test_train test_nn test_lab test_task test_gallery
 tsan:
 	$(MAKE) BUILD=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" \
 		EXTRA_LDFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
