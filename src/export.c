@@ -42,6 +42,19 @@ static sl_status write_with_recipe(const char *path, const struct image *img,
 	return image_write_png(path, img, text, 3, err);
 }
 
+double export_perturbation(const float *x0, const float *adv, size_t dim, float *pert)
+{
+	/* -m..m onto the full byte range */
+	double m = 0;
+	for (size_t k = 0; k < dim; k++) {
+		double d = fabs((double)adv[k] - x0[k]);
+		m = d > m ? d : m;
+	}
+	for (size_t k = 0; k < dim; k++)
+		pert[k] = m > 0 ? (float)(0.5 * ((double)adv[k] - x0[k]) / m) : 0.0f;
+	return m;
+}
+
 sl_status export_example_pngs(const char *dir, const struct export_shape *shape,
 			      const struct export_example *e, const struct attack_recipe *r,
 			      char *adv_path, size_t cap, struct sl_error *err)
@@ -53,14 +66,7 @@ sl_status export_example_pngs(const char *dir, const struct export_shape *shape,
 	float *pert = malloc(sizeof(float) * dim);
 	if (!pert)
 		return status_set(err, SL_ERR_NOMEM, "export: %zu values", dim);
-	/* Perturbation around mid-grey: -m..m onto the full byte range. */
-	double m = 0;
-	for (size_t k = 0; k < dim; k++) {
-		double d = fabs((double)e->adv[k] - e->x0[k]);
-		m = d > m ? d : m;
-	}
-	for (size_t k = 0; k < dim; k++)
-		pert[k] = m > 0 ? (float)(0.5 * ((double)e->adv[k] - e->x0[k]) / m) : 0.0f;
+	double m = export_perturbation(e->x0, e->adv, dim, pert);
 	const struct {
 		const char *suffix, *what;
 		const float *x;

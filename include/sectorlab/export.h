@@ -39,6 +39,12 @@ struct export_shape {
 int export_stem(char *buf, size_t cap, const struct export_example *e,
 		const struct attack_recipe *r);
 
+/* The perturbation amplified around mid-grey, as the _pert PNG and the
+ * lab's gallery show it: pert (dim) = 0.5 (adv - x0) / m on the network's
+ * scale (0 is mid-grey, -m..m spans the bytes), m the largest |adv - x0|.
+ * Returns m (0: no change; pert all mid-grey). */
+double export_perturbation(const float *x0, const float *adv, size_t dim, float *pert);
+
 /* Write dir/<stem>_orig.png, _adv.png and _pert.png.  The perturbation image
  * maps -m..m to 0..255 with m the largest |adv - x0| of the example (stored
  * in its text as "amplification").  When adv_path is not NULL the adversarial's
