@@ -460,6 +460,9 @@ int ui_lab_run(struct lab *lab, const struct ui_context *ctx)
 			if (app.stack[i]->tick)
 				flags |= app.stack[i]->tick(&app, app.stack[i]->self);
 	}
+	for (int i = 0; i < app.nknown; i++)
+		if (app.known[i]->close)
+			app.known[i]->close(&app, app.known[i]->self);
 	endwin();
 	delscreen(scr);
 	release_signals(&guard);

@@ -59,6 +59,9 @@ struct ui_screen {
 	/* A tab's part of the header, after the tab bar: in full, or (brief)
 	 * in the fewest words that still say what it shows.  May be NULL. */
 	void (*status)(struct ui_app *app, void *self, bool brief, char *buf, int cap);
+	/* Called once as the lab ends, on every way out, before the lab is
+	 * freed: stop work that borrows from it (tasks).  May be NULL. */
+	void (*close)(struct ui_app *app, void *self);
 	void *self;
 };
 
