@@ -48,7 +48,7 @@ static const struct tab_def {
 } tabs[UI_NTABS] = {
 	[UI_TAB_TRAIN] = {"Train", "Train", ui_race_screen},
 	[UI_TAB_DESIGNER] = {"Sector designer", "Sector", NULL},
-	[UI_TAB_GALLERY] = {"Attack gallery", "Attack", NULL},
+	[UI_TAB_GALLERY] = {"Attack gallery", "Attack", ui_gallery_screen},
 	[UI_TAB_CERT] = {"Certificate", "Cert", NULL},
 	[UI_TAB_HELP] = {"Help", "Help", ui_help_screen},
 };
@@ -437,6 +437,8 @@ int ui_lab_run(struct lab *lab, const struct ui_context *ctx)
 			app.known[app.nknown++] = ui_editor_screen(&app);
 			app.known[app.nknown++] = ui_setup_screen(&app);
 		}
+		if (t == UI_TAB_GALLERY)
+			app.known[app.nknown++] = ui_gallery_trace_screen(&app);
 	}
 	ui_app_switch(&app, UI_TAB_TRAIN);
 

@@ -430,8 +430,8 @@ static void test_screen_switching(void **state)
 	assert_non_null(strstr(line_of("1Train"), "5Help"));
 	assert_non_null(strstr(line_of("1Train"), "eps 0.10")); /* the race's status beside */
 	tu_tmux_keys(ls->sock, "3");
-	wait_for(ls->sock, "Attack gallery screen is not built yet");
-	assert_int_equal(row_of("3 Attack gallery"), 0); /* names in full when they fit */
+	wait_for(ls->sock, "attack PGD"); /* the gallery's recipe */
+	assert_int_equal(row_of("Attack"), 0);
 	tu_tmux_keys(ls->sock, "Tab");
 	wait_for(ls->sock, "Certificate screen is not built yet");
 	tu_tmux_keys(ls->sock, "Tab");
@@ -563,6 +563,114 @@ static void test_refuses_non_terminal(void **state)
 	assert_int_equal(lab_status(ls), 1);
 }
 
+/* Capture until the screen no longer shows what (or fail). */
+static void wait_gone(const char *sock, const char *what)
+{
+	time_t start = time(NULL);
+	for (;;) {
+		tu_tmux_capture(sock, screen, sizeof screen);
+		if (!strstr(screen, what))
+			return;
+		if (time(NULL) - start > WAIT_SECONDS)
+			fail_msg("the screen kept showing '%s':\n%s", what, screen);
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The gallery at 80x24 on the paused lab: a grid of test images attacked
+ * with the recipe on screen; a change of recipe attacks them again; Enter
+ * sweeps N images (success over the correct ones, denominator shown); x
+ * writes the grid's PNGs where it says; t steps through one image. */
+static void test_gallery_80x24(void **state)
+{
+	struct lab_screen *ls = *state;
+	const char *sock = ls->sock;
+	open_lab(ls, "--paused --epochs 1000");
+	wait_for(sock, "PAUSED");
+	tu_tmux_keys(sock, "3");
+	wait_for(sock, "#1 true 4"); /* the second image of the sample, attacked */
+	assert_non_null(strstr(screen, "attack PGD"));
+	assert_non_null(strstr(screen, "eps 0.1"));
+	assert_non_null(strstr(screen, "#0 true 7"));
+	assert_non_null(strstr(screen, "adversarial"));
+	assert_non_null(strstr(screen, "lane 3 @0")); /* the paused lane's network, step 0 */
+	assert_int_equal(row_of("p m Enter"), 23);   /* the footer, last */
+	/* attack: PGD -> FGSM, the grid again */
+	tu_tmux_keys(sock, "Right");
+	wait_for(sock, "attack FGSM");
+	assert_non_null(strstr(screen, "steps 1"));
+	wait_gone(sock, "(updating)");
+	wait_for(sock, "#1 true 4");
+	tu_tmux_keys(sock, "Enter");
+	wait_for(sock, "500 images: clean");
+	assert_non_null(strstr(screen, "% of "));
+	assert_non_null(strstr(screen, "correct"));
+	assert_non_null(strstr(screen, "FGSM L-inf eps 0.1"));
+	tu_tmux_keys(sock, "x");
+	wait_for(sock, "wrote 2 images");
+	assert_non_null(strstr(screen, "/sectorlab-gallery/;"));
+	char *grid = tu_path(ls->dir, "sectorlab-gallery/grid_fgsm_linf_eps0.1.png");
+	assert_int_equal(access(grid, F_OK), 0);
+	free(grid);
+	tu_tmux_keys(sock, "t");
+	wait_for(sock, "step-through of test image #0");
+	wait_for(sock, "step 0/1");
+	tu_tmux_keys(sock, "End");
+	wait_for(sock, "step 1/1 (kept)");
+	tu_tmux_keys(sock, "Escape");
+	wait_for(sock, "attack FGSM");
+	assert_int_equal(quit_lab(ls), 0);
+	assert_terminal_restored(ls);
+}
+
+/* Presets are one key away; long work shows progress and Esc stops it;
+ * a setting that does not apply says why. */
+static void test_gallery_presets_cancel(void **state)
+{
+	struct lab_screen *ls = *state;
+	const char *sock = ls->sock;
+	open_lab(ls, "--paused --epochs 1000");
+	wait_for(sock, "PAUSED");
+	tu_tmux_keys(sock, "3 m");
+	wait_for(sock, "eps 0.3");
+	assert_non_null(strstr(screen, "start random"));
+	assert_non_null(strstr(screen, "step 0.01"));
+	tu_tmux_keys(sock, "p");
+	wait_for(sock, "norm L2");
+	assert_non_null(strstr(screen, "labels pred"));
+	assert_non_null(strstr(screen, "clip off"));
+	assert_non_null(strstr(screen, "steps 100"));
+	/* steps 100 -> 500, N 500 -> all: a sweep long enough to stop */
+	tu_tmux_keys(sock, "Down Down Down Right Right n n");
+	wait_for(sock, "steps 500");
+	wait_for(sock, "N = all 2000");
+	tu_tmux_keys(sock, "Enter");
+	wait_for(sock, "sweep: ");
+	tu_tmux_keys(sock, "Escape");
+	wait_for(sock, "stopped");
+	/* FGM takes one step: its steps cannot change */
+	tu_tmux_keys(sock, "Up Up Up Left");
+	wait_for(sock, "attack FGM");
+	tu_tmux_keys(sock, "Down Down Down Right");
+	wait_for(sock, "are PGD's");
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* At 160x50 the grid holds twelve images; PgDn shows the next twelve. */
+static void test_gallery_160x50(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab_sized(ls, 160, 50, "", "--paused --epochs 1000");
+	wait_for(ls->sock, "PAUSED");
+	tu_tmux_keys(ls->sock, "3");
+	wait_for(ls->sock, "#11 true 1");
+	assert_non_null(strstr(screen, "#10 true 2"));
+	tu_tmux_keys(ls->sock, "NPage");
+	wait_for(ls->sock, "#23 true");
+	assert_int_equal(quit_lab(ls), 0);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -586,6 +694,9 @@ int main(int argc, char **argv)
 		T(test_screen_switching),
 		T(test_help_wraps),
 		T(test_setup_lane_kind),
+		T(test_gallery_80x24),
+		T(test_gallery_presets_cancel),
+		T(test_gallery_160x50),
 		T(test_no_color),
 		T(test_sigquit_restores),
 		T(test_sighup_restores),

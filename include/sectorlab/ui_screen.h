@@ -92,6 +92,8 @@ const struct ui_screen *ui_help_screen(struct ui_app *app);
 /* Tabs to come (src/ui_gallery.c, src/ui_cert.c): declared here so that
  * building one is one line in ui_app.c's table of tabs. */
 const struct ui_screen *ui_gallery_screen(struct ui_app *app);
+/* The gallery's step-through of one image, a modal screen over it. */
+const struct ui_screen *ui_gallery_trace_screen(struct ui_app *app);
 const struct ui_screen *ui_cert_screen(struct ui_app *app);
 const struct ui_screen *ui_setup_screen(struct ui_app *app);
 
