@@ -953,32 +953,41 @@ static void trace_draw(struct ui_app *app, void *self)
 	int c = (int)ds->c, ih = (int)ds->h, iw = (int)ds->w, dim = c * ih * iw;
 	int pos = u->pos < t->n ? u->pos : t->n - 1;
 	int restart = pos / (t->steps + 1), step = pos % (t->steps + 1);
-	const float *x = t->x + (size_t)pos * t->dim;
+	const float *cur = t->x + (size_t)pos * t->dim; /* the iterate shown */
 	const float *z = t->logits + (size_t)pos * t->classes;
-	char lab[16], pred[16], describe[256];
-	attack_recipe_describe(&grid->recipe, true, describe, sizeof describe);
-	ui_textf(1, 0, W, UI_NORMAL, true, "step-through of test image #%d (true %s): %s",
-		 it->index, class_name(ds, t->y, lab, sizeof lab), describe);
+	char lab[16], pred[16], line[512];
+	/* The image and the recipe, setting by setting as far as they fit. */
+	int x = ui_textf(1, 0, W, UI_NORMAL, true, "test image #%d (true %s):", it->index,
+			 class_name(ds, t->y, lab, sizeof lab));
+	for (int f = 0; f < NFIELDS; f++) {
+		if (pgd_only((enum field)f) && grid->recipe.kind != ATTACK_PGD)
+			continue;
+		field_text(&grid->recipe, (enum field)f, line, sizeof line);
+		if (x + 2 + (int)strlen(line) > W)
+			break;
+		x += 2 + ui_text(1, x + 2, W - x - 2, UI_NORMAL, false, line);
+	}
 	double l2 = 0, linf = 0;
 	for (int k = 0; k < dim; k++) {
-		double d = fabs((double)x[k] - it->x0[k]);
+		double d = fabs((double)cur[k] - it->x0[k]);
 		l2 += d * d;
 		linf = d > linf ? d : linf;
 	}
 	bool wrong = t->pred[pos] != t->y;
+	const char *verdict = !wrong ? "" : t->pred_clean == t->y ? " (fooled)" : " (wrong)";
 	ui_textf(2, 0, W, wrong ? UI_BAD : UI_OK, true,
-		 "restart %d/%d  step %d/%d%s  loss %.4f  predicted %s%s  |d|2 %.3f  |d|inf %.3f",
+		 "restart %d/%d  step %d/%d%s  loss %.4f  predicted %s%s  L2 %.3f  Linf %.3f",
 		 restart + 1, t->restarts, step, t->steps, pos == t->kept ? " (kept)" : "",
-		 t->loss[pos], class_name(ds, t->pred[pos], pred, sizeof pred),
-		 wrong ? " (fooled)" : "", sqrt(l2), linf);
+		 t->loss[pos], class_name(ds, t->pred[pos], pred, sizeof pred), verdict, sqrt(l2),
+		 linf);
 	/* Images: as large as the left half allows. */
 	int down = (iw + 1) * 2 + 2 <= W / 2 && ih / 2 + 1 <= H - 12 ? 1 : 2;
 	int cw = (iw + down - 1) / down, ch = (ih + 2 * down - 1) / (2 * down);
 	double m;
 	ui_text(3, 0, cw, UI_DIM, false, "image");
 	ui_text(3, cw + 1, cw, UI_DIM, false, "perturbation");
-	ui_image(4, 0, to_bytes(x, dim, 0), c, ih, iw, down, 1);
-	ui_image(4, cw + 1, pert_bytes(it->x0, x, dim, &m), c, ih, iw, down, 1);
+	ui_image(4, 0, to_bytes(cur, dim, 0), c, ih, iw, down, 1);
+	ui_image(4, cw + 1, pert_bytes(it->x0, cur, dim, &m), c, ih, iw, down, 1);
 	/* Logits as bars, on one scale over the whole trace. */
 	int bx = 2 * cw + 3, bw = W - bx;
 	float lo = INFINITY, hi = -INFINITY;
@@ -986,7 +995,8 @@ static void trace_draw(struct ui_app *app, void *self)
 		lo = t->logits[e] < lo ? t->logits[e] : lo;
 		hi = t->logits[e] > hi ? t->logits[e] : hi;
 	}
-	ui_textf(3, bx, bw, UI_DIM, false, "logits (bars from %.2f; the true class in green)", lo);
+	ui_textf(3, bx, bw, UI_DIM, false, "logits from %.2f (true: %s; <: predicted)", lo,
+		 ui_draw_colour() ? "green" : "bold");
 	int name_w = ds->c == 3 ? 6 : 2;
 	for (int k = 0; k < t->classes && 4 + k < H - 4; k++) {
 		char name[16];
