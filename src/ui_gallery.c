@@ -995,7 +995,7 @@ static void trace_draw(struct ui_app *app, void *self)
 		lo = t->logits[e] < lo ? t->logits[e] : lo;
 		hi = t->logits[e] > hi ? t->logits[e] : hi;
 	}
-	ui_textf(3, bx, bw, UI_DIM, false, "logits from %.2f (true: %s; <: predicted)", lo,
+	ui_textf(3, bx, bw, UI_DIM, false, "logits from %.3g (true: %s; <: predicted)", lo,
 		 ui_draw_colour() ? "green" : "bold");
 	int name_w = ds->c == 3 ? 6 : 2;
 	for (int k = 0; k < t->classes && 4 + k < H - 4; k++) {
@@ -1007,7 +1007,8 @@ static void trace_draw(struct ui_app *app, void *self)
 		int barw = bw - name_w - 10;
 		if (barw > 2)
 			ui_bar(4 + k, bx + name_w, barw, z[k] - lo, 0, hi > lo ? hi - lo : 1, k != t->y);
-		ui_textf(4 + k, bx + bw - 9, 9, UI_NORMAL, is_pred, "%8.3f%s", z[k], is_pred ? "<" : "");
+		/* %g: a capped network's logits can be a thousandth apart */
+		ui_textf(4 + k, bx + bw - 9, 9, UI_NORMAL, is_pred, "%8.3g%s", z[k], is_pred ? "<" : "");
 	}
 	/* The loss along every step, the one shown marked. */
 	int py = 4 + (ch > t->classes ? ch : t->classes), ph = H - py + 1; /* rows py .. H */
@@ -1023,7 +1024,7 @@ static void trace_draw(struct ui_app *app, void *self)
 			llo = ys[e] < llo ? ys[e] : llo;
 			lhi = ys[e] > lhi ? ys[e] : lhi;
 		}
-		ui_textf(py, 0, W, UI_DIM, false, "loss of the class followed, %.3g .. %.3g, "
+		ui_textf(py, 0, W, UI_DIM, false, "loss of the class followed, %.6g .. %.6g, "
 			 "over %d steps%s", llo, lhi, t->n - 1, t->restarts > 1 ? " (all restarts)" : "");
 		ui_plot_init(&plot, W - 8, ph - 1, 0, n > 1 ? n - 1 : 1, llo, lhi > llo ? lhi : llo + 1);
 		ui_plot_line(&plot, xs, ys, n, UI_LANE2);
@@ -1031,8 +1032,8 @@ static void trace_draw(struct ui_app *app, void *self)
 		mark[0] = t->loss[pos];
 		ui_plot_marks(&plot, px, mark, 1, 'o', UI_BAD);
 		ui_plot_draw(&plot, py + 1, 8);
-		ui_textf(py + 1, 0, 7, UI_DIM, false, "%7.3f", lhi);
-		ui_textf(py + ph - 1, 0, 7, UI_DIM, false, "%7.3f", llo);
+		ui_textf(py + 1, 0, 7, UI_DIM, false, "%7.5g", lhi);
+		ui_textf(py + ph - 1, 0, 7, UI_DIM, false, "%7.5g", llo);
 	}
 }
 
