@@ -614,7 +614,7 @@ static void test_gallery_80x24(void **state)
 	assert_int_equal(access(grid, F_OK), 0);
 	free(grid);
 	tu_tmux_keys(sock, "t");
-	wait_for(sock, "step-through of test image #0");
+	wait_for(sock, "test image #0 (true 7):");
 	wait_for(sock, "step 0/1");
 	tu_tmux_keys(sock, "End");
 	wait_for(sock, "step 1/1 (kept)");
