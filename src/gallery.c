@@ -18,7 +18,9 @@ struct grid_store {
 
 struct gallery {
 	struct nn_net *net;
-	const struct sl_dataset *test;
+	struct sl_dataset own;       /* a copy of the test set (the lab frees its
+					own when it switches data) */
+	const struct sl_dataset *test; /* &own */
 	int dim, classes;
 	struct task *task;
 	enum gallery_work work;      /* started last */
@@ -82,7 +84,23 @@ sl_status gallery_new(const struct arch *arch, const struct sl_dataset *test,
 		free(g);
 		return st;
 	}
-	g->test = test;
+	/* The gallery's own copy: work in progress never reads data the lab
+	 * has let go of. */
+	g->own = *test;
+	g->own.owned = true;
+	g->own.pixels = malloc(dim * test->n);
+	g->own.labels = malloc(test->n);
+	if (!g->own.pixels || !g->own.labels) {
+		free(g->own.pixels);
+		free(g->own.labels);
+		nn_free(g->net);
+		free(g);
+		return status_set(err, SL_ERR_NOMEM, "the gallery's copy of %u test images",
+				  test->n);
+	}
+	memcpy(g->own.pixels, test->pixels, dim * test->n);
+	memcpy(g->own.labels, test->labels, test->n);
+	g->test = &g->own;
 	g->dim = (int)dim;
 	g->classes = (int)test->classes;
 	g->shown = -1;
@@ -102,6 +120,7 @@ void gallery_free(struct gallery *g)
 		return;
 	task_free(g->task);
 	nn_free(g->net);
+	data_free(&g->own);
 	for (int i = 0; i < 2; i++)
 		store_free(&g->store[i]);
 	attack_trace_free(&g->trace_new);

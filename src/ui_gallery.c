@@ -84,7 +84,8 @@ struct gallery_ui {
 	struct ui_screen screen, trace_screen;
 	struct ui_app *app;
 	struct gallery *g;
-	const struct sl_dataset *test; /* the gallery's */
+	const struct sl_dataset *test; /* the gallery's copy, drawn */
+	const void *lab_test;        /* the lab's test set it copied: compared, never read */
 	struct attack_recipe r;
 	int field;
 	int first, focus, shown_cap; /* first image, focused item, items the layout holds */
@@ -291,19 +292,21 @@ static bool ensure_gallery(struct gallery_ui *u)
 {
 	struct lab *lab = ui_app_lab(u->app);
 	const struct sl_dataset *test = lab_test_set(lab);
-	if (u->g && u->test == test)
+	if (u->g && u->lab_test == test)
 		return true;
 	if (u->g && gallery_busy(u->g))
 		return false;
 	gallery_free(u->g);
 	u->g = NULL;
+	u->test = NULL;
 	struct sl_error err;
 	if (gallery_new(&lab_lane(lab, u->lane)->train.arch, test, &u->g, &err) != SL_OK) {
 		snprintf(u->note, sizeof u->note, "no gallery: %s", err.msg);
 		u->note_bad = true;
 		return false;
 	}
-	u->test = test;
+	u->lab_test = test;
+	u->test = gallery_test_set(u->g);
 	u->have_net = false;
 	u->want_net = true;
 	u->ticket = 0;
@@ -339,6 +342,7 @@ static int take_net(struct gallery_ui *u)
 		gallery_free(u->g);
 		u->g = NULL;
 		u->test = NULL;
+		u->lab_test = NULL;
 		return UI_DIRTY;
 	}
 	if (st != SL_OK) {
@@ -1046,6 +1050,7 @@ static void gallery_close(struct ui_app *app, void *self)
 	(void)app;
 	gallery_free(u->g);
 	u->g = NULL;
+	u->test = NULL;
 }
 
 const struct ui_screen *ui_gallery_screen(struct ui_app *app)

@@ -87,6 +87,9 @@ static void test_grid_sweep_trace_export(void **state)
 	struct gallery *g = f->g;
 	struct nn_net *net = gallery_net(g);
 	assert_null(gallery_grid(g));
+	/* its own copy of the test set */
+	assert_ptr_not_equal(gallery_test_set(g), &f->test);
+	assert_ptr_not_equal(gallery_test_set(g)->pixels, f->test.pixels);
 	struct attack_recipe r = attack_recipe_pgd(ATTACK_NORM_INF, 0.1f, 10);
 	r.random_start = true;
 	r.restarts = 2;

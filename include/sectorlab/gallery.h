@@ -58,8 +58,8 @@ struct gallery_sweep {
 
 struct gallery;
 
-/* A gallery for networks of arch (its input fitted) on test (borrowed: it
- * must outlive the gallery). */
+/* A gallery for networks of arch (its input fitted) on a copy of test
+ * (the lab may free its own while work runs). */
 sl_status gallery_new(const struct arch *arch, const struct sl_dataset *test,
 		      struct gallery **out, struct sl_error *err);
 /* Cancel any work, wait for it, free everything.  Safe with NULL. */
