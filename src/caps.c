@@ -183,6 +183,29 @@ sl_status caps_resolve(const struct caps_spec *spec, const struct arch *arch, st
 	return SL_OK;
 }
 
+int caps_map_row(const struct arch *arch, enum sector_objective objective, double delta,
+		 const double *nu, int n, struct caps_cell *out, bool (*stop)(void *stop_ctx),
+		 void *stop_ctx, struct sl_error *err)
+{
+	int k = 0;
+	for (; k < n; k++) {
+		double lo, hi;
+		struct sl_error serr;
+		out[k] = (struct caps_cell){.kind = CAPS_CELL_NO_SECTOR};
+		if (sector_slopes(nu[k], delta, &lo, &hi, &serr) == SL_OK) {
+			struct caps_spec spec = caps_spec_certified(nu[k], delta, objective);
+			struct caps_plan plan;
+			if (caps_preview(&spec, arch, &plan, err) != SL_OK)
+				return -1;
+			out[k].kind = plan.feasible ? CAPS_CELL_CAPS : CAPS_CELL_NONE;
+			out[k].product = plan.feasible ? plan.alloc.rho_product : 0;
+		}
+		if (stop && stop(stop_ctx))
+			return k + 1;
+	}
+	return k;
+}
+
 struct certify_options caps_certify_options(const struct caps_spec *spec)
 {
 	struct certify_options co;

@@ -58,6 +58,10 @@ struct job {
 	bool restart;
 	struct job_config next;
 	const struct sl_dataset *next_train, *next_test;
+	long caps_asked;           /* job_set_caps calls; caps holds the latest */
+	struct caps_spec caps;
+	long caps_at_restart;      /* caps_asked when the last restart was asked */
+	long caps_applied;         /* the worker's: caps_asked as of its last change */
 	atomic_bool cancel;
 	/* Copies of the network for other threads: asked for up to net_asked,
 	 * published up to net_served into pub (built on the first request),
@@ -298,6 +302,8 @@ struct controls {
 	float eps;
 	uint32_t example;
 	double lr;
+	long caps_asked;
+	struct caps_spec caps;
 };
 
 static struct controls read_controls(struct job *job)
@@ -307,6 +313,7 @@ static struct controls read_controls(struct job *job)
 		.paused = job->paused, .to_epoch_end = job->to_epoch_end, .pace = job->pace,
 		.steps_left = job->steps_left, .epochs = job->epochs, .eps = job->eps,
 		.example = job->example, .lr = job->lr, .net_asked = job->net_asked,
+		.caps_asked = job->caps_asked, .caps = job->caps,
 	};
 	pthread_mutex_unlock(&job->lock);
 	return c;
@@ -331,6 +338,17 @@ static bool apply_controls(struct job *job, const struct controls *c, struct sl_
 		job->work.epochs = c->epochs;
 		changed = true;
 	}
+	/* New caps, between steps but not while an epoch's end measures the
+	 * layers against the caps they had. */
+	if (c->caps_asked != job->caps_applied && !trainer_ending(t)) {
+		job->caps_applied = c->caps_asked;
+		if ((*st = trainer_set_caps(t, &c->caps, err)) != SL_OK)
+			return true;
+		job->work.rho_certified = t->caps.certified;
+		snprintf(job->work.caps_note, sizeof job->work.caps_note, "%s", t->caps.note);
+		record_layers(job);
+		changed = true;
+	}
 	job->work.eps = c->eps;
 	if (job->test && (!job->work.have_example || c->example != job->work.example_index ||
 			  c->eps != job->work.example_eps)) {
@@ -341,8 +359,6 @@ static bool apply_controls(struct job *job, const struct controls *c, struct sl_
 	if ((job->work.have_attack || job->attacks.active) &&
 	    c->eps != (job->attacks.active ? job->attacks.eps : job->work.attack_eps))
 		attacks_begin(job, c->eps, false);
-	(void)err;
-	(void)st;
 	return changed;
 }
 
@@ -488,6 +504,7 @@ static void restart_run(struct job *job)
 	float eps = job->eps;
 	uint32_t example = job->example;
 	job->restart = false;
+	job->caps_applied = job->caps_at_restart; /* the old run's caps: dropped */
 	pthread_mutex_unlock(&job->lock);
 	struct sl_error err;
 	status_clear(&err);
@@ -571,7 +588,8 @@ static void *worker(void *arg)
 			if (!atomic_load(&job->cancel) && !job->restart && job->paused == c.paused &&
 			    job->eps == c.eps && job->example == c.example && job->lr == c.lr &&
 			    job->epochs == c.epochs && job->steps_left == c.steps_left &&
-			    job->to_epoch_end == c.to_epoch_end && job->net_asked == c.net_asked)
+			    job->to_epoch_end == c.to_epoch_end && job->net_asked == c.net_asked &&
+			    job->caps_asked == c.caps_asked)
 				pthread_cond_wait(&job->wake, &job->lock);
 			pthread_mutex_unlock(&job->lock);
 			window_start = now_seconds();
@@ -752,7 +770,12 @@ void job_restart(struct job *job, const struct job_config *cfg, const struct sl_
 	JOB_CONTROL(job, job->next = *cfg; job->next_train = train; job->next_test = test;
 		    job->restart = true; job->lr = cfg->train.optim.lr;
 		    job->epochs = cfg->train.epochs; job->steps_left = 0;
-		    job->to_epoch_end = false);
+		    job->to_epoch_end = false; job->caps_at_restart = job->caps_asked);
+}
+
+void job_set_caps(struct job *job, const struct caps_spec *spec)
+{
+	JOB_CONTROL(job, job->caps = *spec; job->caps_asked++);
 }
 
 long job_request_net(struct job *job)

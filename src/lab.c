@@ -318,18 +318,43 @@ sl_status lab_reset(struct lab *lab, struct sl_error *err)
 	return SL_OK;
 }
 
+/* The kind of lane a spec makes of a capped lane that was of kind was. */
+static enum lab_lane_kind capped_kind(enum lab_lane_kind was, const struct caps_spec *spec)
+{
+	if (spec->source == CAPS_AUTHORS)
+		return LAB_LANE_AUTHORS;
+	return was == LAB_LANE_MARGIN && spec->source == CAPS_CERTIFIED ? LAB_LANE_MARGIN
+									: LAB_LANE_SPNORM;
+}
+
 sl_status lab_restart_lane(struct lab *lab, int lane, const struct caps_spec *spec,
 			   struct sl_error *err)
 {
 	if (lane < 0 || lane >= lab->cfg.nlanes)
 		return status_set(err, SL_ERR_ARG, "no lane %d", lane);
+	return lab_restart_lane_as(lab, lane, capped_kind(lab->cfg.lane[lane].kind, spec), spec,
+				   err);
+}
+
+sl_status lab_restart_lane_as(struct lab *lab, int lane, enum lab_lane_kind kind,
+			      const struct caps_spec *spec, struct sl_error *err)
+{
+	if (lane < 0 || lane >= lab->cfg.nlanes)
+		return status_set(err, SL_ERR_ARG, "no lane %d", lane);
+	if (kind != LAB_LANE_SPNORM && kind != LAB_LANE_MARGIN && kind != LAB_LANE_AUTHORS)
+		return status_set(err, SL_ERR_ARG, "a %s lane trains without caps",
+				  lab_lane_kind_name(kind));
+	if (kind == LAB_LANE_MARGIN && spec->source != CAPS_CERTIFIED)
+		return status_set(err, SL_ERR_ARG, "the margin lane trains under certified caps, not %s",
+				  caps_source_name(spec->source));
+	if ((kind == LAB_LANE_AUTHORS) != (spec->source == CAPS_AUTHORS))
+		return status_set(err, SL_ERR_ARG, "an authors lane trains under the authors' caps");
 	struct lab_lane_config was = lab->cfg.lane[lane];
 	struct lab_lane_config *lc = &lab->cfg.lane[lane];
-	bool margin = was.kind == LAB_LANE_MARGIN && spec->source == CAPS_CERTIFIED;
-	lc->kind = spec->source == CAPS_AUTHORS ? LAB_LANE_AUTHORS
-		   : margin			 ? LAB_LANE_MARGIN
-						 : LAB_LANE_SPNORM;
-	if (was.kind == LAB_LANE_MARGIN && !margin)
+	lc->kind = kind;
+	if (kind == LAB_LANE_MARGIN)
+		lc->train.loss = loss_config_certified();
+	else if (was.kind == LAB_LANE_MARGIN)
 		lc->train.loss = loss_config_plain(); /* the margin needs certified caps */
 	lc->train.mode = TRAIN_SPNORM;
 	lc->train.caps = *spec;
@@ -442,4 +467,28 @@ out:
 	data_free(&d->train);
 	data_free(&d->test);
 	return st;
+}
+
+sl_status lab_set_caps(struct lab *lab, int lane, const struct caps_spec *spec,
+		       struct sl_error *err)
+{
+	if (lane < 0 || lane >= lab->cfg.nlanes)
+		return status_set(err, SL_ERR_ARG, "no lane %d", lane);
+	struct lab_lane_config *lc = &lab->cfg.lane[lane];
+	if (lc->train.mode != TRAIN_SPNORM)
+		return status_set(err, SL_ERR_ARG,
+				  "lane %d (%s) trains without caps: restart it under caps instead",
+				  lane + 1, lab_lane_kind_name(lc->kind));
+	if (lc->kind == LAB_LANE_MARGIN && spec->source != CAPS_CERTIFIED)
+		return status_set(err, SL_ERR_ARG,
+				  "lane %d trains with a margin, which needs certified caps, not %s",
+				  lane + 1, caps_source_name(spec->source));
+	struct caps_plan plan;
+	sl_status st = caps_resolve(spec, &lc->train.arch, &plan, err);
+	if (st != SL_OK)
+		return st;
+	lc->kind = capped_kind(lc->kind, spec);
+	lc->train.caps = *spec;
+	job_set_caps(lab->job[lane], spec);
+	return SL_OK;
 }

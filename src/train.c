@@ -155,6 +155,30 @@ fail:
 	return st;
 }
 
+sl_status trainer_set_caps(struct trainer *t, const struct caps_spec *spec, struct sl_error *err)
+{
+	if (t->cfg.mode != TRAIN_SPNORM)
+		return status_set(err, SL_ERR_ARG, "a %s run has no caps to change (spnorm has)",
+				  train_mode_name(t->cfg.mode));
+	struct caps_plan caps;
+	sl_status st = caps_resolve(spec, &t->cfg.arch, &caps, err);
+	if (st != SL_OK)
+		return st;
+	if (caps.nrho != t->nweighted)
+		return status_set(err, SL_ERR_ARG, "%d caps for the %d weighted layers of %s",
+				  caps.nrho, t->nweighted, arch_label(&t->cfg.arch));
+	struct certify_plan plan = t->plan;
+	struct certify_options co = caps_certify_options(spec);
+	if (loss_uses_bound(&t->cfg.loss) && (st = certify_plan(t->net, &co, &plan, err)) != SL_OK)
+		return st;
+	t->cfg.caps = *spec;
+	t->caps = caps;
+	t->plan = plan;
+	for (int i = 0; i < t->nweighted; i++)
+		nn_set_cap(t->net, t->weighted[i], (float)caps.rho[i]);
+	return SL_OK;
+}
+
 void trainer_free(struct trainer *t)
 {
 	if (!t)

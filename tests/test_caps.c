@@ -223,6 +223,97 @@ static void test_trainer_uses_resolution(void **state)
 	data_free(&train);
 }
 
+/* A running trainer takes other caps with its weights: the caps, the plan
+ * and each layer's scale follow at once (the norm in use is on or under the
+ * new cap); caps that do not exist, or a run without caps, are refused and
+ * change nothing. */
+static void test_trainer_set_caps(void **state)
+{
+	(void)state;
+	struct sl_dataset train = {0};
+	assert_int_equal(data_load(DATA_MNIST, tu_sample_data(), true, &train, NULL), SL_OK);
+	struct train_config cfg = train_config_default();
+	cfg.holdout = 0;
+	cfg.mode = TRAIN_SPNORM;
+	struct trainer *t;
+	assert_int_equal(trainer_new(&cfg, &train, NULL, &t, NULL), SL_OK);
+	struct train_step_info info;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(trainer_step(t, &info, NULL), SL_OK);
+	long step = t->step;
+	float w0 = t->net->params[0];
+	struct caps_spec spec = caps_spec_certified(-3, 0.4, SECTOR_OBJ_MIN);
+	struct caps_plan p;
+	assert_int_equal(caps_resolve(&spec, &cfg.arch, &p, NULL), SL_OK);
+	assert_int_equal(trainer_set_caps(t, &spec, NULL), SL_OK);
+	assert_int_equal(t->step, step);
+	assert_true(t->net->params[0] == w0); /* the weights stay */
+	assert_true(t->cfg.caps.nu == -3 && t->cfg.caps.objective == SECTOR_OBJ_MIN);
+	assert_true(t->caps.certified);
+	for (int j = 0; j < t->nweighted; j++) {
+		const struct nn_layer *l = &t->net->layers[t->weighted[j]];
+		assert_true(l->rho == (float)p.rho[j]);
+		assert_true(l->sigma_hat * l->scale <= l->rho * (1 + 1e-6f));
+	}
+	/* No caps at (-0.4, 4): refused, the caps stay. */
+	struct caps_spec none = caps_spec_certified(-0.4, 4, SECTOR_OBJ_PRODUCT);
+	struct sl_error err;
+	assert_int_not_equal(trainer_set_caps(t, &none, &err), SL_OK);
+	assert_non_null(strstr(err.msg, "no certified caps"));
+	assert_true(t->cfg.caps.nu == -3);
+	assert_true(t->net->layers[t->weighted[0]].rho == (float)p.rho[0]);
+	assert_int_equal(trainer_step(t, &info, NULL), SL_OK);
+	trainer_free(t);
+	cfg.mode = TRAIN_VANILLA;
+	assert_int_equal(trainer_new(&cfg, &train, NULL, &t, NULL), SL_OK);
+	assert_int_equal(trainer_set_caps(t, &spec, &err), SL_ERR_ARG);
+	assert_true(t->net->layers[t->weighted[0]].rho == 0);
+	trainer_free(t);
+	data_free(&train);
+}
+
+static bool stop_at_once(void *ctx)
+{
+	(*(int *)ctx)++;
+	return true;
+}
+
+/* The designer's map: a row at delta 0.4 holds caps where the preview has
+ * them (same product), none at nu = -0.4 (Theorem 4 refuses wide layers
+ * for nu > -0.5), and no sector at nu = 1 (4 delta nu > 1); stop ends a
+ * row after the cell it was asked on. */
+static void test_map_row(void **state)
+{
+	(void)state;
+	const double nu[4] = {-2, -0.4, 1, -3};
+	struct caps_cell cell[4];
+	const struct arch *mlp = model_arch_of(MODEL_MLP);
+	assert_int_equal(caps_map_row(mlp, SECTOR_OBJ_PRODUCT, 0.4, nu, 4, cell, NULL, NULL, NULL),
+			 4);
+	assert_int_equal(cell[0].kind, CAPS_CELL_CAPS);
+	assert_close(cell[0].product, 0.137920, 1e-6);
+	assert_int_equal(cell[1].kind, CAPS_CELL_NONE);
+	assert_int_equal(cell[2].kind, CAPS_CELL_NO_SECTOR);
+	assert_int_equal(cell[3].kind, CAPS_CELL_CAPS);
+	struct caps_spec spec = caps_spec_certified(-3, 0.4, SECTOR_OBJ_PRODUCT);
+	struct caps_plan p;
+	assert_int_equal(caps_preview(&spec, mlp, &p, NULL), SL_OK);
+	assert_true(cell[3].product == p.alloc.rho_product);
+	/* The min objective's product is smaller than the product objective's. */
+	struct caps_cell min;
+	assert_int_equal(caps_map_row(mlp, SECTOR_OBJ_MIN, 0.4, nu, 1, &min, NULL, NULL, NULL), 1);
+	assert_true(min.kind == CAPS_CELL_CAPS && min.product < cell[0].product);
+	/* delta 0 is no sector at any nu. */
+	assert_int_equal(caps_map_row(mlp, SECTOR_OBJ_PRODUCT, 0, nu, 4, cell, NULL, NULL, NULL), 4);
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(cell[k].kind, CAPS_CELL_NO_SECTOR);
+	int asked = 0;
+	assert_int_equal(caps_map_row(mlp, SECTOR_OBJ_PRODUCT, 0.4, nu, 4, cell, stop_at_once,
+				      &asked, NULL),
+			 1);
+	assert_int_equal(asked, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +325,8 @@ int main(void)
 		cmocka_unit_test(test_meta_round_trip),
 		cmocka_unit_test(test_over_cap),
 		cmocka_unit_test(test_trainer_uses_resolution),
+		cmocka_unit_test(test_trainer_set_caps),
+		cmocka_unit_test(test_map_row),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

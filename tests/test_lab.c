@@ -251,6 +251,102 @@ static void test_restart_lane_with_caps(void **state)
 	lab_free(lab);
 }
 
+/* New caps applied to a running lane: it trains on with its weights (its
+ * step count goes on) under exactly the caps of the spec, also after a
+ * reset; lanes without caps, caps that do not exist and uncertified caps
+ * for a margin lane are refused with the lane untouched. */
+static void test_set_caps_live(void **state)
+{
+	(void)state;
+	struct lab_lane_config lanes[3] = {
+		lane_of(LAB_LANE_VANILLA, 0, 0, SECTOR_OBJ_PRODUCT),
+		lane_of(LAB_LANE_SPNORM, -2, 0.4, SECTOR_OBJ_PRODUCT),
+		lane_of(LAB_LANE_MARGIN, -2, 0.4, SECTOR_OBJ_PRODUCT),
+	};
+	struct lab *lab = open_lab(lanes, 3, true);
+	lab_step(lab);
+	lab_step(lab);
+	WAIT_FOR(lab, 1, snap.step == 2 && snap.state == JOB_PAUSED);
+	struct caps_spec wide = caps_spec_certified(-3, 0.4, SECTOR_OBJ_MIN);
+	struct caps_plan plan = plan_of(&wide);
+	assert_int_equal(lab_set_caps(lab, 1, &wide, NULL), SL_OK);
+	assert_true(lab_lane(lab, 1)->train.caps.nu == -3);
+	assert_int_equal(lab_lane(lab, 1)->kind, LAB_LANE_SPNORM);
+	/* Paused, the caps change at once, and no step is taken. */
+	WAIT_FOR(lab, 1, fabsf(snap.rho[0] - (float)plan.rho[0]) < 1e-7f);
+	assert_int_equal(snap.step, 2);
+	assert_true(snap.rho_certified);
+	assert_non_null(strstr(snap.caps_note, "nu -3"));
+	for (int l = 0; l < snap.nlayers; l++) {
+		assert_close(snap.rho[l], plan.rho[l], 1e-6);
+		assert_true(snap.sigma_used[l] <= snap.rho[l] * (1 + 1e-5f));
+	}
+	lab_step(lab);
+	WAIT_FOR(lab, 1, snap.step == 3 && snap.state == JOB_PAUSED);
+	assert_close(snap.rho[2], plan.rho[2], 1e-6);
+	/* Refused: a lane without caps, caps that do not exist, the authors'
+	 * caps for the margin lane. */
+	struct sl_error err;
+	assert_int_equal(lab_set_caps(lab, 0, &wide, &err), SL_ERR_ARG);
+	assert_non_null(strstr(err.msg, "without caps"));
+	struct caps_spec none = caps_spec_certified(-0.4, 4, SECTOR_OBJ_PRODUCT);
+	assert_int_not_equal(lab_set_caps(lab, 1, &none, &err), SL_OK);
+	assert_non_null(strstr(err.msg, "no certified caps"));
+	assert_true(lab_lane(lab, 1)->train.caps.nu == -3);
+	struct caps_spec authors = caps_spec_paper();
+	authors.source = CAPS_AUTHORS;
+	assert_int_equal(lab_set_caps(lab, 2, &authors, &err), SL_ERR_ARG);
+	assert_int_equal(lab_lane(lab, 2)->kind, LAB_LANE_MARGIN);
+	/* The margin lane takes certified caps and keeps its loss. */
+	assert_int_equal(lab_set_caps(lab, 2, &wide, NULL), SL_OK);
+	assert_int_equal(lab_lane(lab, 2)->kind, LAB_LANE_MARGIN);
+	assert_true(loss_uses_bound(&lab_lane(lab, 2)->train.loss));
+	WAIT_FOR(lab, 2, fabsf(snap.rho[1] - (float)plan.rho[1]) < 1e-7f);
+	/* A reset starts lane 1 under the caps it was given. */
+	assert_int_equal(lab_reset(lab, NULL), SL_OK);
+	WAIT_FOR(lab, 1, snap.step == 0 && snap.state == JOB_PAUSED);
+	assert_close(snap.rho[0], plan.rho[0], 1e-6);
+	/* A finished lane takes caps too. */
+	lab_step_epoch(lab);
+	WAIT_FOR(lab, 1, snap.state == JOB_DONE);
+	assert_int_equal(lab_set_caps(lab, 1, &lanes[1].train.caps, NULL), SL_OK);
+	struct caps_plan paper = plan_of(&lanes[1].train.caps);
+	WAIT_FOR(lab, 1, fabsf(snap.rho[0] - (float)paper.rho[0]) < 1e-7f);
+	assert_int_equal(snap.state, JOB_DONE);
+	lab_free(lab);
+}
+
+/* A lane restarted as the kind asked: vanilla becomes certified + margin
+ * (with the margin's loss), the margin lane becomes plain spnorm (plain
+ * cross-entropy); kinds that do not fit the caps are refused. */
+static void test_restart_lane_as(void **state)
+{
+	(void)state;
+	struct lab_lane_config lanes[2] = {
+		lane_of(LAB_LANE_VANILLA, 0, 0, SECTOR_OBJ_PRODUCT),
+		lane_of(LAB_LANE_MARGIN, -2, 0.4, SECTOR_OBJ_PRODUCT),
+	};
+	struct lab *lab = open_lab(lanes, 2, true);
+	struct caps_spec spec = caps_spec_certified(-3, 0.4, SECTOR_OBJ_PRODUCT);
+	assert_int_equal(lab_restart_lane_as(lab, 0, LAB_LANE_MARGIN, &spec, NULL), SL_OK);
+	assert_int_equal(lab_lane(lab, 0)->kind, LAB_LANE_MARGIN);
+	assert_int_equal(lab_lane(lab, 0)->train.mode, TRAIN_SPNORM);
+	assert_true(loss_uses_bound(&lab_lane(lab, 0)->train.loss));
+	assert_int_equal(lab_restart_lane_as(lab, 1, LAB_LANE_SPNORM, &spec, NULL), SL_OK);
+	assert_int_equal(lab_lane(lab, 1)->kind, LAB_LANE_SPNORM);
+	assert_true(loss_is_plain(&lab_lane(lab, 1)->train.loss));
+	struct caps_plan plan = plan_of(&spec);
+	WAIT_FOR(lab, 1, snap.step == 0 && fabsf(snap.rho[0] - (float)plan.rho[0]) < 1e-7f);
+	struct caps_spec authors = caps_spec_paper();
+	authors.source = CAPS_AUTHORS;
+	struct sl_error err;
+	assert_int_equal(lab_restart_lane_as(lab, 1, LAB_LANE_MARGIN, &authors, &err), SL_ERR_ARG);
+	assert_int_equal(lab_restart_lane_as(lab, 1, LAB_LANE_VANILLA, &spec, &err), SL_ERR_ARG);
+	assert_int_equal(lab_restart_lane_as(lab, 1, LAB_LANE_AUTHORS, &spec, &err), SL_ERR_ARG);
+	assert_int_equal(lab_lane(lab, 1)->kind, LAB_LANE_SPNORM);
+	lab_free(lab);
+}
+
 /* The weights of a lane's network at the end of its epoch, copied by the
  * lab's epoch hook on the lane's worker thread. */
 struct weights_at_epoch {
@@ -562,6 +658,8 @@ int main(void)
 		cmocka_unit_test(test_controls),
 		cmocka_unit_test(test_reset_repeats),
 		cmocka_unit_test(test_restart_lane_with_caps),
+		cmocka_unit_test(test_set_caps_live),
+		cmocka_unit_test(test_restart_lane_as),
 		cmocka_unit_test(test_margin_lane_and_certified_accuracy),
 		cmocka_unit_test(test_lane_names),
 		cmocka_unit_test(test_switch_network_and_data),

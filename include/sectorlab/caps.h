@@ -98,6 +98,31 @@ sl_status caps_preview(const struct caps_spec *spec, const struct arch *arch, st
 sl_status caps_resolve(const struct caps_spec *spec, const struct arch *arch, struct caps_plan *out,
 		       struct sl_error *err);
 
+/*
+ * The sector designer's map of the (nu, delta) plane: at each point, whether
+ * certified caps exist for the model (caps_preview of caps_spec_certified)
+ * and how generous they are.  One row of points (one delta) a call, so
+ * that a screen can fill a map in pieces on a task (task.h).
+ */
+enum caps_cell_kind {
+	CAPS_CELL_CAPS,      /* an allocation exists */
+	CAPS_CELL_NONE,      /* a sector, but no allocation (Theorem 3 or 4 refuses) */
+	CAPS_CELL_NO_SECTOR, /* delta <= 0 or 4 delta nu > 1: the indices are no sector */
+};
+
+struct caps_cell {
+	enum caps_cell_kind kind;
+	double product;      /* CAPS_CELL_CAPS: the product of the Theorem 4 bounds */
+};
+
+/* Cells at (nu[k], delta) for k < n, under objective.  Stops early (the
+ * cells left are untouched) when stop(stop_ctx) says so after a cell; stop
+ * may be NULL.  Returns the cells done, or -1 with err when the model's
+ * layers cannot be had (a preview that cannot be computed). */
+int caps_map_row(const struct arch *arch, enum sector_objective objective, double delta,
+		 const double *nu, int n, struct caps_cell *out, bool (*stop)(void *stop_ctx),
+		 void *stop_ctx, struct sl_error *err);
+
 /* The certificate a run with these caps is measured by, as `sectorlab
  * certify` computes it from the checkpoint by default: the spec's (nu,
  * delta) and objective (the paper's for caps that no allocation gave);

@@ -193,6 +193,13 @@ void job_set_epochs(struct job *job, int epochs);
  */
 void job_restart(struct job *job, const struct job_config *cfg, const struct sl_dataset *train,
 		 const struct sl_dataset *test);
+/* A spnorm run: train under the caps of spec from the next step on, with
+ * the weights it has (trainer_set_caps; applied between steps, not while an
+ * epoch's end measures the layers, and also when paused or done).  The
+ * caller checks that the caps exist for the run: should they fail to
+ * apply, the job fails with the reason.  Caps asked for before a restart
+ * are the old run's: the new run trains under its own config's. */
+void job_set_caps(struct job *job, const struct caps_spec *spec);
 
 /*
  * A copy of the network for work on another thread (attacks, certificates),

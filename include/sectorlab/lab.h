@@ -167,6 +167,21 @@ sl_status lab_reset(struct lab *lab, struct sl_error *err);
  * says why. */
 sl_status lab_restart_lane(struct lab *lab, int lane, const struct caps_spec *spec,
 			   struct sl_error *err);
+/* The same as a lane of kind (spnorm, margin or authors; margin only under
+ * certified caps, authors only under the authors' caps): a margin lane
+ * trains with loss_config_certified, the others with the loss of the
+ * lane's base (plain cross-entropy when it was a margin lane). */
+sl_status lab_restart_lane_as(struct lab *lab, int lane, enum lab_lane_kind kind,
+			      const struct caps_spec *spec, struct sl_error *err);
+/* Lane `lane`, training capped (spnorm, margin or authors), trains on
+ * under the caps of spec from its next step, with the weights it has (the
+ * norms follow at once); its config keeps the spec, so a reset starts under
+ * it.  A lane without caps (vanilla, L2) is refused with SL_ERR_ARG (restart
+ * it instead), as is a margin lane given caps that are not certified; when
+ * the caps do not exist the lane trains on as it was and the error says
+ * why. */
+sl_status lab_set_caps(struct lab *lab, int lane, const struct caps_spec *spec,
+		       struct sl_error *err);
 
 
 /* Lane `lane` from the start as a lane of kind (vanilla, l2, spnorm, margin,

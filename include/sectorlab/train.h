@@ -112,6 +112,15 @@ sl_status trainer_new(const struct train_config *cfg, const struct sl_dataset *t
 		      struct sl_error *err);
 void trainer_free(struct trainer *t);
 
+/*
+ * Cap a run in spnorm mode by another spec from the next step on, keeping
+ * its weights and optimizer: cfg.caps, caps (resolved) and, for a loss
+ * with a margin, plan follow the spec; each weighted layer's cap is set and
+ * its scale follows at once.  SL_ERR_ARG for a run in another mode; the
+ * caps' error when they do not exist (the run then keeps its caps).
+ */
+sl_status trainer_set_caps(struct trainer *t, const struct caps_spec *spec, struct sl_error *err);
+
 /* One mini-batch.  A non-finite loss or parameter stops with SL_ERR_NUMERIC
  * naming the step.  After the epoch's last batch (info->epoch_done) the
  * epoch's end must run (trainer_end_step) before the next batch. */
