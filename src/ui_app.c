@@ -47,7 +47,7 @@ static const struct tab_def {
 	const struct ui_screen *(*screen)(struct ui_app *app);
 } tabs[UI_NTABS] = {
 	[UI_TAB_TRAIN] = {"Train", "Train", ui_race_screen},
-	[UI_TAB_DESIGNER] = {"Sector designer", "Sector", NULL},
+	[UI_TAB_DESIGNER] = {"Sector designer", "Sector", ui_designer_screen},
 	[UI_TAB_GALLERY] = {"Attack gallery", "Attack", ui_gallery_screen},
 	[UI_TAB_CERT] = {"Certificate", "Cert", NULL},
 	[UI_TAB_HELP] = {"Help", "Help", ui_help_screen},
@@ -422,20 +422,19 @@ int ui_lab_run(struct lab *lab, const struct ui_context *ctx)
 	cbreak();
 	noecho();
 	keypad(stdscr, TRUE);
-	set_escdelay(25); /* Esc closes the editor at once */
+	set_escdelay(25); /* Esc closes a modal screen at once */
 	curs_set(0);
 	ui_draw_init();
 
-	/* Help lists these screens' keys (it builds its list when opened): the
-	 * tabs built, and the editor after the race that opens it. */
+	/* Help lists these screens' keys (it builds its list when opened). */
 	for (int t = 0; t < UI_NTABS; t++) {
 		if (!tabs[t].screen)
 			continue;
 		const struct ui_screen *s = tabs[t].screen(&app);
 		app.known[app.nknown++] = s;
 		if (t == UI_TAB_TRAIN) {
-			app.known[app.nknown++] = ui_editor_screen(&app);
-			app.known[app.nknown++] = ui_setup_screen(&app);
+			s = ui_setup_screen(&app);
+			app.known[app.nknown++] = s;
 		}
 		if (t == UI_TAB_GALLERY)
 			app.known[app.nknown++] = ui_gallery_trace_screen(&app);

@@ -42,10 +42,10 @@ static const struct ui_key race_keys[] = {
 	 ACT_RESET, true},
 	{'g', "g", "show or hide the ghosts: each lane's run before its last restart", ACT_GHOST,
 	 false},
-	{KEY_RIGHT, "Right", "focus the next lane (bars, editor)", ACT_FOCUS, true},
+	{KEY_RIGHT, "Right", "focus the next lane (bars, designer)", ACT_FOCUS, true},
 	{KEY_LEFT, "Left", "focus the previous lane", ACT_FOCUS_BACK, false},
 	{'f', "f", "the focused lane alone, full width (again: every lane)", ACT_FULL, true},
-	{'a', "a", "(nu, delta) editor: caps for the focused lane", ACT_EDITOR, true},
+	{'a', "a", "the sector designer: caps for the focused lane (also 2)", ACT_EDITOR, true},
 	{'o', "o", "what the lab trains: model, dataset, the focused lane's kind", ACT_SETUP, true},
 };
 
@@ -70,6 +70,12 @@ int ui_race_focus(struct ui_app *app)
 {
 	(void)app;
 	return race.focus;
+}
+
+void ui_race_set_focus(struct ui_app *app, int lane)
+{
+	if (lane >= 0 && lane < lab_lanes(ui_app_lab(app)))
+		race.focus = lane;
 }
 
 /* ---- keys ------------------------------------------------------------------ */
@@ -126,7 +132,7 @@ static int race_key(struct ui_app *app, void *self, int action, int ch)
 	case ACT_FOCUS: r->focus = (r->focus + 1) % r->nlanes; break;
 	case ACT_FOCUS_BACK: r->focus = (r->focus + r->nlanes - 1) % r->nlanes; break;
 	case ACT_FULL: r->full = !r->full; break;
-	case ACT_EDITOR: ui_app_push(app, ui_editor_screen(app)); break;
+	case ACT_EDITOR: ui_app_switch(app, UI_TAB_DESIGNER); break;
 	case ACT_SETUP: ui_app_push(app, ui_setup_screen(app)); break;
 	}
 	return UI_DIRTY;
@@ -756,7 +762,7 @@ const struct ui_screen *ui_race_screen(struct ui_app *app)
 		memset(&race, 0, sizeof race);
 		race.app = app;
 		race.nlanes = lab_lanes(lab);
-		/* The bars and the editor start on the first capped lane. */
+		/* The bars and the designer start on the first capped lane. */
 		for (int i = race.nlanes - 1; i >= 0; i--)
 			if (lab_lane(lab, i)->train.mode == TRAIN_SPNORM)
 				race.focus = i;

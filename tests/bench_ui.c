@@ -104,14 +104,13 @@ static const struct key_case cases[] = {
 	{"+ (eps up)", "+", "-", 2},
 	{"- (eps down)", "-", "+", 0},
 	{"Right (focus)", "\033OC", NULL, 0}, /* xterm's kcuf1 */
-	{"2 (designer)", "2", "1", 0},
 	{"f (full width)", "f", "f", 0},
 	{"] (faster)", "]", "[", 0},
 	{"> (lr x2)", ">", "<", 0},
 	{"s (one step)", "s", " ", 0},
 	{"e (one epoch)", "e", " ", 0},
 	{"m (more epochs)", "m", NULL, 0},
-	{"a (editor)", "a", "\033", 0},
+	{"a (designer)", "a", "1", 0},
 	{"? (help)", "?", "\033", 0},
 	{"r (reset)", "r", NULL, 3},
 };

@@ -102,52 +102,112 @@ static int quit_lab(struct lab_screen *ls)
 	return status;
 }
 
-/* The (nu, delta) editor recomputes the allocation as the user types: the
- * paper's indices give the certified caps, (-0.4, 4) the reason none exist,
- * and the keys it takes never reach the lab (eps stays put). */
-static void test_nu_delta_editor(void **state)
+/* The sector designer recomputes the allocation at every move and every
+ * number typed: the paper's indices give the certified caps beside the
+ * caps in training, (-0.4, 4) the reason none exist (and no stale caps),
+ * Esc in the entry goes back to the indices before; the keys typed never
+ * reach the lab (eps stays put). */
+static void test_designer_preview(void **state)
 {
 	struct lab_screen *ls = *state;
 	const char *sock = ls->sock;
 	open_lab(ls, "--pace 30 --epochs 1000");
 	wait_for(sock, "eps 0.10");
-	tu_tmux_keys(sock, "a");
-	wait_for(sock, "0.271981"); /* fc1's cap at (-2, 0.4) */
-	assert_non_null(strstr(screen, "0.823076"));
-	assert_non_null(strstr(screen, "0.616097"));
-	assert_non_null(strstr(screen, "0.137920")); /* their product */
+	tu_tmux_keys(sock, "2");
+	wait_for(sock, "0.2720"); /* fc1's Theorem 4 bound at (-2, 0.4) */
+	assert_non_null(strstr(screen, "0.8231"));
+	assert_non_null(strstr(screen, "0.6161"));
+	assert_non_null(strstr(screen, "product 0.137920")); /* their product */
+	assert_non_null(strstr(screen, "sector [-1.3117, 3.8117]  gamma 3.8117"));
+	assert_non_null(strstr(screen, "largest eigenvalue of A"));
+	assert_non_null(strstr(screen, "s = 0")); /* the branch of Theorem 4 */
 	/* nu -2 -> -0.4, then delta 0.4 -> 4: no allocation, and why. */
-	tu_tmux_keys(sock, "BSpace BSpace - 0 . 4 Tab BSpace BSpace BSpace 4");
-	wait_for(sock, "layers (s = 0"); /* why no caps exist */
-	/* nu -> -3: caps again, larger. */
-	tu_tmux_keys(sock, "BSpace 0 . 4 Tab BSpace BSpace BSpace BSpace - 3");
-	wait_for(sock, "0.434363");
+	tu_tmux_keys(sock, "n BSpace BSpace - 0 . 4 Tab BSpace BSpace BSpace 4");
+	wait_for(sock, "(nu, delta) = (-0.4, 4)");
+	wait_for(sock, "no certified caps for");
+	assert_null(strstr(screen, "product 0.")); /* nothing stale */
+	assert_null(strstr(screen, "0.2720"));
+	/* Esc: back to (-2, 0.4). */
 	tu_tmux_keys(sock, "Escape");
-	struct timespec ts = {0, 300 * 1000 * 1000};
-	nanosleep(&ts, NULL);
-	tu_tmux_capture(sock, screen, sizeof screen);
-	assert_null(strstr(screen, "0.434363"));  /* closed */
-	assert_non_null(strstr(screen, "eps 0.10")); /* the '-' typed went to the editor */
+	wait_for(sock, "(nu, delta) = (-2, 0.4)");
+	wait_for(sock, "product 0.137920");
+	/* nu -> -3 typed and kept: caps again, larger. */
+	tu_tmux_keys(sock, "n BSpace 3 Enter");
+	wait_for(sock, "0.4344");
+	assert_null(strstr(screen, "type the indices")); /* the entry closed */
+	tu_tmux_keys(sock, "1");
+	wait_for(sock, "space s e n");
+	assert_non_null(strstr(screen, "eps 0.10")); /* the '-' typed went to the entry */
 	assert_int_equal(quit_lab(ls), 0);
 }
 
-/* Enter in the editor trains anew with the caps it shows: a vanilla run
- * becomes a certified spnorm one at (-3, 0.4). */
-static void test_editor_enter_restarts_training(void **state)
+/* Arrows move the cursor by fine steps, Shift-arrows and PgUp / PgDn by
+ * coarse ones, p back to the paper's point; off the sector (nu > 0 with
+ * 4 delta nu > 1) the designer says there is no sector. */
+static void test_designer_moves(void **state)
+{
+	struct lab_screen *ls = *state;
+	const char *sock = ls->sock;
+	open_lab(ls, "--pace 30 --epochs 1000");
+	tu_tmux_keys(sock, "2");
+	wait_for(sock, "(nu, delta) = (-2, 0.4)");
+	tu_tmux_keys(sock, "Right Right Up");
+	wait_for(sock, "(nu, delta) = (-1.8, 0.42)");
+	tu_tmux_keys(sock, "S-Left PPage");
+	wait_for(sock, "(nu, delta) = (-2.8, 0.62)");
+	tu_tmux_keys(sock, "] ] ] ] NPage Down");
+	wait_for(sock, "(nu, delta) = (1.2, 0.4)");
+	wait_for(sock, "no sector: 4 delta nu");
+	tu_tmux_keys(sock, "p");
+	wait_for(sock, "(nu, delta) = (-2, 0.4)");
+	/* The map is filled (a task, row by row) and says what its shades mean. */
+	wait_for(sock, "map of product caps ");
+	assert_non_null(strstr(screen, "no sector"));
+	assert_non_null(strstr(screen, "P paper"));
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* a applies the caps shown to the focused lane as it trains: the Train
+ * screen's bars move to them, and the designer's 'now' column follows. */
+static void test_designer_applies_live(void **state)
+{
+	struct lab_screen *ls = *state;
+	const char *sock = ls->sock;
+	open_lab(ls, "--pace 30 --epochs 1000");
+	wait_for(sock, "0.272/0.272");
+	tu_tmux_keys(sock, "2 S-Left");
+	wait_for(sock, "0.4344");
+	tu_tmux_keys(sock, "a");
+	wait_for(sock, "trains on under certified: nu -3, delta 0.4");
+	wait_for(sock, "in training 0.2399");
+	tu_tmux_keys(sock, "1");
+	wait_for(sock, "0.434/0.434");
+	assert_non_null(strstr(screen, "0.857/0.857"));
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* A lane without caps cannot take caps live; r restarts it under them as
+ * the kind chosen: a vanilla run becomes a certified spnorm one at (-3, 0.4). */
+static void test_designer_restarts_lane(void **state)
 {
 	struct lab_screen *ls = *state;
 	const char *sock = ls->sock;
 	open_lab(ls, "--mode vanilla --pace 30 --epochs 1000");
 	wait_for(sock, "vanilla     none");
-	tu_tmux_keys(sock, "a BSpace BSpace - 3");
-	wait_for(sock, "0.434363");
-	tu_tmux_keys(sock, "Enter");
-	wait_for(sock, "certified: nu -");
+	tu_tmux_keys(sock, "2 S-Left");
+	wait_for(sock, "0.4344");
+	assert_non_null(strstr(screen, "trains without caps"));
+	tu_tmux_keys(sock, "a");
+	wait_for(sock, "restart it under caps instead");
+	tu_tmux_keys(sock, "r");
+	wait_for(sock, "restart lane 1 from its seed as");
+	tu_tmux_keys(sock, "s");
+	wait_for(sock, "trains anew as spnorm under certified: nu -3");
+	tu_tmux_keys(sock, "1");
 	wait_for(sock, "/0.434");
 	assert_non_null(strstr(screen, "spnorm"));
 	assert_int_equal(quit_lab(ls), 0);
 }
-
 
 /* Wait for the lab to end; its exit status. */
 static int lab_status(struct lab_screen *ls)
@@ -364,40 +424,48 @@ static void test_eps_follows_after_done(void **state)
 	assert_int_equal(quit_lab(ls), 0);
 }
 
-/* With --objective min the editor previews and Enter trains with the same
- * caps (0.4544 for every layer); q and Esc close the editor, not the lab. */
-static void test_editor_objective_min(void **state)
+/* With --objective min the designer previews the min allocation (0.4544
+ * for every layer); o switches the objective both ways, and a applies the
+ * objective shown. */
+static void test_designer_objective(void **state)
 {
 	struct lab_screen *ls = *state;
 	open_lab(ls, "--pace 30 --epochs 1000 --objective min");
 	wait_for(ls->sock, "0.454/0.454"); /* the spnorm lane trains at the min caps */
-	tu_tmux_keys(ls->sock, "a");
+	tu_tmux_keys(ls->sock, "2");
 	wait_for(ls->sock, "min objective");
-	assert_non_null(strstr(screen, "0.454")); /* preview */
-	tu_tmux_keys(ls->sock, "q");
-	struct timespec ts = {0, 400 * 1000 * 1000};
-	nanosleep(&ts, NULL);
-	tu_tmux_capture(ls->sock, screen, sizeof screen);
-	assert_null(strstr(screen, "min objective")); /* closed ... */
-	assert_non_null(strstr(screen, "space s e n")); /* ... and the lab goes on */
-	assert_false(tu_wait_file(ls->rc, 0));
-	tu_tmux_keys(ls->sock, "a");
+	assert_non_null(strstr(screen, "0.4544"));
+	tu_tmux_keys(ls->sock, "o");
+	wait_for(ls->sock, "product objective");
+	wait_for(ls->sock, "0.2720");
+	tu_tmux_keys(ls->sock, "o");
 	wait_for(ls->sock, "min objective");
-	tu_tmux_keys(ls->sock, "Escape");
-	nanosleep(&ts, NULL);
-	tu_tmux_capture(ls->sock, screen, sizeof screen);
-	assert_null(strstr(screen, "min objective"));
-	assert_false(tu_wait_file(ls->rc, 0));
-	/* Enter at (-3, 0.4): the lane trains at the min allocation there. */
-	tu_tmux_keys(ls->sock, "a BSpace BSpace - 3");
-	wait_for(ls->sock, "nu    -3");
-	tu_tmux_keys(ls->sock, "Enter");
-	wait_for(ls->sock, "trains anew");
+	/* (-3, 0.4): the lane trains at the min allocation there. */
+	tu_tmux_keys(ls->sock, "S-Left");
+	wait_for(ls->sock, "nu -3 delta 0.4");
+	tu_tmux_keys(ls->sock, "a");
+	wait_for(ls->sock, "trains on under");
+	tu_tmux_keys(ls->sock, "1");
 	wait_for(ls->sock, "0.598/0.598"); /* allocate --nu -3 --objective min: 0.597836 */
 	assert_int_equal(quit_lab(ls), 0);
 }
 
-/* Help lists every screen's keys, the editor's and the screen switching
+/* At 160x50 the designer uses the room: a wider map, filled to the end,
+ * and the sentence saying what the caps are. */
+static void test_designer_160x50(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab_sized(ls, 160, 50, "", "--pace 30 --epochs 1000");
+	wait_for(ls->sock, "space s e n");
+	tu_tmux_keys(ls->sock, "2");
+	wait_for(ls->sock, "by Theorems 3 and 4: certified");
+	assert_non_null(strstr(screen, "2 Sector designer"));
+	wait_for(ls->sock, "map of product caps ");
+	assert_true(row_of("-8  ") >= 40); /* the nu axis, under 40 rows of map */
+	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* Help lists every screen's keys, the designer's and the screen switching
  * included; Esc goes back to the screen before. */
 static void test_help_lists_every_key(void **state)
 {
@@ -405,8 +473,8 @@ static void test_help_lists_every_key(void **state)
 	open_lab_sized(ls, 100, 60, "", "--pace 10");
 	wait_for(ls->sock, "space");
 	tu_tmux_keys(ls->sock, "?");
-	wait_for(ls->sock, "(nu, delta) editor");
-	assert_non_null(strstr(screen, "train the focused lane anew"));
+	wait_for(ls->sock, "Sector designer");
+	assert_non_null(strstr(screen, "apply: the focused lane trains on"));
 	assert_non_null(strstr(screen, "one step: pause"));
 	assert_non_null(strstr(screen, "What the lab trains"));
 	tu_tmux_keys(ls->sock, "NPage NPage NPage");
@@ -420,7 +488,7 @@ static void test_help_lists_every_key(void **state)
 
 /* Number keys and Tab / Shift-Tab switch screens, named in the header's tab
  * bar; a screen not built yet says so; a modal screen keeps its keys (a
- * digit typed in the editor is a digit). */
+ * digit typed in the designer's entry is a digit). */
 static void test_screen_switching(void **state)
 {
 	struct lab_screen *ls = *state;
@@ -442,9 +510,11 @@ static void test_screen_switching(void **state)
 	wait_for(ls->sock, "help: every key");
 	tu_tmux_keys(ls->sock, "1");
 	wait_for(ls->sock, "space s e n");
-	/* The editor is modal: 2 is typed into it (nu 2 has no sector). */
-	tu_tmux_keys(ls->sock, "a BSpace BSpace 2");
-	wait_for(ls->sock, "nu    2 ");
+	/* Typing numbers is modal: 4 is typed (nu -24), not a switch. */
+	tu_tmux_keys(ls->sock, "2");
+	wait_for(ls->sock, "(nu, delta) = (-2, 0.4)");
+	tu_tmux_keys(ls->sock, "n 4");
+	wait_for(ls->sock, "(nu, delta) = (-24, 0.4)");
 	assert_null(strstr(screen, "not built yet"));
 	tu_tmux_keys(ls->sock, "Escape 4");
 	wait_for(ls->sock, "Certificate screen is not built yet");
@@ -679,17 +749,19 @@ int main(int argc, char **argv)
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_nu_delta_editor, lab_setup, lab_teardown),
-		cmocka_unit_test_setup_teardown(test_editor_enter_restarts_training, lab_setup,
-						lab_teardown),
 #define T(name) cmocka_unit_test_setup_teardown(name, lab_setup, lab_teardown)
+		T(test_designer_preview),
+		T(test_designer_moves),
+		T(test_designer_applies_live),
+		T(test_designer_restarts_lane),
+		T(test_designer_160x50),
 		T(test_race_80x24),
 		T(test_race_200x60),
 		T(test_too_small),
 		T(test_focus),
 		T(test_pause_step_reset),
 		T(test_eps_follows_after_done),
-		T(test_editor_objective_min),
+		T(test_designer_objective),
 		T(test_help_lists_every_key),
 		T(test_screen_switching),
 		T(test_help_wraps),

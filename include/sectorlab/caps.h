@@ -8,7 +8,7 @@
  * it whole; certify reads it back.
  *
  * caps_preview and caps_resolve are the only ways to turn a spec into
- * numbers, and resolve is preview plus "it must exist": the editor that
+ * numbers, and resolve is preview plus "it must exist": the designer that
  * previews and the restart that trains cannot disagree.  Training caps each
  * layer CERTIFY_CAP_MARGIN below its bound (the Theorem 4 bound for
  * certified caps, the cap asked for otherwise), so that float rounding never
@@ -88,7 +88,7 @@ struct caps_plan {
 
 /*
  * The caps spec gives for model, whether or not they exist (out->feasible);
- * milliseconds, so an editor may call it at every key.  Returns SL_OK when
+ * milliseconds, so the designer may call it at every key.  Returns SL_OK when
  * the preview was computed; an error only for a failure to compute it.
  */
 sl_status caps_preview(const struct caps_spec *spec, const struct arch *arch, struct caps_plan *out,

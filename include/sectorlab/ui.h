@@ -20,7 +20,7 @@ struct ui_context {
 	/* The network at the start (after a switch, each lane's config holds
 	 * its network: lab_lane). */
 	struct arch arch;
-	bool editor_restarts;    /* false: the editor only shows */
+	bool editor_restarts;    /* false: the designer only shows */
 	/* Called after every frame with the number of keys handled so far
 	 * (benchmarks time keypresses with it); may be NULL. */
 	void (*on_frame)(void *ctx, long keys);

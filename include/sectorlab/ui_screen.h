@@ -11,8 +11,8 @@
  * The top-level screens are tabs (enum ui_tab), switched with the number
  * keys 1-5 and Tab / Shift-Tab and named in the header's tab bar; a tab
  * whose screen is not built yet shows a placeholder saying so.  On top of
- * the tab in front, screens stack: a modal screen (the (nu, delta) editor)
- * is drawn over the one beneath and takes every key; a tab falls back to
+ * the tab in front, screens stack: a modal screen (typing numbers in the
+ * sector designer) is drawn over the one beneath and takes every key; a tab falls back to
  * the app's own keys (switching, help, quit).
  *
  * ui_app owns the terminal: it refuses to start without one, restores it on
@@ -87,7 +87,7 @@ void ui_app_say(struct ui_app *app, const char *fmt, ...) __attribute__((format(
 /* The screens.  A tab's function is called each time the tab comes to the
  * front (help rebuilds its list then); it returns the same screen each time. */
 const struct ui_screen *ui_race_screen(struct ui_app *app);
-const struct ui_screen *ui_editor_screen(struct ui_app *app);
+const struct ui_screen *ui_designer_screen(struct ui_app *app);
 const struct ui_screen *ui_help_screen(struct ui_app *app);
 /* Tabs to come (src/ui_gallery.c, src/ui_cert.c): declared here so that
  * building one is one line in ui_app.c's table of tabs. */
@@ -97,7 +97,8 @@ const struct ui_screen *ui_gallery_trace_screen(struct ui_app *app);
 const struct ui_screen *ui_cert_screen(struct ui_app *app);
 const struct ui_screen *ui_setup_screen(struct ui_app *app);
 
-/* The lane the editor applies to and the race's bars show. */
+/* The focused lane: the race's bars show it, the designer applies to it. */
 int ui_race_focus(struct ui_app *app);
+void ui_race_set_focus(struct ui_app *app, int lane);
 
 #endif
