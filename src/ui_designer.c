@@ -473,12 +473,6 @@ static void kind_draw(struct ui_app *app, void *self)
 
 /* ---- keys ------------------------------------------------------------------ */
 
-static const char *lane_name(struct ui_app *app, int lane)
-{
-	static const char *const names[] = {"vanilla", "L2", "spnorm", "authors", "cert+margin"};
-	return names[lab_lane(ui_app_lab(app), lane)->kind];
-}
-
 static int designer_key(struct ui_app *app, void *self, int action, int ch)
 {
 	struct designer *d = self;
@@ -529,7 +523,7 @@ static int designer_key(struct ui_app *app, void *self, int action, int ch)
 			ui_app_say(app, "%s", err.msg);
 		else
 			ui_app_say(app, "lane %d (%s) trains on under %s (1: its bars)", lane + 1,
-				   lane_name(app, lane), d->at.plan.note);
+				   ui_race_lane_label(app, lane), d->at.plan.note);
 		return 0;
 	default: return 0;
 	}
@@ -690,8 +684,8 @@ static void draw_panel(struct ui_app *app, struct designer *d, int y, int x, int
 	const struct preview *p = &d->at;
 	bool wide = w >= 56;
 	ui_textf(y, x, w, (enum ui_role)(UI_LANE0 + lane), true, "lane %d %s", lane + 1,
-		 lane_name(app, lane));
-	ui_textf(y, x + 8 + (int)strlen(lane_name(app, lane)), w - 8 - (int)strlen(lane_name(app, lane)),
+		 ui_race_lane_label(app, lane));
+	ui_textf(y, x + 8 + (int)strlen(ui_race_lane_label(app, lane)), w - 8 - (int)strlen(ui_race_lane_label(app, lane)),
 		 UI_DIM, false, "%s", lc->train.mode == TRAIN_SPNORM ? snap.caps_note : "trains without caps");
 	y++;
 	ui_textf(y++, x, w, UI_NORMAL, true, "(nu, delta) = (%g, %g)  %s objective", d->nu, d->delta,

@@ -177,6 +177,11 @@ static const char *lane_label(const struct ui_app *app, int lane)
 	return names[lab_lane((struct lab *)ui_app_lab((struct ui_app *)app), lane)->kind];
 }
 
+const char *ui_race_lane_label(struct ui_app *app, int lane)
+{
+	return lane_label(app, lane);
+}
+
 static const char *state_word(struct ui_app *app, const struct race *r)
 {
 	int done = 0;

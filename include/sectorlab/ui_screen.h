@@ -100,5 +100,7 @@ const struct ui_screen *ui_setup_screen(struct ui_app *app);
 /* The focused lane: the race's bars show it, the designer applies to it. */
 int ui_race_focus(struct ui_app *app);
 void ui_race_set_focus(struct ui_app *app, int lane);
+/* A lane's name as every screen shows it: "vanilla", "L2", "spnorm", ... */
+const char *ui_race_lane_label(struct ui_app *app, int lane);
 
 #endif
