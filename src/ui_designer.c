@@ -683,11 +683,10 @@ static void draw_panel(struct ui_app *app, struct designer *d, int y, int x, int
 	lab_snapshot(lab, lane, &snap);
 	const struct preview *p = &d->at;
 	bool wide = w >= 56;
-	ui_textf(y, x, w, (enum ui_role)(UI_LANE0 + lane), true, "lane %d %s", lane + 1,
-		 ui_race_lane_label(app, lane));
-	ui_textf(y, x + 8 + (int)strlen(ui_race_lane_label(app, lane)), w - 8 - (int)strlen(ui_race_lane_label(app, lane)),
-		 UI_DIM, false, "%s", lc->train.mode == TRAIN_SPNORM ? snap.caps_note : "trains without caps");
-	y++;
+	int n = ui_textf(y, x, w, (enum ui_role)(UI_LANE0 + lane), true, "lane %d %s ", lane + 1,
+			 ui_race_lane_label(app, lane));
+	ui_text(y++, x + n, w - n, UI_DIM, false,
+		lc->train.mode == TRAIN_SPNORM ? snap.caps_note : "trains without caps");
 	ui_textf(y++, x, w, UI_NORMAL, true, "(nu, delta) = (%g, %g)  %s objective", d->nu, d->delta,
 		 sector_objective_name(d->objective));
 	if (p->sector)
