@@ -619,12 +619,16 @@ static void draw_map(struct ui_app *app, struct designer *d, int y0, int x0)
 			mark(m, y0, x0, lc->train.caps.nu, lc->train.caps.delta, (char)('1' + l),
 			     (enum ui_role)(UI_LANE0 + l));
 	}
+	/* The cursor: '+', or the mark under it, in reverse; off the map, an
+	 * arrow at the edge pointing to it. */
 	int ci, cj;
-	bool inside = cell_of(m, d->nu, d->delta, &ci, &cj);
-	chtype under = mvinch(y0 + cj, x0 + ci) & A_CHARTEXT;
-	char c = inside ? (under == 'P' || (under >= '1' && under <= '4') ? (char)under : '+') : '>';
-	if (!inside)
+	char c;
+	if (cell_of(m, d->nu, d->delta, &ci, &cj)) {
+		chtype under = mvinch(y0 + cj, x0 + ci) & A_CHARTEXT;
+		c = under == 'P' || (under >= '1' && under <= '4') ? (char)under : '+';
+	} else {
 		c = d->nu < NU_LO ? '<' : d->nu >= NU_HI ? '>' : d->delta >= DELTA_HI ? '^' : 'v';
+	}
 	attron(A_REVERSE | A_BOLD);
 	mvaddch(y0 + cj, x0 + ci, (chtype)(unsigned char)c);
 	attroff(A_REVERSE | A_BOLD);
@@ -634,10 +638,16 @@ static void draw_map(struct ui_app *app, struct designer *d, int y0, int x0)
 		int x = lx + ui_text(ly, lx, lw, UI_DIM, false, "product ");
 		static const double from[4] = {0, 0.25, 0.5, 0.75};
 		for (int s = 3; s >= 0; s--) {
-			ui_glyph(ly, x, shade_wc[s], shade_ascii[s], UI_OK, false);
-			char t[16];
-			snprintf(t, sizeof t, s ? ">=%.2g " : ">0", from[s] * m->top);
-			x += 1 + ui_text(ly, x + 1, lw - x - 1, UI_DIM, false, t);
+			ui_glyph(ly, x++, shade_wc[s], shade_ascii[s], UI_OK, false);
+			if (s == 0) {
+				ui_text(ly, x, lw - x, UI_DIM, false, ">0");
+				break;
+			}
+			if (ui_draw_utf8())
+				ui_glyph(ly, x++, 0x2265, '>', UI_DIM, false);
+			else
+				x += ui_text(ly, x, lw - x, UI_DIM, false, ">=");
+			x += 1 + ui_textf(ly, x, lw - x, UI_DIM, false, "%.2g", from[s] * m->top);
 		}
 	} else {
 		ui_text(ly, lx, lw, UI_DIM, false, "shades: the product of the caps");
@@ -754,13 +764,8 @@ static void draw_panel(struct ui_app *app, struct designer *d, int y, int x, int
 static void designer_draw(struct ui_app *app, void *self)
 {
 	struct designer *d = self;
-	int mw, mh;
-	map_size(&mw, &mh);
 	draw_map(app, d, 2, LABEL_W + 1);
-	int px = COLS - panel_width();
-	draw_panel(app, d, 1, px + 1, panel_width() - 1, LINES - 1);
-	(void)mw;
-	(void)mh;
+	draw_panel(app, d, 1, COLS - panel_width() + 1, panel_width() - 1, LINES - 1);
 }
 
 static void designer_status(struct ui_app *app, void *self, bool brief, char *buf, int cap)

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "sectorlab/arch.h"
+#include "sectorlab/caps.h"
 #include "sectorlab/certify.h"
 #include "sectorlab/lmi.h"
 #include "sectorlab/rng.h"
@@ -107,6 +108,38 @@ int main(void)
 	}
 	if (over)
 		printf("note: some allocation took more than %.0f ms on this machine\n", BUDGET_MS);
+
+	/* The sector designer's map at 80x24 (28 x 18 cells) and at 160x50
+	 * (95 x 44; the mlp only), as its task computes it: caps_map_row a row
+	 * at a time. */
+	static const int sizes[2][2] = {{28, 18}, {95, 44}};
+	static const enum model_id models[2] = {MODEL_MLP, MODEL_ALEXNET};
+	for (int m = 0; m < 2; m++)
+		for (int o = 0; o < 2; o++)
+			for (int z = 0; z < 2; z++) {
+				enum sector_objective obj = o ? SECTOR_OBJ_MIN : SECTOR_OBJ_PRODUCT;
+				struct arch arch;
+				model_get(models[m], &arch);
+				int w = sizes[z][0], h = sizes[z][1], caps = 0;
+				double nu[128], worst = 0, t0 = now_ms();
+				struct caps_cell row[128];
+				for (int i = 0; i < w; i++)
+					nu[i] = -8 + (i + 0.5) * 9.0 / w;
+				for (int j = 0; j < h && ok; j++) {
+					double r0 = now_ms();
+					ok &= caps_map_row(&arch, obj, 2 - (j + 0.5) * 1.95 / h, nu, w, row,
+							   NULL, NULL, NULL) == w;
+					worst = fmax(worst, now_ms() - r0);
+					for (int i = 0; i < w; i++)
+						caps += row[i].kind == CAPS_CELL_CAPS;
+				}
+				printf("designer map %-8s %-8s %3dx%-3d %7.2f s (%5.2f ms a cell, a row "
+				       "at most %5.0f ms), %d cells with caps\n",
+				       model_name(models[m]), sector_objective_name(obj), w, h,
+				       (now_ms() - t0) / 1e3, (now_ms() - t0) / (w * h), worst, caps);
+				if (m == 1)
+					break; /* alexnet at the small size only: minutes else */
+			}
 
 	/* the exact LMI for a random 50 x 784 layer (Glorot uniform, like fc1) */
 	struct sl_rng r;
