@@ -775,12 +775,17 @@ const struct ui_screen *ui_race_screen(struct ui_app *app)
 			lab_snapshot(lab, i, &race.snap[i]);
 		race.screen = (struct ui_screen){
 			.title = "Train (the race)",
-			.guide = "curves: each lane in its colour on one epoch axis (lines per "
-				 "step, o per epoch on the test set; lanes trained with another "
-				 "loss than cross-entropy on the loss chart's right axis); bars: "
-				 "the focused lane's ||W|| in use (filled) against its cap (|) "
-				 "and the raw power-iteration estimate of its weight (diamond, r "
-				 "without Unicode)",
+			.guide = "curves: loss and accuracy, each lane in its colour on one "
+				 "epoch axis (lines: training, smoothed; o: the test set after "
+				 "each epoch; *: certified at the radius named; dim: the run "
+				 "before the lane's last restart; lanes trained with another loss "
+				 "than cross-entropy on the loss chart's right axis); table: each "
+				 "lane's clean, FGSM, PGD and certified accuracy at the eps in "
+				 "the header; bars: the focused lane's ||W|| in use (filled) "
+				 "against its cap (|) and the raw power-iteration estimate "
+				 "(diamond, r without Unicode), sparklines their history; the "
+				 "same test digit attacked in every lane; robust accuracy against "
+				 "eps",
 			.keys = race_keys,
 			.nkeys = (int)(sizeof race_keys / sizeof race_keys[0]),
 			.key = race_key,
