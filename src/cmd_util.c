@@ -48,7 +48,36 @@ bool cmd_in_range(struct cmd_range r, double v)
 	return (r.lo_open ? v > r.lo : v >= r.lo) && (r.hi_open ? v < r.hi : v <= r.hi);
 }
 
-int cmd_parse_double(const char *opt, const char *text, struct cmd_range r, double *out)
+/* The settings file of the command running (cmd_with_config) and the
+ * options made from it, so that a bad value can name its line. */
+static struct {
+	const struct config *cfg;
+	char *const *arg; /* "--key=value" */
+	int n;
+} config_now;
+
+struct cmd_origin cmd_origin(const char *value)
+{
+	struct cmd_origin o = {""};
+	for (int i = 0; value && i < config_now.n; i++) {
+		const char *a = config_now.arg[i];
+		if (value < a || value > a + strlen(a))
+			continue;
+		size_t klen = strcspn(a + 2, "=");
+		for (int k = 0; k < config_now.cfg->n; k++) {
+			const struct config_entry *e = &config_now.cfg->entry[k];
+			if (strlen(e->key) == klen && strncmp(e->key, a + 2, klen) == 0)
+				snprintf(o.s, sizeof o.s, "%s line %d: ", config_now.cfg->name,
+					 e->line);
+		}
+	}
+	return o;
+}
+
+/* cmd_parse_double, naming where the value came from (whole: the text it
+ * is part of, for a list's item). */
+static int parse_double_in(const char *opt, const char *text, const char *whole,
+			   struct cmd_range r, double *out)
 {
 	char *end = NULL;
 	errno = 0;
@@ -56,17 +85,24 @@ int cmd_parse_double(const char *opt, const char *text, struct cmd_range r, doub
 	char range[96];
 	range_text(r, range, sizeof range);
 	if (end == text || *end != '\0' || isnan(v)) {
-		fprintf(stderr, "sectorlab: %s expects a number in %s, got '%s'\n", opt, range, text);
+		fprintf(stderr, "sectorlab: %s%s expects a number in %s, got '%s'\n",
+			cmd_origin(whole).s, opt, range, text);
 		return -1;
 	}
 	/* Overflow (ERANGE with an infinite result) is out of every range;
 	 * underflow is a number close to 0 and judged as one. */
 	if (!isfinite(v) || !cmd_in_range(r, v)) {
-		fprintf(stderr, "sectorlab: %s must be in %s, got %s\n", opt, range, text);
+		fprintf(stderr, "sectorlab: %s%s must be in %s, got %s\n", cmd_origin(whole).s, opt,
+			range, text);
 		return -1;
 	}
 	*out = v;
 	return 0;
+}
+
+int cmd_parse_double(const char *opt, const char *text, struct cmd_range r, double *out)
+{
+	return parse_double_in(opt, text, text, r, out);
 }
 
 int cmd_parse_long(const char *opt, const char *text, long min, long max, long *out)
@@ -75,13 +111,13 @@ int cmd_parse_long(const char *opt, const char *text, long min, long max, long *
 	errno = 0;
 	long v = strtol(text, &end, 10);
 	if (end == text || *end != '\0') {
-		fprintf(stderr, "sectorlab: %s expects a whole number between %ld and %ld, got '%s'\n",
-			opt, min, max, text);
+		fprintf(stderr, "sectorlab: %s%s expects a whole number between %ld and %ld, got '%s'\n",
+			cmd_origin(text).s, opt, min, max, text);
 		return -1;
 	}
 	if (errno == ERANGE || v < min || v > max) {
-		fprintf(stderr, "sectorlab: %s must be between %ld and %ld, got %s\n", opt, min,
-			max, text);
+		fprintf(stderr, "sectorlab: %s%s must be between %ld and %ld, got %s\n",
+			cmd_origin(text).s, opt, min, max, text);
 		return -1;
 	}
 	*out = v;
@@ -98,17 +134,18 @@ int cmd_parse_doubles(const char *opt, const char *text, struct cmd_range r, dou
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
 		char item[64];
 		if (len == 0 || len >= sizeof item) {
-			fprintf(stderr, "sectorlab: %s expects numbers separated by commas, got '%s'\n",
-				opt, text);
+			fprintf(stderr, "sectorlab: %s%s expects numbers separated by commas, got '%s'\n",
+				cmd_origin(text).s, opt, text);
 			return -1;
 		}
 		if (n == max) {
-			fprintf(stderr, "sectorlab: %s takes at most %d values\n", opt, max);
+			fprintf(stderr, "sectorlab: %s%s takes at most %d values\n", cmd_origin(text).s,
+				opt, max);
 			return -1;
 		}
 		memcpy(item, p, len);
 		item[len] = '\0';
-		if (cmd_parse_double(opt, item, r, &out[n]) != 0)
+		if (parse_double_in(opt, item, text, r, &out[n]) != 0)
 			return -1;
 		n++;
 		if (!comma)
@@ -363,10 +400,10 @@ int cmd_with_config(const char *cmd, const struct option *longopts,
 	char **args = calloc((size_t)(argc + cap + 1), sizeof *args);
 	char **owned = calloc((size_t)cap, sizeof *owned);
 	int nown = args && owned ? cmd_config_args(cmd, &cfg, longopts, owned, cap) : -2;
-	config_free(&cfg);
 	if (nown < 0) {
 		if (nown == -2)
 			fprintf(stderr, "sectorlab %s: out of memory\n", cmd);
+		config_free(&cfg);
 		free(args);
 		free(owned);
 		return 2;
@@ -380,8 +417,13 @@ int cmd_with_config(const char *cmd, const struct option *longopts,
 			args[n++] = argv[i];
 	args[n] = NULL;
 	config_in_use = path;
+	config_now.cfg = &cfg;
+	config_now.arg = owned;
+	config_now.n = nown;
 	int rc = run(n, args);
+	config_now.n = 0;
 	config_in_use = NULL;
+	config_free(&cfg);
 	if (rc == 2)
 		fprintf(stderr, "sectorlab %s: (the settings in %s are read as options before "
 				"those typed)\n", cmd, path);

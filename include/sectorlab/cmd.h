@@ -48,6 +48,17 @@ struct cmd_range {
 #define CMD_ABOVE(lo, hi) ((struct cmd_range){(lo), (hi), true, false}) /* (lo, hi] */
 bool cmd_in_range(struct cmd_range r, double v);
 
+/*
+ * Where an option's value came from, for messages: "FILE line N: " when
+ * value points into an option that cmd_with_config made from a settings
+ * file's line (while its command runs), else "".  The parsers below put it
+ * before what they say, so a bad value in a settings file names its line.
+ */
+struct cmd_origin {
+	char s[4200];
+};
+struct cmd_origin cmd_origin(const char *value);
+
 /* Parse a number in r (finite by construction: every range is); on error
  * print "--eps must be in [0, 100], got 1e300" and return -1. */
 int cmd_parse_double(const char *opt, const char *text, struct cmd_range r, double *out);
