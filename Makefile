@@ -20,7 +20,8 @@ WARN += -Werror
 endif
 
 ALL_CFLAGS := $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Iinclude $(PKG_CFLAGS) \
-	-DSECTORLAB_DATADIR='"$(PREFIX)/share/sectorlab/data"' $(EXTRA_CFLAGS) -MMD -MP
+	-DSECTORLAB_DATADIR='"$(PREFIX)/share/sectorlab/data"' \
+	-DSECTORLAB_LESSONDIR='"$(PREFIX)/share/sectorlab/lessons"' $(EXTRA_CFLAGS) -MMD -MP
 LDLIBS := $(PKG_LIBS) -ldsdp -lpthread -lm $(EXTRA_LDFLAGS)
 
 CORE_SRC := $(filter-out src/ui_%.c src/cmd_%.c src/main.c,$(wildcard src/*.c))
@@ -62,11 +63,11 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# The installed data directory is compiled into cmd_util.o: rebuild it when
-# PREFIX changes.
+# The installed data and lesson directories are compiled into cmd_util.o and
+# cmd_lab.o: rebuild them when PREFIX changes.
 $(BUILD)/prefix.stamp: FORCE
 	@mkdir -p $(BUILD); echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
-$(BUILD)/src/cmd_util.o: $(BUILD)/prefix.stamp
+$(BUILD)/src/cmd_util.o $(BUILD)/src/cmd_lab.o: $(BUILD)/prefix.stamp
 FORCE:
 
 $(LIB): $(CORE_OBJ)
@@ -162,9 +163,11 @@ data:
 	@sh data/fetch.sh data
 
 install: $(PROG)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/sectorlab/data
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/sectorlab/data \
+		$(DESTDIR)$(PREFIX)/share/sectorlab/lessons
 	install -m 755 $(PROG) $(DESTDIR)$(PREFIX)/bin/sectorlab
 	install -m 644 data/*.gz $(DESTDIR)$(PREFIX)/share/sectorlab/data/
+	install -m 644 assets/lessons/*.conf $(DESTDIR)$(PREFIX)/share/sectorlab/lessons/
 
 clean:
 	rm -rf build

@@ -135,7 +135,7 @@ sl_status lab_new(const struct lab_config *cfg, struct sl_dataset *train,
 	}
 	lab->cfg = *cfg;
 	lab->ctl = (struct lab_controls){
-		.paused = cfg->paused, .pace = cfg->pace, .eps = cfg->eps, .digit = 0,
+		.paused = cfg->paused, .pace = cfg->pace, .eps = cfg->eps, .digit = cfg->digit,
 		.lr_scale = 1, .epochs = cfg->lane[0].train.epochs,
 	};
 	for (int i = 0; i < cfg->nlanes; i++)

@@ -111,7 +111,7 @@ enum ui_tab ui_app_tab(const struct ui_app *app)
 
 /* ---- the app's own keys ---------------------------------------------------- */
 
-enum { ACT_HELP, ACT_QUIT, ACT_REDRAW, ACT_TAB, ACT_NEXT_TAB, ACT_PREV_TAB };
+enum { ACT_HELP, ACT_QUIT, ACT_REDRAW, ACT_TAB, ACT_NEXT_TAB, ACT_PREV_TAB, ACT_SAVE };
 
 static const struct ui_key global_keys[] = {
 	{'1', "1-5", "screens: 1 Train, 2 Sector designer, 3 Attack gallery, 4 Certificate, "
@@ -126,6 +126,9 @@ static const struct ui_key global_keys[] = {
 	{'?', "?", "help: every key of every screen (again: back)", ACT_HELP, true},
 	{'q', "q", "quit the lab (also Ctrl-C)", ACT_QUIT, true},
 	{12, "^L", "redraw the whole screen", ACT_REDRAW, false},
+	{'w', "w", "write the lab's settings (lanes, caps, controls, screen) to a new file "
+		   "here, sectorlab-N.conf: sectorlab --config FILE opens the lab so again",
+	 ACT_SAVE, false},
 };
 
 static const struct ui_screen global_screen = {
@@ -182,6 +185,20 @@ static const struct ui_key *find_key(const struct ui_screen *s, int ch)
 	return NULL;
 }
 
+/* Key w: the settings the lab is in, to a file (the command line's
+ * business: ui_context.save), and where they went. */
+static void save(struct ui_app *app)
+{
+	const struct ui_context *c = app->ctx;
+	char said[sizeof app->said];
+	if (!c->save) {
+		ui_app_say(app, "this lab cannot save its settings");
+		return;
+	}
+	c->save(c->save_ctx, app->lab, (int)app->front, said, sizeof said);
+	ui_app_say(app, "%s", said);
+}
+
 static int dispatch(struct ui_app *app, int ch)
 {
 	const struct ui_screen *top = app->stack[app->depth - 1];
@@ -207,6 +224,7 @@ static int dispatch(struct ui_app *app, int ch)
 		case ACT_PREV_TAB:
 			ui_app_switch(app, (enum ui_tab)((app->front + UI_NTABS - 1) % UI_NTABS));
 			break;
+		case ACT_SAVE: save(app); break;
 		}
 	}
 	if ((flags & UI_POP) && app->depth > 1)
@@ -439,7 +457,10 @@ int ui_lab_run(struct lab *lab, const struct ui_context *ctx)
 		if (t == UI_TAB_GALLERY)
 			app.known[app.nknown++] = ui_gallery_trace_screen(&app);
 	}
-	ui_app_switch(&app, UI_TAB_TRAIN);
+	ui_app_switch(&app, ctx->screen > 0 && ctx->screen < UI_NTABS ? (enum ui_tab)ctx->screen
+									: UI_TAB_TRAIN);
+	if (ctx->note)
+		ui_app_say(&app, "%s", ctx->note);
 
 	int flags = UI_DIRTY;
 	while (!ended_by && !(flags & UI_QUIT)) {
@@ -469,4 +490,31 @@ int ui_lab_run(struct lab *lab, const struct ui_context *ctx)
 	release_signals(&guard);
 	/* A signal ends the lab as it would end a shell command: 128 + signal. */
 	return ended_by ? interrupt_exit_code(ended_by) : 0;
+}
+
+/* ---- screens by name ------------------------------------------------------ */
+
+/* The tabs as settings files name them (--screen). */
+static const char *const screen_names[UI_NTABS] = {
+	[UI_TAB_TRAIN] = "train",	  [UI_TAB_DESIGNER] = "designer",
+	[UI_TAB_GALLERY] = "gallery", [UI_TAB_CERT] = "certificate",
+	[UI_TAB_HELP] = "help",
+};
+
+int ui_screen_parse(const char *name)
+{
+	for (int i = 0; name && i < UI_NTABS; i++)
+		if (strcmp(name, screen_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *ui_screen_name(int screen)
+{
+	return screen >= 0 && screen < UI_NTABS ? screen_names[screen] : "train";
+}
+
+const char *ui_screen_names(void)
+{
+	return "train, designer, gallery, certificate or help";
 }

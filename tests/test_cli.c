@@ -1,4 +1,5 @@
 /* Tests for the command line: help, bad usage, bad data, and a real run. */
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -454,6 +455,99 @@ static void test_json_valid_and_metadata_named(void **state)
 	free(model);
 }
 
+/* Every lesson shipped in assets/lessons/ opens: its settings and the data
+ * are checked (--check), and what --check prints is a settings file that
+ * opens the same lab again.  A lesson can never rot. */
+static void test_lessons_load(void **state)
+{
+	const char *dir = *state;
+	static char again[sizeof out];
+	char args[8192];
+	char *conf = tu_path(dir, "again.conf");
+	DIR *d = opendir("assets/lessons");
+	assert_non_null(d);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		size_t len = strlen(e->d_name);
+		if (len <= 5 || strcmp(e->d_name + len - 5, ".conf") != 0)
+			continue;
+		snprintf(args, sizeof args, "--lesson %.*s --check --data-dir '%s'", (int)(len - 5),
+			 e->d_name, tu_sample_data());
+		int rc = run(args, out, sizeof out);
+		if (rc != 0 || !strstr(out, "lanes     = ") || !strstr(out, "screen    = "))
+			fail_msg("lesson %s: exit %d:\n%s", e->d_name, rc, out);
+		/* Its note fits the footer of an 80-column terminal. */
+		const char *note = strstr(out, "note      = \"");
+		if (note && strcspn(note, "\n") - 13 > 80)
+			fail_msg("lesson %s: a note wider than 80 columns:\n%s", e->d_name, note);
+		assert_int_equal(tu_write_file(conf, out, strlen(out)), 0);
+		snprintf(args, sizeof args, "--config '%s' --check", conf);
+		assert_int_equal(run(args, again, sizeof again), 0);
+		if (strcmp(out, again) != 0)
+			fail_msg("lesson %s: its settings do not read back:\n%s\nthen:\n%s",
+				 e->d_name, out, again);
+		n++;
+	}
+	closedir(d);
+	assert_true(n >= 3);
+	/* Typed options win over a lesson's. */
+	snprintf(args, sizeof args, "--lesson mnist-story --epochs 3 --check --data-dir '%s'",
+		 tu_sample_data());
+	assert_int_equal(run(args, out, sizeof out), 0);
+	assert_non_null(strstr(out, "epochs    = 3\n"));
+	assert_non_null(strstr(out, "lanes     = vanilla,l2,spnorm,margin\n"));
+	free(conf);
+}
+
+/* Lessons by name, and bad settings refused with the file and the line. */
+static void test_lesson_errors(void **state)
+{
+	const char *dir = *state;
+	char args[8192];
+	static const struct {
+		const char *args, *says;
+	} usage[] = {
+		{"--lesson nope", "no lesson 'nope'"},
+		{"--lesson nope", "mnist-story"}, /* the lessons there are, listed */
+		{"--lesson ../data/README", "takes a lesson's name"},
+		{"--lesson", "--lesson needs a NAME"},
+		{"--lesson attacks --lesson=nu-delta", "--lesson given twice"},
+		{"--lesson attacks --config x.conf", "not both"},
+		{"--screen bogus --check", "--screen takes train, designer"},
+		{"--digit 2000 --check", "the test set has 2000 images"},
+	};
+	for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
+		int rc = run(usage[i].args, out, sizeof out);
+		if (rc != 2 || !strstr(out, usage[i].says))
+			fail_msg("'%s' exited %d with:\n%s", usage[i].args, rc, out);
+	}
+	char *conf = tu_path(dir, "lesson.conf");
+	static const struct {
+		const char *text, *says;
+	} bad[] = {
+		{"# a lesson\neps = 0.2\nnu = -2\ndelta = x\n", "line 4: --delta expects a number"},
+		{"eps = 2\n", "line 1: --eps must be in [0, 1], got 2"},
+		{"lanes = vanilla\nscreen = garden\n", "line 2: --screen takes"},
+		{"lanes = vanilla,cheese\n", "line 1: --lanes: unknown lane 'cheese'"},
+		{"\nmodel = resnet\n", "line 2: unknown model 'resnet'"},
+		{"rho = 1,x\n", "line 1: --rho expects a number"},
+		{"seed = -4\n", "line 1: --seed must be between"},
+		{"nu = -0.4\ndelta = 4\n", "line 2: no certified caps"},
+		{"digit = 5000\n", "line 1: --digit 5000"},
+		{"colour = red\n", "line 1: 'colour' is not a setting of sectorlab lab"},
+		{"paused = maybe\n", "line 1: 'paused' takes yes or no"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(tu_write_file(conf, bad[i].text, strlen(bad[i].text)), 0);
+		snprintf(args, sizeof args, "--config '%s' --check --data-dir '%s'", conf,
+			 tu_sample_data());
+		int rc = run(args, out, sizeof out);
+		if (rc != 2 || !strstr(out, bad[i].says) || !strstr(out, "lesson.conf"))
+			fail_msg("'%s' exited %d with:\n%s", bad[i].text, rc, out);
+	}
+	free(conf);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -471,6 +565,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_json_valid_and_metadata_named, tu_setup_tmpdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_train_settings_file, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_lessons_load, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_lesson_errors, tu_setup_tmpdir,
 						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

@@ -201,6 +201,40 @@ static void test_reset_repeats(void **state)
 	lab_free(lab);
 }
 
+/* A lab opened twice from the same settings replays exactly (what a
+ * lesson promises): the same first losses, bit for bit, and the digit and
+ * learning rate it was given. */
+static void test_same_settings_replay(void **state)
+{
+	(void)state;
+	struct lab_config cfg = {.nlanes = 2, .eps = 0.1f, .pace = 0, .eval_n = 200,
+				 .paused = true, .digit = 7};
+	cfg.lane[0] = lane_of(LAB_LANE_VANILLA, 0, 0, SECTOR_OBJ_PRODUCT);
+	cfg.lane[1] = lane_of(LAB_LANE_MARGIN, -2, 0.4, SECTOR_OBJ_PRODUCT);
+	for (int i = 0; i < 2; i++)
+		cfg.lane[i].train.optim.lr = 2e-3;
+	float first[2][3];
+	for (int run = 0; run < 2; run++) {
+		struct lab *lab = open_lab_config(&cfg);
+		assert_int_equal(lab_controls(lab).digit, 7);
+		for (int k = 0; k < 3; k++)
+			lab_step(lab);
+		for (int lane = 0; lane < 2; lane++) {
+			WAIT_FOR(lab, lane, snap.step == 3 && snap.loss.n >= 3);
+			assert_int_equal(snap.example_index, 7);
+			assert_true(fabs(snap.lr - 2e-3) < 1e-12);
+			for (int k = 0; k < 3; k++) {
+				if (run == 0)
+					first[lane][k] = snap.loss.v[k];
+				else if (snap.loss.v[k] != first[lane][k])
+					fail_msg("lane %d step %d: loss %.9g, then %.9g", lane, k,
+						 (double)first[lane][k], (double)snap.loss.v[k]);
+			}
+		}
+		lab_free(lab);
+	}
+}
+
 /* A lane restarted with another caps spec trains with exactly the caps
  * that spec resolves to, its objective included; a spec without caps is
  * refused and the lane goes on as it was. */
@@ -657,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_race_runs),
 		cmocka_unit_test(test_controls),
 		cmocka_unit_test(test_reset_repeats),
+		cmocka_unit_test(test_same_settings_replay),
 		cmocka_unit_test(test_restart_lane_with_caps),
 		cmocka_unit_test(test_set_caps_live),
 		cmocka_unit_test(test_restart_lane_as),

@@ -76,6 +76,7 @@ struct lab_config {
 	bool paused;          /* open paused */
 	char title[160];      /* what runs, for screens (lab_title_of) */
 	enum data_kind data;  /* the dataset the lanes train on */
+	uint32_t digit;       /* the test image shown at first */
 	/* Called on the lane's worker thread after each of its epochs (see
 	 * job_config.on_epoch), for the lanes whose bit is set in hook_lanes.
 	 * A lane's old and new runs never call it at once. */

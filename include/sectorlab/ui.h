@@ -21,6 +21,14 @@ struct ui_context {
 	 * its network: lab_lane). */
 	struct arch arch;
 	bool editor_restarts;    /* false: the designer only shows */
+	int screen;              /* the screen to open on (ui_screen_parse; 0: Train) */
+	const char *note;        /* said under the screen when the lab opens; may be NULL */
+	/* Key w: write the settings the lab is in, with `screen` in front, as
+	 * a settings file; returns 0, or nonzero when nothing was written,
+	 * with a sentence for the user in said (where the file went, or why
+	 * not).  NULL: the lab cannot save its settings. */
+	int (*save)(void *ctx, struct lab *lab, int screen, char *said, size_t cap);
+	void *save_ctx;
 	/* Called after every frame with the number of keys handled so far
 	 * (benchmarks time keypresses with it); may be NULL. */
 	void (*on_frame)(void *ctx, long keys);
@@ -33,6 +41,14 @@ struct ui_context {
  * Returns true, or false with the reason in why.
  */
 bool ui_terminal_usable(char *why, size_t cap);
+
+/* The lab's top-level screens by their names in settings files: "train",
+ * "designer", "gallery", "certificate", "help".  ui_screen_parse returns
+ * the screen's number (0 for train), or -1 for another name;
+ * ui_screen_names lists them for messages ("train, designer, ... or help"). */
+int ui_screen_parse(const char *name);
+const char *ui_screen_name(int screen);
+const char *ui_screen_names(void);
 
 /*
  * Run the lab until the user quits (q), or a signal that ends programs
