@@ -523,7 +523,7 @@ static void test_screen_switching(void **state)
 }
 
 /* At 80 columns help wraps a long line under itself instead of cutting
- * it: the end of the race's reading guide (some 200 columns) is shown. */
+ * it: the end of the race's reading guide (some 600 columns) is shown. */
 static void test_help_wraps(void **state)
 {
 	struct lab_screen *ls = *state;
@@ -531,8 +531,8 @@ static void test_help_wraps(void **state)
 	wait_for(ls->sock, "space");
 	tu_tmux_keys(ls->sock, "?");
 	wait_for(ls->sock, "Train (the race)");
-	assert_non_null(line_of("curves: each lane"));
-	assert_non_null(strstr(screen, "raw power-iteration estimate"));
+	assert_non_null(line_of("curves: loss and accuracy, each lane"));
+	assert_non_null(strstr(screen, "robust accuracy against"));
 	tu_tmux_keys(ls->sock, "Escape");
 	wait_for(ls->sock, "ln 10");
 	assert_int_equal(quit_lab(ls), 0);
@@ -559,6 +559,48 @@ static void test_setup_lane_kind(void **state)
 	tu_tmux_keys(ls->sock, "Escape");
 	wait_for(ls->sock, "space s e");
 	assert_int_equal(quit_lab(ls), 0);
+}
+
+/* A lesson opens the lab as its file says (its screen, its note, paused),
+ * and w writes the state the lab is in then to a new settings file here
+ * that opens the same lab (checked with --check).  The lessons are copied
+ * into the test's directory, where the lab runs and w writes. */
+static void test_lesson_opens_and_saves(void **state)
+{
+	struct lab_screen *ls = *state;
+	char cmd[3 * PATH_MAX], lessons[PATH_MAX], args[2 * PATH_MAX];
+	assert_non_null(realpath("assets/lessons", lessons));
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s/assets' && cp -r '%s' '%s/assets/'", ls->dir, lessons,
+		 ls->dir);
+	assert_int_equal(system(cmd), 0);
+	open_lab(ls, "--lesson nu-delta");
+	wait_for(ls->sock, "Lesson: move over the (nu, delta) plane");
+	assert_int_equal(row_of("2 Sector designer"), 0);
+	assert_null(strstr(screen, "space s e n")); /* not the Train screen */
+	tu_tmux_keys(ls->sock, "1");
+	wait_for(ls->sock, "PAUSED");
+	tu_tmux_keys(ls->sock, "+ + '>' w");
+	wait_for(ls->sock, "settings saved to");
+	assert_non_null(strstr(screen, "sectorlab-1.conf"));
+	assert_int_equal(quit_lab(ls), 0);
+	char *saved = tu_path(ls->dir, "sectorlab-1.conf");
+	char *text = tu_read_file(saved, NULL);
+	assert_non_null(text);
+	static const char *const holds[] = {
+		"lanes     = vanilla,spnorm,margin\n", "nu        = -2\n", "delta     = 0.4\n",
+		"eps       = 0.2\n", "lr        = 0.002\n", "paused    = yes\n",
+		"screen    = train\n", "epochs    = 10\n",
+	};
+	for (size_t i = 0; i < sizeof holds / sizeof holds[0]; i++)
+		if (!strstr(text, holds[i]))
+			fail_msg("the saved settings lack '%s':\n%s", holds[i], text);
+	static char out[1 << 14];
+	snprintf(args, sizeof args, "--config '%s' --check --data-dir '%s'", saved,
+		 tu_sample_data());
+	assert_int_equal(tu_run(args, false, out, sizeof out), 0);
+	assert_non_null(strstr(out, "eps       = 0.2\n"));
+	free(text);
+	free(saved);
 }
 
 /* NO_COLOR: no colour escapes on the screen (attributes stay). */
@@ -769,6 +811,7 @@ int main(int argc, char **argv)
 		T(test_gallery_80x24),
 		T(test_gallery_presets_cancel),
 		T(test_gallery_160x50),
+		T(test_lesson_opens_and_saves),
 		T(test_no_color),
 		T(test_sigquit_restores),
 		T(test_sighup_restores),
