@@ -91,14 +91,13 @@ static void usage(FILE *f)
 }
 
 struct attack_opts {
-	const char *model, *arch, *attack, *norm, *labels, *preset, *target, *dataset, *data_dir;
+	const char *model, *arch, *dataset, *data_dir;
 	const char *png_dir, *npy, *csv, *plot;
+	struct cmd_recipe_request rq; /* the recipe's options */
 	double eps[MAX_EPS];
 	int neps;
-	long steps, restarts, n, batch, seed, png_count, threads;
-	double step_size, step_travel;
-	bool random_start, no_clip, early_stop, json, quiet;
-	bool steps_given, step_size_given, step_travel_given, restarts_given, seed_given;
+	long n, batch, png_count, threads;
+	bool json, quiet;
 	bool png_count_given;
 };
 
@@ -162,39 +161,39 @@ static int parse(int argc, char **argv, struct attack_opts *o)
 		switch (c) {
 		case O_MODEL: o->model = optarg; break;
 		case O_ARCH: o->arch = optarg; break;
-		case O_ATTACK: o->attack = optarg; break;
-		case O_NORM: o->norm = optarg; break;
+		case O_ATTACK: o->rq.attack = optarg; break;
+		case O_NORM: o->rq.norm = optarg; break;
 		case O_EPS:
 			o->neps = cmd_parse_doubles("--eps", optarg, R_EPS, o->eps, MAX_EPS);
 			bad |= o->neps < 0;
 			break;
 		case O_STEPS:
-			bad |= cmd_parse_long("--steps", optarg, 1, 1000000, &o->steps);
-			o->steps_given = true;
+			bad |= cmd_parse_long("--steps", optarg, 1, 1000000, &o->rq.steps);
+			o->rq.steps_given = true;
 			break;
 		case O_STEP_SIZE:
-			bad |= cmd_parse_double("--step-size", optarg, R_EPS_STEP, &o->step_size);
-			o->step_size_given = true;
+			bad |= cmd_parse_double("--step-size", optarg, R_EPS_STEP, &o->rq.step_size);
+			o->rq.step_size_given = true;
 			break;
 		case O_STEP_TRAVEL:
-			bad |= cmd_parse_double("--step-travel", optarg, R_EPS_STEP, &o->step_travel);
-			o->step_travel_given = true;
+			bad |= cmd_parse_double("--step-travel", optarg, R_EPS_STEP, &o->rq.step_travel);
+			o->rq.step_travel_given = true;
 			break;
-		case O_RANDOM_START: o->random_start = true; break;
+		case O_RANDOM_START: o->rq.random_start = true; break;
 		case O_RESTARTS:
-			bad |= cmd_parse_long("--restarts", optarg, 1, 10000, &o->restarts);
-			o->restarts_given = true;
+			bad |= cmd_parse_long("--restarts", optarg, 1, 10000, &o->rq.restarts);
+			o->rq.restarts_given = true;
 			break;
-		case O_LABELS: o->labels = optarg; break;
-		case O_NO_CLIP: o->no_clip = true; break;
-		case O_EARLY_STOP: o->early_stop = true; break;
-		case O_TARGET: o->target = optarg; break;
-		case O_PRESET: o->preset = optarg; break;
+		case O_LABELS: o->rq.labels = optarg; break;
+		case O_NO_CLIP: o->rq.no_clip = true; break;
+		case O_EARLY_STOP: o->rq.early_stop = true; break;
+		case O_TARGET: o->rq.target = optarg; break;
+		case O_PRESET: o->rq.preset = optarg; break;
 		case O_N: bad |= cmd_parse_long("--n", optarg, 1, 100000000L, &o->n); break;
 		case O_BATCH: bad |= cmd_parse_long("--batch", optarg, 1, 65536, &o->batch); break;
 		case O_SEED:
-			bad |= cmd_parse_long("--seed", optarg, 0, 0x7fffffffL, &o->seed);
-			o->seed_given = true;
+			bad |= cmd_parse_long("--seed", optarg, 0, 0x7fffffffL, &o->rq.seed);
+			o->rq.seed_given = true;
 			break;
 		case O_DATASET: o->dataset = optarg; break;
 		case O_DATADIR: o->data_dir = optarg; break;
@@ -230,72 +229,8 @@ static int parse(int argc, char **argv, struct attack_opts *o)
 	}
 	if (o->png_count_given && !o->png_dir)
 		return bad_usage("--png-count is a setting of --png-dir");
-	if (o->step_size_given && o->step_travel_given)
+	if (o->rq.step_size_given && o->rq.step_travel_given)
 		return bad_usage("give --step-size or --step-travel, not both");
-	return 0;
-}
-
-/* Options -> recipe: the preset (or the defaults), then every option given. */
-static int build_recipe(const struct attack_opts *o, int classes, struct attack_recipe *r)
-{
-	struct sl_error err;
-	status_clear(&err);
-	*r = attack_recipe_pgd(ATTACK_NORM_INF, 0, 40);
-	if (o->preset && attack_preset(o->preset, r, &err) != SL_OK)
-		return bad_usage(err.msg);
-	if (o->attack && attack_kind_parse(o->attack, &r->kind, &err) != SL_OK)
-		return bad_usage(err.msg);
-	if (o->attack && r->kind != ATTACK_PGD) {
-		/* a one-step attack: the norm follows it unless --norm says otherwise */
-		r->norm = r->kind == ATTACK_FGSM ? ATTACK_NORM_INF : ATTACK_NORM_2;
-		r->steps = 1;
-		r->step_size = 0;
-		r->step_travel = 1;
-		r->random_start = false;
-		r->restarts = 1;
-	}
-	if (o->norm && attack_norm_parse(o->norm, &r->norm, &err) != SL_OK)
-		return bad_usage(err.msg);
-	if (o->labels && attack_labels_parse(o->labels, &r->labels, &err) != SL_OK)
-		return bad_usage(err.msg);
-	if (o->steps_given)
-		r->steps = (int)o->steps;
-	if (o->step_size_given) {
-		r->step_size = (float)o->step_size;
-	} else if (o->step_travel_given) {
-		r->step_size = 0;
-		r->step_travel = (float)o->step_travel;
-	}
-	if (o->random_start)
-		r->random_start = true;
-	if (o->restarts_given)
-		r->restarts = (int)o->restarts;
-	if (o->no_clip)
-		r->clip = false;
-	if (o->early_stop)
-		r->early_stop = true;
-	if (o->seed_given)
-		r->seed = (uint64_t)o->seed;
-	if (o->target) {
-		if (strcmp(o->target, "next") == 0) {
-			r->target = ATTACK_TARGET_NEXT;
-		} else {
-			long t;
-			if (cmd_parse_long("--target", o->target, 0, 1000, &t) != 0)
-				return bad_usage(NULL);
-			r->target = ATTACK_TARGET_CLASS;
-			r->target_class = (int)t;
-		}
-	}
-	/* Options that would change nothing are refused, as the one-step attacks
-	 * refuse PGD's. */
-	if (o->seed_given && !r->random_start)
-		return bad_usage("--seed is a setting of random starts (--random-start, or "
-				 "--preset madry)");
-	if (o->early_stop && r->kind != ATTACK_PGD)
-		return bad_usage("--early-stop is a setting of pgd (fgsm and fgm take one step)");
-	if (attack_recipe_check(r, classes, &err) != SL_OK)
-		return bad_usage(err.msg);
 	return 0;
 }
 
@@ -695,7 +630,7 @@ static int ensure_dir(const char *dir)
 
 static int attack_run(int argc, char **argv)
 {
-	struct attack_opts o = {.n = 0, .batch = 500, .png_count = 10, .seed = 1};
+	struct attack_opts o = {.n = 0, .batch = 500, .png_count = 10, .rq = {.seed = 1}};
 	int rc = parse(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? 0 : rc;
@@ -736,9 +671,11 @@ static int attack_run(int argc, char **argv)
 	const struct sl_dataset *test = &m.test;
 	const char *model_name = m.model_name, *mode = m.mode, *dataset = m.dataset;
 	struct attack_recipe recipe;
-	rc = build_recipe(&o, net->out_dim, &recipe);
-	if (rc)
+	rc = cmd_attack_recipe("attack", &o.rq, net->out_dim, &recipe);
+	if (rc) {
+		bad_usage(NULL);
 		goto out;
+	}
 	rc = 1;
 	int n = o.n > 0 && o.n < (long)test->n ? (int)o.n : (int)test->n;
 	float eps[MAX_EPS];

@@ -434,6 +434,86 @@ int cmd_with_config(const char *cmd, const struct option *longopts,
 	return rc;
 }
 
+/* A recipe error: "sectorlab <cmd>: [FILE line N: ]msg", exit status 2. */
+static int recipe_fail(const char *cmd, const char *from, const char *msg)
+{
+	fprintf(stderr, "sectorlab %s: %s%s\n", cmd, cmd_origin(from).s, msg);
+	return 2;
+}
+
+int cmd_attack_recipe(const char *cmd, const struct cmd_recipe_request *q, int classes,
+		      struct attack_recipe *r)
+{
+	struct sl_error err;
+	status_clear(&err);
+	const char *pre = q->prefix ? q->prefix : "";
+	char msg[600], opt[64];
+	*r = attack_recipe_pgd(ATTACK_NORM_INF, 0, 40);
+	if (q->preset && attack_preset(q->preset, r, &err) != SL_OK)
+		return recipe_fail(cmd, q->preset, err.msg);
+	if (q->attack && attack_kind_parse(q->attack, &r->kind, &err) != SL_OK)
+		return recipe_fail(cmd, q->attack, err.msg);
+	if (q->attack && r->kind != ATTACK_PGD) {
+		/* a one-step attack: the norm follows it unless --norm says otherwise */
+		r->norm = r->kind == ATTACK_FGSM ? ATTACK_NORM_INF : ATTACK_NORM_2;
+		r->steps = 1;
+		r->step_size = 0;
+		r->step_travel = 1;
+		r->random_start = false;
+		r->restarts = 1;
+	}
+	if (q->norm && attack_norm_parse(q->norm, &r->norm, &err) != SL_OK)
+		return recipe_fail(cmd, q->norm, err.msg);
+	if (q->labels && attack_labels_parse(q->labels, &r->labels, &err) != SL_OK)
+		return recipe_fail(cmd, q->labels, err.msg);
+	if (q->steps_given)
+		r->steps = (int)q->steps;
+	if (q->step_size_given) {
+		r->step_size = (float)q->step_size;
+	} else if (q->step_travel_given) {
+		r->step_size = 0;
+		r->step_travel = (float)q->step_travel;
+	}
+	if (q->random_start)
+		r->random_start = true;
+	if (q->restarts_given)
+		r->restarts = (int)q->restarts;
+	if (q->no_clip)
+		r->clip = false;
+	if (q->early_stop)
+		r->early_stop = true;
+	if (q->seed_given)
+		r->seed = (uint64_t)q->seed;
+	if (q->target) {
+		if (strcmp(q->target, "next") == 0) {
+			r->target = ATTACK_TARGET_NEXT;
+		} else {
+			long t;
+			snprintf(opt, sizeof opt, "--%starget", pre);
+			if (cmd_parse_long(opt, q->target, 0, 1000, &t) != 0)
+				return 2;
+			r->target = ATTACK_TARGET_CLASS;
+			r->target_class = (int)t;
+		}
+	}
+	/* Options that would change nothing are refused, as the one-step attacks
+	 * refuse PGD's. */
+	if (q->seed_given && !r->random_start) {
+		snprintf(msg, sizeof msg, "--%sseed is a setting of random starts (--%srandom-start, "
+					  "or --%spreset madry)",
+			 pre, pre, pre);
+		return recipe_fail(cmd, NULL, msg);
+	}
+	if (q->early_stop && r->kind != ATTACK_PGD) {
+		snprintf(msg, sizeof msg,
+			 "--%searly-stop is a setting of pgd (fgsm and fgm take one step)", pre);
+		return recipe_fail(cmd, NULL, msg);
+	}
+	if (attack_recipe_check(r, classes, &err) != SL_OK)
+		return recipe_fail(cmd, NULL, err.msg);
+	return 0;
+}
+
 /* Where a caps error goes: why (cap bytes) when given, else stderr. */
 struct caps_err {
 	const char *cmd;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sectorlab/attack.h"
 #include "sectorlab/certify.h"
 #include "sectorlab/checkpoint.h"
 #include "sectorlab/config.h"
@@ -174,6 +175,29 @@ int cmd_with_config(const char *cmd, const struct option *longopts,
  */
 int cmd_config_args(const char *cmd, const struct config *cfg, const struct option *longopts,
 		    char **out, int cap);
+
+/* How an attack recipe was asked for: attack's options, or the lab's
+ * attack-* settings (unset: NULL, false). */
+struct cmd_recipe_request {
+	const char *prefix;  /* option names in messages: "--" prefix "seed" */
+	const char *preset, *attack, *norm, *labels, *target;
+	long steps, restarts, seed;
+	double step_size, step_travel;
+	bool steps_given, step_size_given, step_travel_given, restarts_given, seed_given;
+	bool random_start, no_clip, early_stop;
+};
+
+/*
+ * The recipe q asks for into r: the preset (else PGD, L-inf, 40 steps, eps
+ * 0), then every option given; a one-step attack (fgsm, fgm) brings its own
+ * norm, one step and no restarts unless told otherwise.  Options that would
+ * change nothing (a seed without random starts, early stopping of a one-step
+ * attack) are refused, and the whole is checked (attack_recipe_check for
+ * classes).  eps stays the caller's to set.  Returns 0, or 2 after saying
+ * why ("sectorlab <cmd>: ...", with the settings line of a bad name).
+ */
+int cmd_attack_recipe(const char *cmd, const struct cmd_recipe_request *q, int classes,
+		      struct attack_recipe *r);
 
 /* How spnorm caps were asked for on a command line (unset: NAN, 0, NULL). */
 struct cmd_caps_request {
