@@ -87,6 +87,13 @@ static void usage(FILE *f)
 	      "  --screen NAME    the screen to open on: train (default), designer,\n"
 	      "                   gallery, certificate or help\n"
 	      "  --note TEXT      a line the lab shows under the screen when it opens\n"
+	      "  --attack-preset P, --attack A, --attack-norm N, --attack-eps X,\n"
+	      "  --attack-steps K, --attack-step-size S, --attack-step-travel T,\n"
+	      "  --attack-restarts R, --attack-random-start, --attack-labels L,\n"
+	      "  --attack-no-clip, --attack-seed S\n"
+	      "                   the attack gallery's recipe, as the options of\n"
+	      "                   'sectorlab attack' without 'attack-' (default: PGD-40,\n"
+	      "                   L-inf, at --eps)\n"
 	      "  --lesson NAME    open a lesson (listed below): the settings file\n"
 	      "                   NAME.conf in assets/lessons/ (from the top of a\n"
 	      "                   checkout), else where 'make install' put them\n"
@@ -112,7 +119,9 @@ static void usage(FILE *f)
  * help. */
 enum { O_DATASET = 256, O_DATADIR, O_MODE, O_RHO, O_EPOCHS, O_SEED, O_EPS, O_PACE,
        O_HELP_LAB, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_OUT, O_ARCH, O_MODEL, O_LANES,
-       O_PAUSED, O_RADIUS, O_LR, O_DIGIT, O_SCREEN, O_NOTE, O_CHECK };
+       O_PAUSED, O_RADIUS, O_LR, O_DIGIT, O_SCREEN, O_NOTE, O_CHECK, O_A_PRESET, O_A_KIND,
+       O_A_NORM, O_A_EPS, O_A_STEPS, O_A_STEP_SIZE, O_A_STEP_TRAVEL, O_A_RESTARTS,
+       O_A_RANDOM_START, O_A_LABELS, O_A_NO_CLIP, O_A_SEED };
 static const struct option lab_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
@@ -137,6 +146,18 @@ static const struct option lab_options[] = {
 	{"screen", required_argument, 0, O_SCREEN},
 	{"note", required_argument, 0, O_NOTE},
 	{"check", no_argument, 0, O_CHECK},
+	{"attack-preset", required_argument, 0, O_A_PRESET},
+	{"attack", required_argument, 0, O_A_KIND},
+	{"attack-norm", required_argument, 0, O_A_NORM},
+	{"attack-eps", required_argument, 0, O_A_EPS},
+	{"attack-steps", required_argument, 0, O_A_STEPS},
+	{"attack-step-size", required_argument, 0, O_A_STEP_SIZE},
+	{"attack-step-travel", required_argument, 0, O_A_STEP_TRAVEL},
+	{"attack-restarts", required_argument, 0, O_A_RESTARTS},
+	{"attack-random-start", no_argument, 0, O_A_RANDOM_START},
+	{"attack-labels", required_argument, 0, O_A_LABELS},
+	{"attack-no-clip", no_argument, 0, O_A_NO_CLIP},
+	{"attack-seed", required_argument, 0, O_A_SEED},
 	{"help-lab", no_argument, 0, O_HELP_LAB},
 	{"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0},
@@ -149,6 +170,9 @@ struct lab_options {
 	const char *screen_text, *note, *digit_text;
 	const char *caps_text; /* the last of --nu, --delta, --rho, --caps, --objective */
 	struct cmd_caps_request req;
+	struct cmd_recipe_request rq; /* the gallery's recipe */
+	double attack_eps;            /* NAN: --eps, or the preset's */
+	bool recipe_given;
 	double eps, radius, lr; /* lr: NAN for the model's */
 	long epochs, seed, pace, digit;
 	bool paused, check;
@@ -160,6 +184,8 @@ struct lab_setup {
 	struct arch arch;
 	struct lab_config cfg;
 	int screen; /* ui_screen_parse */
+	struct attack_recipe recipe;
+	bool have_recipe; /* the options asked for one */
 };
 
 /* "lab", or "lab: FILE line N" when text came from a settings file: the
@@ -224,7 +250,8 @@ static int parse_lanes(const char *text, enum lab_lane_kind *kinds)
 static int parse_options(int argc, char **argv, struct lab_options *o)
 {
 	*o = (struct lab_options){.req = {.nu = NAN, .delta = NAN}, .eps = 0.1, .lr = NAN,
-				  .radius = LAB_CERT_RADIUS,
+				  .radius = LAB_CERT_RADIUS, .rq = {.prefix = "attack-"},
+				  .attack_eps = NAN,
 				  .epochs = 30, .seed = 1, .pace = 30};
 	int bad = 0, c;
 	optind = 0; /* glibc: start afresh, whatever an earlier parse left */
@@ -270,6 +297,38 @@ static int parse_options(int argc, char **argv, struct lab_options *o)
 		case O_SCREEN: o->screen_text = optarg; break;
 		case O_NOTE: o->note = optarg; break;
 		case O_CHECK: o->check = true; break;
+		case O_A_PRESET: o->rq.preset = optarg; break;
+		case O_A_KIND: o->rq.attack = optarg; break;
+		case O_A_NORM: o->rq.norm = optarg; break;
+		case O_A_EPS:
+			bad |= cmd_parse_double("--attack-eps", optarg, CMD_RANGE(0, 100),
+						&o->attack_eps);
+			break;
+		case O_A_STEPS:
+			bad |= cmd_parse_long("--attack-steps", optarg, 1, 1000000, &o->rq.steps);
+			o->rq.steps_given = true;
+			break;
+		case O_A_STEP_SIZE:
+			bad |= cmd_parse_double("--attack-step-size", optarg, CMD_ABOVE(0, 100),
+						&o->rq.step_size);
+			o->rq.step_size_given = true;
+			break;
+		case O_A_STEP_TRAVEL:
+			bad |= cmd_parse_double("--attack-step-travel", optarg, CMD_ABOVE(0, 100),
+						&o->rq.step_travel);
+			o->rq.step_travel_given = true;
+			break;
+		case O_A_RESTARTS:
+			bad |= cmd_parse_long("--attack-restarts", optarg, 1, 10000, &o->rq.restarts);
+			o->rq.restarts_given = true;
+			break;
+		case O_A_RANDOM_START: o->rq.random_start = true; break;
+		case O_A_LABELS: o->rq.labels = optarg; break;
+		case O_A_NO_CLIP: o->rq.no_clip = true; break;
+		case O_A_SEED:
+			bad |= cmd_parse_long("--attack-seed", optarg, 0, 0x7fffffffL, &o->rq.seed);
+			o->rq.seed_given = true;
+			break;
 		case O_HELP_LAB:
 		case 'h': usage(stdout); return 1;
 		default: bad = 1; break;
@@ -277,6 +336,16 @@ static int parse_options(int argc, char **argv, struct lab_options *o)
 	}
 	if (!bad && optind < argc) {
 		fprintf(stderr, "sectorlab: unknown command or argument '%s'\n", argv[optind]);
+		bad = 1;
+	}
+	const struct cmd_recipe_request *q = &o->rq;
+	o->recipe_given = q->preset || q->attack || q->norm || q->labels || q->steps_given ||
+			  q->step_size_given || q->step_travel_given || q->restarts_given ||
+			  q->random_start || q->no_clip || q->seed_given || !isnan(o->attack_eps);
+	if (!bad && q->step_size_given && q->step_travel_given) {
+		fprintf(stderr, "sectorlab lab: %sgive --attack-step-size or --attack-step-travel, "
+				"not both\n",
+			cmd_origin(o->rq.preset).s);
 		bad = 1;
 	}
 	for (const char *p = o->note; !bad && p && *p; p++)
@@ -334,6 +403,22 @@ static int resolve(const struct lab_options *o, struct lab_setup *s)
 		fprintf(stderr, "sectorlab lab: %s--screen takes %s, not '%s'\n",
 			cmd_origin(o->screen_text).s, ui_screen_names(), o->screen_text);
 		return 2;
+	}
+
+	/* The gallery's recipe: attack's options, at --attack-eps (else the
+	 * preset's eps, else the lab's). */
+	if (o->recipe_given) {
+		if (cmd_attack_recipe("lab", &o->rq, 10, &s->recipe) != 0)
+			return 2;
+		if (!isnan(o->attack_eps))
+			s->recipe.eps = (float)o->attack_eps;
+		else if (!o->rq.preset || s->recipe.eps == 0)
+			s->recipe.eps = (float)o->eps;
+		if (attack_recipe_check(&s->recipe, 10, &err) != SL_OK) {
+			fprintf(stderr, "sectorlab lab: the attack recipe: %s\n", err.msg);
+			return 2;
+		}
+		s->have_recipe = true;
 	}
 
 	/* The lanes: --lanes, or one lane of --mode, or the race. */
@@ -516,6 +601,29 @@ static const char *exactf(float v, char *buf, size_t cap)
 	return buf;
 }
 
+/* The gallery's recipe, every setting of it, so that no default decides. */
+static void write_recipe(FILE *f, const struct attack_recipe *r)
+{
+	char num[64];
+	fprintf(f, "attack              = %s\n", attack_kind_name(r->kind));
+	fprintf(f, "attack-norm         = %s\n", attack_norm_name(r->norm));
+	fprintf(f, "attack-eps          = %s\n", exactf(r->eps, num, sizeof num));
+	if (r->kind == ATTACK_PGD) {
+		fprintf(f, "attack-steps        = %d\n", r->steps);
+		if (r->step_size > 0)
+			fprintf(f, "attack-step-size    = %s\n", exactf(r->step_size, num, sizeof num));
+		else
+			fprintf(f, "attack-step-travel  = %s\n",
+				exactf(r->step_travel, num, sizeof num));
+		fprintf(f, "attack-restarts     = %d\n", r->restarts);
+		fprintf(f, "attack-random-start = %s\n", r->random_start ? "yes" : "no");
+		if (r->random_start)
+			fprintf(f, "attack-seed         = %llu\n", (unsigned long long)r->seed);
+	}
+	fprintf(f, "attack-labels       = %s\n", attack_labels_name(r->labels));
+	fprintf(f, "attack-no-clip      = %s\n", r->clip ? "no" : "yes");
+}
+
 static bool capped_kind(enum lab_lane_kind k)
 {
 	return k == LAB_LANE_SPNORM || k == LAB_LANE_MARGIN;
@@ -545,7 +653,8 @@ static bool same_caps(const struct caps_spec *a, const struct caps_spec *b)
  * (its caps are lost), or 0.
  */
 static int write_settings(FILE *f, const char *heading, const struct lab_options *o,
-			  const struct lab_config *cfg, const struct lab_controls *ctl, int screen)
+			  const struct lab_config *cfg, const struct lab_controls *ctl, int screen,
+			  const struct attack_recipe *recipe)
 {
 	char num[64], label[ARCH_TEXT];
 	const struct train_config *t0 = &cfg->lane[0].train;
@@ -606,6 +715,8 @@ static int write_settings(FILE *f, const char *heading, const struct lab_options
 	fprintf(f, "screen    = %s\n", ui_screen_name(screen));
 	if (o->note)
 		fprintf(f, "note      = \"%s\"\n", o->note);
+	if (recipe)
+		write_recipe(f, recipe);
 	return lost;
 }
 
@@ -635,7 +746,8 @@ static int free_name(char *path, size_t cap)
 	return -1;
 }
 
-static int save_settings(void *ctx, struct lab *lab, int screen, char *said, size_t cap)
+static int save_settings(void *ctx, struct lab *lab, const struct ui_saved *state, char *said,
+			 size_t cap)
 {
 	const struct lab_save_ctx *c = ctx;
 	struct lab_config cfg = c->s->cfg;
@@ -660,7 +772,7 @@ static int save_settings(void *ctx, struct lab *lab, int screen, char *said, siz
 		snprintf(said, cap, "not saved: %s", err.msg);
 		return -1;
 	}
-	int lost = write_settings(a.f, heading, c->o, &cfg, &ctl, screen);
+	int lost = write_settings(a.f, heading, c->o, &cfg, &ctl, state->screen, state->recipe);
 	if (io_atomic_commit(&a, &err) != SL_OK) {
 		snprintf(said, cap, "not saved: %s", err.msg);
 		return -1;
@@ -739,7 +851,8 @@ static int lab_run(int argc, char **argv)
 			 dir, train.n, test.n);
 		data_free(&train);
 		data_free(&test);
-		write_settings(stdout, heading, &o, cfg, &ctl, s.screen);
+		write_settings(stdout, heading, &o, cfg, &ctl, s.screen,
+			       s.have_recipe ? &s.recipe : NULL);
 		return 0; /* main closes stdout and says if that failed */
 	}
 	struct lab_saver saver = {.path = o.out_path, .kind = s.kind, .saved_epoch = -1};
@@ -770,6 +883,7 @@ static int lab_run(int argc, char **argv)
 		.editor_restarts = true,
 		.screen = s.screen,
 		.note = o.note,
+		.recipe = s.have_recipe ? &s.recipe : NULL,
 		.save = save_settings,
 		.save_ctx = &save_ctx,
 	};

@@ -195,7 +195,8 @@ static void save(struct ui_app *app)
 		ui_app_say(app, "this lab cannot save its settings");
 		return;
 	}
-	c->save(c->save_ctx, app->lab, (int)app->front, said, sizeof said);
+	struct ui_saved state = {.screen = (int)app->front};
+	c->save(c->save_ctx, app->lab, &state, said, sizeof said);
 	ui_app_say(app, "%s", said);
 }
 

@@ -536,6 +536,10 @@ static void test_lesson_errors(void **state)
 		{"digit = 5000\n", "line 1: --digit 5000"},
 		{"colour = red\n", "line 1: 'colour' is not a setting of sectorlab lab"},
 		{"paused = maybe\n", "line 1: 'paused' takes yes or no"},
+		{"attack = pgd\nattack-norm = 3\n", "line 2: unknown norm '3'"},
+		{"attack-eps = -1\n", "line 1: --attack-eps must be in [0, 100]"},
+		{"attack-seed = 4\n", "--attack-seed is a setting of random starts"},
+		{"attack-preset = fast\n", "line 1: unknown preset 'fast'"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assert_int_equal(tu_write_file(conf, bad[i].text, strlen(bad[i].text)), 0);

@@ -10,7 +10,14 @@
 #include <stddef.h>
 
 #include "sectorlab/arch.h"
+#include "sectorlab/attack.h"
 #include "sectorlab/lab.h"
+
+/* What the screens hold that a settings file keeps (key w). */
+struct ui_saved {
+	int screen;                         /* the tab in front (ui_screen_parse) */
+	const struct attack_recipe *recipe; /* the attack gallery's; NULL before it opens */
+};
 
 struct ui_context {
 	const char *title;       /* e.g. "mlp on the MNIST sample (8000 train, 2000 test)" */
@@ -23,11 +30,14 @@ struct ui_context {
 	bool editor_restarts;    /* false: the designer only shows */
 	int screen;              /* the screen to open on (ui_screen_parse; 0: Train) */
 	const char *note;        /* said under the screen when the lab opens; may be NULL */
-	/* Key w: write the settings the lab is in, with `screen` in front, as
-	 * a settings file; returns 0, or nonzero when nothing was written,
-	 * with a sentence for the user in said (where the file went, or why
-	 * not).  NULL: the lab cannot save its settings. */
-	int (*save)(void *ctx, struct lab *lab, int screen, char *said, size_t cap);
+	/* The attack gallery's recipe when it opens; NULL: its own default. */
+	const struct attack_recipe *recipe;
+	/* Key w: write the settings the lab and its screens are in as a
+	 * settings file; returns 0, or nonzero when nothing was written, with
+	 * a sentence for the user in said (where the file went, or why not).
+	 * NULL: the lab cannot save its settings. */
+	int (*save)(void *ctx, struct lab *lab, const struct ui_saved *state, char *said,
+		    size_t cap);
 	void *save_ctx;
 	/* Called after every frame with the number of keys handled so far
 	 * (benchmarks time keypresses with it); may be NULL. */
