@@ -195,7 +195,10 @@ static void save(struct ui_app *app)
 		ui_app_say(app, "this lab cannot save its settings");
 		return;
 	}
+	struct attack_recipe recipe;
 	struct ui_saved state = {.screen = (int)app->front};
+	if (ui_gallery_recipe(app, &recipe))
+		state.recipe = &recipe;
 	c->save(c->save_ctx, app->lab, &state, said, sizeof said);
 	ui_app_say(app, "%s", said);
 }

@@ -1053,6 +1053,14 @@ static void gallery_close(struct ui_app *app, void *self)
 	u->test = NULL;
 }
 
+bool ui_gallery_recipe(struct ui_app *app, struct attack_recipe *out)
+{
+	if (gu.app != app)
+		return false;
+	*out = gu.r;
+	return true;
+}
+
 const struct ui_screen *ui_gallery_screen(struct ui_app *app)
 {
 	if (gu.app != app) {
@@ -1065,6 +1073,8 @@ const struct ui_screen *ui_gallery_screen(struct ui_app *app)
 							  ? lab_controls(lab).eps
 							  : 0.1f, 40);
 		gu.r.eps = eps_inf[step_in(eps_inf, COUNT(eps_inf), gu.r.eps * 0.999f, 1)];
+		if (ui_app_context(app)->recipe) /* a lesson's */
+			gu.r = *ui_app_context(app)->recipe;
 		gu.sweep_n = 500;
 		gu.want_net = gu.want_grid = true;
 		gu.screen = (struct ui_screen){

@@ -94,6 +94,8 @@ const struct ui_screen *ui_help_screen(struct ui_app *app);
 const struct ui_screen *ui_gallery_screen(struct ui_app *app);
 /* The gallery's step-through of one image, a modal screen over it. */
 const struct ui_screen *ui_gallery_trace_screen(struct ui_app *app);
+/* The gallery's recipe as it is now (false before the gallery opened). */
+bool ui_gallery_recipe(struct ui_app *app, struct attack_recipe *out);
 const struct ui_screen *ui_cert_screen(struct ui_app *app);
 const struct ui_screen *ui_setup_screen(struct ui_app *app);
 
