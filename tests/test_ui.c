@@ -575,8 +575,8 @@ static void test_lesson_opens_and_saves(void **state)
 	assert_int_equal(system(cmd), 0);
 	open_lab(ls, "--lesson nu-delta");
 	wait_for(ls->sock, "Lesson: move over the (nu, delta) plane");
-	assert_int_equal(row_of("2 Sector designer"), 0);
-	assert_null(strstr(screen, "space s e n")); /* not the Train screen */
+	wait_for(ls->sock, "(nu, delta) = (-2, 0.4)"); /* the sector designer */
+	assert_null(strstr(screen, "space s e n"));       /* not the Train screen */
 	tu_tmux_keys(ls->sock, "1");
 	wait_for(ls->sock, "PAUSED");
 	tu_tmux_keys(ls->sock, "+ + '>' w");
