@@ -111,6 +111,8 @@ static const struct key_case cases[] = {
 	{"e (one epoch)", "e", " ", 0},
 	{"m (more epochs)", "m", NULL, 0},
 	{"a (designer)", "a", "1", 0},
+	{"o (setup)", "o", "\033", 0},
+	{"g (ghosts)", "g", "g", 0},
 	{"? (help)", "?", "\033", 0},
 	{"r (reset)", "r", NULL, 3},
 };
@@ -128,7 +130,9 @@ static int cmp(const void *a, const void *b)
 /* Type bytes and wait for the frame after the lab handled them. */
 static double press(struct bench *b, const char *bytes)
 {
-	long want = atomic_load(&b->keys) + (long)strlen(bytes);
+	/* An escape sequence (an arrow key) is one key; else one a byte. */
+	long n = bytes[0] == '\033' && bytes[1] ? 1 : (long)strlen(bytes);
+	long want = atomic_load(&b->keys) + n;
 	double t0 = now();
 	if (write(b->master, bytes, strlen(bytes)) < 0)
 		return NAN;
