@@ -32,17 +32,19 @@
 
 struct tensor_ref {
 	char name[CKPT_NAME];
-	const float *data;
-	float scale;       /* written as data * scale */
+	const void *data;
+	const char *dtype; /* "F32" unless an array says otherwise */
+	unsigned size;     /* bytes a value */
+	float scale;       /* F32: written as data * scale */
 	int rank;
-	int shape[4];
+	size_t shape[4];
 };
 
 static size_t ref_count(const struct tensor_ref *t)
 {
 	size_t n = 1;
 	for (int k = 0; k < t->rank; k++)
-		n *= (size_t)t->shape[k];
+		n *= t->shape[k];
 	return n;
 }
 
@@ -51,6 +53,8 @@ static void ref_set(struct tensor_ref *t, const struct nn_layer *l, const char *
 {
 	snprintf(t->name, sizeof t->name, "%s.%s", l->name, suffix);
 	t->data = data;
+	t->dtype = "F32";
+	t->size = sizeof(float);
 	t->scale = scale;
 	t->rank = rank;
 	t->shape[0] = d0, t->shape[1] = d1, t->shape[2] = d2, t->shape[3] = d3;
@@ -130,21 +134,12 @@ static void describe_layers(FILE *f, const struct nn_net *net)
 	}
 }
 
-sl_status checkpoint_save(const struct nn_net *net, const struct checkpoint_meta *meta,
-			  int nmeta, const char *path, struct sl_error *err)
+/* Write the tensors t[0 .. nt) in order, with the metadata meta and then
+ * more (the network's own description), as one safetensors file. */
+static sl_status save_refs(const char *path, const struct checkpoint_meta *meta, int nmeta,
+			   const struct checkpoint_meta *more, int nmore,
+			   const struct tensor_ref *t, int nt, struct sl_error *err)
 {
-	for (int i = 0; i < nmeta; i++)
-		if (strcmp(meta[i].key, "input") == 0 || strcmp(meta[i].key, "layers") == 0 ||
-		    strcmp(meta[i].key, "arch") == 0)
-			return status_set(err, SL_ERR_ARG,
-					  "%s: metadata key '%s' is reserved for the network's shape",
-					  path, meta[i].key);
-	struct tensor_ref t[5 * NN_MAX_LAYERS];
-	int nt = 0;
-	for (int i = 0; i < net->nlayers; i++)
-		if (nn_layer_weighted(&net->layers[i]))
-			nt += layer_refs(&net->layers[i], t + nt);
-
 	/* Build the JSON header in memory first: its length precedes it. */
 	char *hdr = NULL;
 	size_t hlen = 0;
@@ -152,57 +147,23 @@ sl_status checkpoint_save(const struct nn_net *net, const struct checkpoint_meta
 	if (!h)
 		return status_set(err, SL_ERR_NOMEM, "%s: header", path);
 	fputs("{\"__metadata__\":{", h);
-	for (int i = 0; i < nmeta; i++) {
-		json_string(h, meta[i].key);
+	for (int i = 0; i < nmeta + nmore; i++) {
+		const struct checkpoint_meta *m = i < nmeta ? &meta[i] : &more[i - nmeta];
+		if (i)
+			fputc(',', h);
+		json_string(h, m->key);
 		fputc(':', h);
-		json_string(h, meta[i].value);
-		fputc(',', h);
-	}
-	/* The network's own description: its input shape and layer table. */
-	char *text = NULL;
-	size_t tlen = 0;
-	FILE *d = open_memstream(&text, &tlen);
-	if (!d) {
-		fclose(h);
-		free(hdr);
-		return status_set(err, SL_ERR_NOMEM, "%s: header", path);
-	}
-	fprintf(d, "%d,%d,%d", net->in_shape.c, net->in_shape.h, net->in_shape.w);
-	fputc('\0', d);
-	describe_layers(d, net);
-	int dok = fclose(d) == 0;
-	if (dok) {
-		json_string(h, "input");
-		fputc(':', h);
-		json_string(h, text);
-		fputs(",", h);
-		json_string(h, "layers");
-		fputc(':', h);
-		json_string(h, text + strlen(text) + 1);
-		/* The same as a layer spec (arch.h), which any command reads. */
-		struct arch described;
-		char spec[ARCH_TEXT];
-		arch_of_net(net, &described);
-		fputc(',', h);
-		json_string(h, "arch");
-		fputc(':', h);
-		json_string(h, arch_format(&described, spec, sizeof spec));
-	}
-	free(text);
-	if (!dok) {
-		fclose(h);
-		free(hdr);
-		return status_set(err, SL_ERR_NOMEM, "%s: header", path);
+		json_string(h, m->value);
 	}
 	fputc('}', h);
 	size_t offset = 0;
 	for (int i = 0; i < nt; i++) {
-		size_t bytes = ref_count(&t[i]) * sizeof(float);
+		size_t bytes = ref_count(&t[i]) * t[i].size;
 		fputc(',', h);
 		json_string(h, t[i].name);
-		fprintf(h, ":{\"dtype\":\"F32\",\"shape\":[");
+		fprintf(h, ":{\"dtype\":\"%s\",\"shape\":[", t[i].dtype);
 		for (int k = 0; k < t[i].rank; k++)
-			fprintf(h, k ? ",%d" : "%d", t[i].shape[k]);
+			fprintf(h, k ? ",%zu" : "%zu", t[i].shape[k]);
 		fprintf(h, "],\"data_offsets\":[%zu,%zu]}", offset, offset + bytes);
 		offset += bytes;
 	}
@@ -227,14 +188,88 @@ sl_status checkpoint_save(const struct nn_net *net, const struct checkpoint_meta
 	uint64_t len = hlen; /* little-endian host: the bytes are already in order */
 	int ok = fwrite(&len, 8, 1, a.f) == 1 && fwrite(hdr, 1, hlen, a.f) == hlen;
 	for (int i = 0; ok && i < nt; i++)
-		ok = write_scaled(a.f, t[i].data, ref_count(&t[i]), t[i].scale);
-	if (!ok) {
-		st = io_atomic_fail(&a, err);
-		free(hdr);
-		return st;
-	}
+		ok = t[i].size == sizeof(float) && strcmp(t[i].dtype, "F32") == 0
+			     ? write_scaled(a.f, t[i].data, ref_count(&t[i]), t[i].scale)
+			     : fwrite(t[i].data, t[i].size, ref_count(&t[i]), a.f) ==
+				       ref_count(&t[i]);
 	free(hdr);
+	if (!ok)
+		return io_atomic_fail(&a, err);
 	return io_atomic_commit(&a, err);
+}
+
+sl_status checkpoint_save(const struct nn_net *net, const struct checkpoint_meta *meta,
+			  int nmeta, const char *path, struct sl_error *err)
+{
+	for (int i = 0; i < nmeta; i++)
+		if (strcmp(meta[i].key, "input") == 0 || strcmp(meta[i].key, "layers") == 0 ||
+		    strcmp(meta[i].key, "arch") == 0)
+			return status_set(err, SL_ERR_ARG,
+					  "%s: metadata key '%s' is reserved for the network's shape",
+					  path, meta[i].key);
+	struct tensor_ref t[5 * NN_MAX_LAYERS];
+	int nt = 0;
+	for (int i = 0; i < net->nlayers; i++)
+		if (nn_layer_weighted(&net->layers[i]))
+			nt += layer_refs(&net->layers[i], t + nt);
+
+	/* The network's own description: its input shape and layer table, and
+	 * the same as a layer spec (arch.h), which any command reads. */
+	char *text = NULL;
+	size_t tlen = 0;
+	FILE *d = open_memstream(&text, &tlen);
+	if (!d)
+		return status_set(err, SL_ERR_NOMEM, "%s: header", path);
+	fprintf(d, "%d,%d,%d", net->in_shape.c, net->in_shape.h, net->in_shape.w);
+	fputc('\0', d);
+	describe_layers(d, net);
+	if (fclose(d) != 0) {
+		free(text);
+		return status_set(err, SL_ERR_NOMEM, "%s: header", path);
+	}
+	struct arch described;
+	char spec[ARCH_TEXT];
+	arch_of_net(net, &described);
+	const struct checkpoint_meta shape[] = {
+		{"input", text},
+		{"layers", text + strlen(text) + 1},
+		{"arch", arch_format(&described, spec, sizeof spec)},
+	};
+	sl_status st = save_refs(path, meta, nmeta, shape, 3, t, nt, err);
+	free(text);
+	return st;
+}
+
+static const struct {
+	enum checkpoint_dtype dtype;
+	const char *name;
+	unsigned size;
+} array_dtypes[] = {
+	{CKPT_F32, "F32", 4}, {CKPT_F64, "F64", 8}, {CKPT_U32, "U32", 4}, {CKPT_U64, "U64", 8},
+};
+
+sl_status checkpoint_save_arrays(const struct checkpoint_meta *meta, int nmeta,
+				 const struct checkpoint_array *arrays, int n, const char *path,
+				 struct sl_error *err)
+{
+	if (n > CKPT_MAX_TENSORS)
+		return status_set(err, SL_ERR_ARG, "%s: %d arrays (at most %d)", path, n,
+				  CKPT_MAX_TENSORS);
+	struct tensor_ref *t = calloc((size_t)(n ? n : 1), sizeof *t);
+	if (!t)
+		return status_set(err, SL_ERR_NOMEM, "%s: header", path);
+	for (int i = 0; i < n; i++) {
+		snprintf(t[i].name, sizeof t[i].name, "%s", arrays[i].name);
+		t[i].data = arrays[i].data;
+		t[i].dtype = array_dtypes[arrays[i].dtype].name;
+		t[i].size = array_dtypes[arrays[i].dtype].size;
+		t[i].scale = 1;
+		t[i].rank = 1;
+		t[i].shape[0] = arrays[i].count;
+	}
+	sl_status st = save_refs(path, meta, nmeta, NULL, 0, t, n, err);
+	free(t);
+	return st;
 }
 
 /* ---- Reading: the header ---- */
@@ -578,7 +613,7 @@ static sl_status check_layout(struct ckpt_file *cf, struct sl_error *err)
 		unsigned size;
 	} dtypes[] = {
 		{"F32", 4}, {"F64", 8}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4},
-		{"I16", 2}, {"I8", 1}, {"U8", 1}, {"BOOL", 1},
+		{"I16", 2}, {"I8", 1}, {"U64", 8}, {"U32", 4}, {"U16", 2}, {"U8", 1}, {"BOOL", 1},
 	};
 	const struct hdr_tensor *order[CKPT_MAX_TENSORS];
 	for (int i = 0; i < cf->ntensors; i++) {
@@ -993,6 +1028,73 @@ sl_status checkpoint_read(const char *path, struct nn_net *net, struct checkpoin
 	if (st != SL_OK)
 		return st;
 	st = file_fill(&cf, net, err);
+	if (st == SL_OK)
+		take_meta(&cf, info);
+	file_close(&cf);
+	return st;
+}
+
+sl_status checkpoint_read_info(const char *path, struct checkpoint_info *info,
+			       struct sl_error *err)
+{
+	memset(info, 0, sizeof *info);
+	struct ckpt_file cf;
+	sl_status st = file_open(path, &cf, err);
+	if (st != SL_OK)
+		return st;
+	take_meta(&cf, info);
+	file_close(&cf);
+	return SL_OK;
+}
+
+sl_status checkpoint_read_arrays(const char *path, const struct checkpoint_array *arrays,
+				 int n, struct checkpoint_info *info, struct sl_error *err)
+{
+	if (info)
+		memset(info, 0, sizeof *info);
+	struct ckpt_file cf;
+	sl_status st = file_open(path, &cf, err);
+	if (st != SL_OK)
+		return st;
+	for (int i = 0; i < n && st == SL_OK; i++) {
+		const struct checkpoint_array *a = &arrays[i];
+		struct hdr_tensor *t = NULL;
+		for (int k = 0; k < cf.ntensors && !t; k++)
+			if (strcmp(cf.t[k].name, a->name) == 0)
+				t = &cf.t[k];
+		const char *dtype = array_dtypes[a->dtype].name;
+		unsigned size = array_dtypes[a->dtype].size;
+		if (!t) {
+			st = status_set(err, SL_ERR_FORMAT, "%s: no tensor '%s'", path, a->name);
+			break;
+		}
+		t->used = true;
+		if (strcmp(t->dtype, dtype) != 0 || t->rank != 1 || t->shape[0] != a->count) {
+			st = status_set(err, SL_ERR_FORMAT,
+					"%s: tensor '%s' is %s [%llu%s], expected %s [%zu]", path,
+					a->name, t->dtype, (unsigned long long)(t->rank ? t->shape[0] : 1),
+					t->rank == 1 ? "" : ", ...", dtype, a->count);
+			break;
+		}
+		if (fseeko(cf.f, (off_t)(cf.data_start + t->begin), SEEK_SET) != 0 ||
+		    fread(a->data, size, a->count, cf.f) != a->count) {
+			st = status_set(err, SL_ERR_IO, "%s: cannot read tensor '%s'", path, a->name);
+			break;
+		}
+		for (size_t k = 0; k < a->count && st == SL_OK; k++) {
+			bool finite = a->dtype == CKPT_F32   ? isfinite(((const float *)a->data)[k])
+				      : a->dtype == CKPT_F64 ? isfinite(((const double *)a->data)[k])
+							     : true;
+			if (!finite)
+				st = status_set(err, SL_ERR_FORMAT,
+						"%s: tensor '%s' holds a non-finite value at %zu", path,
+						a->name, k);
+		}
+	}
+	for (int k = 0; k < cf.ntensors && st == SL_OK; k++)
+		if (!cf.t[k].used)
+			st = status_set(err, SL_ERR_FORMAT, "%s: tensor '%s' is not expected here",
+					path, cf.t[k].name);
 	if (st == SL_OK)
 		take_meta(&cf, info);
 	file_close(&cf);

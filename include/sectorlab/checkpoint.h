@@ -91,6 +91,35 @@ sl_status checkpoint_load_arch(const char *path, const struct arch *arch, int ma
 sl_status checkpoint_load(const char *path, int max_batch, struct nn_net **net,
 			  struct checkpoint_info *info, struct sl_error *err);
 
+/*
+ * Files of named flat arrays with metadata, for state that is not a network
+ * (trainstate.h): the same safetensors container, written atomically, each
+ * array a 1-D tensor of its dtype in the host's (little-endian) bytes.
+ * Reading validates the whole header as above, then requires exactly the
+ * arrays asked for (no other tensor, none missing), each with its dtype and
+ * count, and finite floats; values are read bit for bit into data.  On error
+ * the arrays may be partly written and info is empty.
+ */
+enum checkpoint_dtype { CKPT_F32, CKPT_F64, CKPT_U32, CKPT_U64 };
+
+struct checkpoint_array {
+	const char *name;
+	enum checkpoint_dtype dtype;
+	void *data;   /* count values of dtype */
+	size_t count;
+};
+
+sl_status checkpoint_save_arrays(const struct checkpoint_meta *meta, int nmeta,
+				 const struct checkpoint_array *arrays, int n, const char *path,
+				 struct sl_error *err);
+sl_status checkpoint_read_arrays(const char *path, const struct checkpoint_array *arrays,
+				 int n, struct checkpoint_info *info, struct sl_error *err);
+
+/* The metadata of a safetensors file whose header is valid (as above), for
+ * a reader that decides from it what else to read. */
+sl_status checkpoint_read_info(const char *path, struct checkpoint_info *info,
+			       struct sl_error *err);
+
 /* The value of key, or NULL. */
 const char *checkpoint_info_get(const struct checkpoint_info *info, const char *key);
 void checkpoint_info_free(struct checkpoint_info *info);
