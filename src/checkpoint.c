@@ -1617,6 +1617,14 @@ sl_status checkpoint_load_arch(const char *path, const struct arch *arch, int ma
 	sl_status st = file_open(path, &cf, err);
 	if (st != SL_OK)
 		return st;
+	const char *format = checkpoint_info_get(&cf.meta, "format");
+	if (format && strncmp(format, "sectorlab-train-state", 21) == 0) {
+		st = status_set(err, SL_ERR_FORMAT,
+				"%s: a training state (kept to resume training), not a network "
+				"checkpoint; the network is saved when its training finishes",
+				path);
+		goto out;
+	}
 	struct arch a;
 	bool described;
 	if ((st = file_arch(&cf, &a, &described, err)) != SL_OK)

@@ -296,6 +296,13 @@ static void test_refuses_what_is_not_this_runs_state(void **state)
 	assert_refused(other, bad, SL_ERR_FORMAT, "tensor 'perm' is I32");
 	free(bytes);
 
+	/* Nor is a training state a network to certify or attack. */
+	struct nn_net *net = NULL;
+	struct sl_error err;
+	assert_int_equal(checkpoint_load(path, 16, &net, NULL, &err), SL_ERR_FORMAT);
+	assert_null(net);
+	assert_non_null(strstr(err.msg, "a training state"));
+
 	/* The refusals left other fresh: the state still loads into it. */
 	assert_int_equal(trainstate_load(other, path, NULL), SL_OK);
 	assert_same_state(t, other);
@@ -303,7 +310,6 @@ static void test_refuses_what_is_not_this_runs_state(void **state)
 	/* Not during an epoch's end. */
 	while (!trainer_ending(t))
 		step(t);
-	struct sl_error err;
 	assert_int_equal(trainstate_save(t, path, &err), SL_ERR_ARG);
 	print_message("refused: %s\n", err.msg);
 	trainer_free(t);
