@@ -7,7 +7,11 @@
  * (its checkpoint), certify it (its certificate and certified-accuracy
  * curve), sweep it with one attack (its CSV).  A stage whose file exists is
  * never redone, so an interrupted run resumes from the last finished stage;
- * the tables and figures at the end are always rebuilt from the stage files.
+ * a model interrupted mid-training resumes from its last finished epoch,
+ * whose whole training state (trainstate.h) is kept beside the checkpoint
+ * it will become (models/KEY-seedN.partial.safetensors, removed once the
+ * model is saved), and trains on bit for bit as if never stopped.  The
+ * tables and figures at the end are always rebuilt from the stage files.
  * DIR/plan.txt pins the settings a directory was started with, so a resumed
  * run cannot mix budgets.  Everything here is built from the core (trainer,
  * attack_sweep, certify, plot) and the command layer's shared helpers.
@@ -34,6 +38,7 @@
 #include "sectorlab/io.h"
 #include "sectorlab/plot.h"
 #include "sectorlab/train.h"
+#include "sectorlab/trainstate.h"
 
 #define MAX_EPS 32
 #define MAX_SEEDS 10
@@ -72,7 +77,11 @@ static void usage(FILE *f)
 	      "                    at 5 eps per norm, certified on all\n"
 	      "  --out DIR         where everything goes (default reproduce-fig<F>-<budget>);\n"
 	      "                    running again with the same DIR resumes: finished stages\n"
-	      "                    are kept, a model interrupted mid-training starts over\n"
+	      "                    are kept, and a model interrupted mid-training goes on\n"
+	      "                    from its last finished epoch exactly as if it had never\n"
+	      "                    stopped (its whole training state is kept after every\n"
+	      "                    epoch in models/KEY-seedN.partial.safetensors; resume\n"
+	      "                    with the same --threads)\n"
 	      "  --seeds N         seeds 1..N for every model (default 1; at most 10)\n"
 	      "  --hours H         full figure 2: the time for the whole figure (default 3);\n"
 	      "                    the epochs are chosen from the first epoch's time and\n"
@@ -469,35 +478,56 @@ static int train_config_of(const struct run *r, int m, int seed, struct train_co
 struct train_hook {
 	struct run *r;
 	struct timespec t0;
+	const char *partial; /* where the training state goes after each epoch */
+	int saved;           /* the epoch it holds (0: none) */
 };
 
 /* After each epoch: the first one of a run planned by --hours fixes the
- * epochs for every model. */
+ * epochs for every model; then the training state is kept unless the
+ * model is done (its checkpoint follows). */
 static sl_status epoch_done(void *ctx, struct trainer *t, const struct epoch_report *rep,
 			    struct sl_error *err)
 {
 	struct train_hook *h = ctx;
 	struct run *r = h->r;
 	(void)rep;
-	if (r->epochs != 0)
+	if (r->epochs == 0) {
+		r->epochs = epochs_for_hours(r, since(&h->t0),
+					     (double)trainer_steps_per_epoch(t) * t->cfg.batch);
+		t->cfg.epochs = r->epochs;
+		sl_status st = plan_write(r, err);
+		cmd_progress_clear(&r->progress);
+		fprintf(stderr, "the first epoch took %.0f s: %d epoch%s per model fit %.3g hours\n",
+			since(&h->t0), r->epochs, r->epochs == 1 ? "" : "s", r->o->hours);
+		if (st != SL_OK)
+			return st;
+	}
+	if (t->epoch >= t->cfg.epochs)
 		return SL_OK;
-	r->epochs = epochs_for_hours(r, since(&h->t0),
-				     (double)trainer_steps_per_epoch(t) * t->cfg.batch);
-	t->cfg.epochs = r->epochs;
-	sl_status st = plan_write(r, err);
-	cmd_progress_clear(&r->progress);
-	fprintf(stderr, "the first epoch took %.0f s: %d epoch%s per model fit %.3g hours\n",
-		since(&h->t0), r->epochs, r->epochs == 1 ? "" : "s", r->o->hours);
+	sl_status st = trainstate_save(t, h->partial, err);
+	if (st == SL_OK)
+		h->saved = t->epoch;
 	return st;
+}
+
+/* Remove a training state its model no longer needs (none: nothing to do). */
+static sl_status remove_partial(const char *partial, struct sl_error *err)
+{
+	if (unlink(partial) != 0 && errno != ENOENT)
+		return status_set(err, SL_ERR_IO, "cannot remove %s: %s", partial, strerror(errno));
+	return SL_OK;
 }
 
 static sl_status train_stage(struct run *r, int m, int seed, struct sl_error *err)
 {
-	char path[4096];
+	char path[4096], partial[4096];
 	path_of(r, path, sizeof path, "models/%s-seed%d.safetensors", models[m].key, seed);
+	path_of(r, partial, sizeof partial, "models/%s-seed%d.partial.safetensors", models[m].key,
+		seed);
 	if (exists(path)) {
 		stage_kept(r, K_TRAIN);
-		return SL_OK;
+		/* Stopped between saving the model and removing its state. */
+		return remove_partial(partial, err);
 	}
 	struct train_config cfg;
 	struct caps_plan caps;
@@ -510,7 +540,20 @@ static sl_status train_stage(struct run *r, int m, int seed, struct sl_error *er
 	sl_status st = trainer_new(&cfg, &r->train, &r->test, &t, err);
 	if (st != SL_OK)
 		return st;
-	struct train_hook hook = {.r = r};
+	struct train_hook hook = {.r = r, .partial = partial};
+	if (exists(partial)) {
+		if ((st = trainstate_load(t, partial, err)) != SL_OK) {
+			char said[sizeof err->msg];
+			snprintf(said, sizeof said, "%s", err->msg);
+			st = status_set(err, st, "%s; delete it to train %s, seed %d from the start",
+					said, models[m].key, seed);
+			goto out;
+		}
+		cmd_progress_clear(&r->progress);
+		fprintf(stderr, "resuming %s, seed %d from epoch %d (of %d), as it was saved in %s\n",
+			models[m].key, seed, t->epoch, t->cfg.epochs, partial);
+		hook.saved = t->epoch;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &hook.t0);
 	stage_begin(r);
 	long spe = trainer_steps_per_epoch(t);
@@ -534,13 +577,20 @@ static sl_status train_stage(struct run *r, int m, int seed, struct sl_error *er
 		goto out;
 	if ((st = trainer_evaluate(t, &r->test, 0, &acc, &loss, err)) != SL_OK)
 		goto out;
-	if ((st = cmd_save_checkpoint(t, r->kind, acc, path, err)) != SL_OK)
+	if ((st = cmd_save_checkpoint(t, r->kind, acc, path, err)) != SL_OK ||
+	    (st = remove_partial(partial, err)) != SL_OK)
 		goto out;
 	char what[256];
 	snprintf(what, sizeof what, "trained %s, seed %d, %d epochs: test accuracy %.2f%%",
 		 models[m].key, seed, t->epoch, 100 * acc);
 	stage_done(r, K_TRAIN, what, since(&hook.t0));
 out:
+	if (st == SL_ERR_CANCELLED && hook.saved > 0) {
+		char said[sizeof err->msg];
+		snprintf(said, sizeof said, "%s", err->msg);
+		status_set(err, st, "%s (%s, seed %d keeps its epoch %d in %s)", said, models[m].key,
+			   seed, hook.saved, partial);
+	}
 	trainer_free(t);
 	return st;
 }

@@ -320,6 +320,85 @@ static void test_reproduce_resumes_after_ctrl_c(void **state)
 	free(runs);
 }
 
+static int file_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+/* The epoch a training state holds (its metadata). */
+static int state_epoch(const char *path)
+{
+	struct checkpoint_info info;
+	assert_int_equal(checkpoint_read_info(path, &info, NULL), SL_OK);
+	const char *epoch = checkpoint_info_get(&info, "epoch");
+	assert_non_null(epoch);
+	int k = atoi(epoch);
+	checkpoint_info_free(&info);
+	return k;
+}
+
+/* reproduce stopped by Ctrl-C in the middle of training a model keeps the
+ * model's state after its last finished epoch; the same command again says
+ * it resumes from that epoch, saves the model and removes the state, and the
+ * model is the very file (byte for byte) a run never stopped saves. */
+static void test_reproduce_resumes_mid_training(void **state)
+{
+	const char *dir = *state;
+	char *runs = tu_path(dir, "r"), *straight = tu_path(dir, "s");
+	char *errpath = tu_path(dir, "stderr.txt");
+	char *models = tu_path(runs, "models");
+	char *partial = tu_path(models, "vanilla-seed1.partial.safetensors");
+	char *model = tu_path(models, "vanilla-seed1.safetensors");
+	const char *args[] = {"reproduce", "--figure", "1", "--budget", "quick", "--out", runs,
+			      "--data-dir", tu_sample_data(), "--threads", "1", "--quiet", NULL};
+	/* Stopped once the first model (10 epochs) has kept an epoch's state. */
+	int rc = signal_when(spawn(dir, args), file_exists, partial, 1, SIGINT);
+	char *said = tu_read_file(errpath, NULL);
+	assert_non_null(said);
+	if (rc != 130)
+		fail_msg("exit status %d, expected 130; stderr:\n%s", rc, said);
+	assert_false(file_exists(model));
+	int k = state_epoch(partial);
+	assert_true(k >= 1 && k < 10);
+	char want[256];
+	snprintf(want, sizeof want, "vanilla, seed 1 keeps its epoch %d in", k);
+	if (!strstr(said, want))
+		fail_msg("stderr does not say '%s':\n%s", want, said);
+	tu_assert_no_temp_files(models);
+	free(said);
+
+	/* Again: it resumes from that epoch; stopped once the model is saved. */
+	rc = signal_when(spawn(dir, args), file_exists, model, 1, SIGINT);
+	said = tu_read_file(errpath, NULL);
+	assert_non_null(said);
+	snprintf(want, sizeof want, "resuming vanilla, seed 1 from epoch %d (of 10)", k);
+	if (!strstr(said, want) || !strstr(said, "trained vanilla, seed 1, 10 epochs"))
+		fail_msg("stderr does not say '%s' and then 'trained vanilla':\n%s", want, said);
+	assert_false(file_exists(partial));
+	free(said);
+
+	/* A run never stopped saves the same bytes. */
+	args[6] = straight;
+	char *path2 = tu_path(straight, "models/vanilla-seed1.safetensors");
+	signal_when(spawn(dir, args), file_exists, path2, 1, SIGINT);
+	size_t n1, n2;
+	char *resumed = tu_read_file(model, &n1);
+	char *whole = tu_read_file(path2, &n2);
+	assert_non_null(resumed);
+	assert_non_null(whole);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(resumed, whole, n1);
+	free(resumed);
+	free(whole);
+	free(path2);
+	free(model);
+	free(partial);
+	free(models);
+	free(errpath);
+	free(straight);
+	free(runs);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -336,6 +415,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_lab_ctrl_c_keeps_last_epoch,
 						tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_reproduce_resumes_after_ctrl_c,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_reproduce_resumes_mid_training,
 						tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests_name("interrupt", tests, NULL, NULL);
