@@ -295,8 +295,8 @@ static sl_status check_meta(const struct trainer *t, const char *path,
 					  setting_key[i]);
 		if (strcmp(have, set.value[i]) != 0)
 			return status_set(err, SL_ERR_ARG,
-					  "%s: a training state of other settings: its %s is "
-					  "'%.300s', this run's '%.300s'",
+					  "%s: a training state of other settings: %s '%.300s' "
+					  "there, '%.300s' in this run",
 					  path, setting_key[i], have, set.value[i]);
 	}
 	for (int i = 0; i < NCOUNTERS + NREALS; i++) {
@@ -366,6 +366,16 @@ static sl_status check_values(const struct trainer *t, const char *path,
 			return status_set(err, SL_ERR_FORMAT,
 					  "%s: %s: estimate %g, scale %g, norm %g are out of range",
 					  path, l->name, (double)sig, (double)scale, s->sigma[j]);
+		/* The power iteration keeps its vectors of length 1. */
+		double nu = 0, nv = 0;
+		for (int i = 0; i < l->usize; i++)
+			nu += (double)s->u[j][i] * s->u[j][i];
+		for (int i = 0; i < l->vsize; i++)
+			nv += (double)s->vv[j][i] * s->vv[j][i];
+		if (!(fabs(nu - 1) < 1e-3 && fabs(nv - 1) < 1e-3))
+			return status_set(err, SL_ERR_FORMAT,
+					  "%s: %s: power-iteration vectors of length %g and %g, not 1",
+					  path, l->name, sqrt(nu), sqrt(nv));
 	}
 	return SL_OK;
 }
