@@ -18,6 +18,7 @@
 #include "sectorlab/io.h"
 #include "sectorlab/json.h"
 #include "sectorlab/train.h"
+#include "sectorlab/trainstate.h"
 
 static void usage(FILE *f)
 {
@@ -76,6 +77,12 @@ static void usage(FILE *f)
 	      "                     rewritten after every epoch: Ctrl-C or SIGTERM stops\n"
 	      "                     training and leaves the last complete epoch there (a\n"
 	      "                     device or FIFO is written once, at the end)\n"
+	      "  --resume FILE      keep the whole training state (weights, optimizer, RNG,\n"
+	      "                     epoch order) in FILE after every epoch; when FILE\n"
+	      "                     exists, train on from the epoch it holds, bit for bit\n"
+	      "                     as if never stopped (the same settings and --threads;\n"
+	      "                     --epochs may grow: FILE is kept at the end, so a later\n"
+	      "                     run with more --epochs continues it)\n"
 	      "  --log FILE         per-epoch metrics as CSV, rewritten after every epoch\n"
 	      "                     (with --epochs 0: the header row alone)\n"
 	      "  --json             print one JSON object with the results on stdout\n"
@@ -93,6 +100,7 @@ static void usage(FILE *f)
 
 struct train_opts {
 	const char *dataset, *data_dir, *model, *arch, *mode, *out, *log, *optimizer, *schedule;
+	const char *resume;
 	double rho[NN_MAX_LAYERS];
 	int nrho;
 	long epochs, batch, seed, holdout, threads, lr_step;
@@ -110,7 +118,7 @@ struct train_opts {
 enum { O_DATASET = 256, O_DATADIR, O_MODEL, O_MODE, O_RHO, O_EPOCHS, O_BATCH, O_LR,
        O_SEED, O_HOLDOUT, O_EPS, O_OUT, O_LOG, O_JSON, O_L2, O_OPTIM, O_MOMENTUM,
        O_SCHEDULE, O_LR_STEP, O_LR_GAMMA, O_THREADS, O_NU, O_DELTA, O_CAPS, O_OBJECTIVE, O_QUIET,
-       O_ARCH, O_LOSS, O_TAU, O_RADIUS };
+       O_ARCH, O_LOSS, O_TAU, O_RADIUS, O_RESUME };
 static const struct option train_options[] = {
 	{"dataset", required_argument, 0, O_DATASET},
 	{"data-dir", required_argument, 0, O_DATADIR},
@@ -140,6 +148,7 @@ static const struct option train_options[] = {
 	{"eps", required_argument, 0, O_EPS},
 	{"out", required_argument, 0, O_OUT},
 	{"log", required_argument, 0, O_LOG},
+	{"resume", required_argument, 0, O_RESUME},
 	{"json", no_argument, 0, O_JSON},
 	{"quiet", no_argument, 0, O_QUIET},
 	{"help", no_argument, 0, 'h'},
@@ -193,6 +202,7 @@ static int parse(int argc, char **argv, struct train_opts *o)
 		case O_EPS: bad |= cmd_parse_double("--eps", optarg, CMD_RANGE_FGSM_EPS, &o->eps); break;
 		case O_OUT: o->out = optarg; break;
 		case O_LOG: o->log = optarg; break;
+		case O_RESUME: o->resume = optarg; break;
 		case O_JSON: o->json = 1; break;
 		case O_QUIET: o->quiet = 1; break;
 		case 'h': usage(stdout); return 1;
@@ -226,15 +236,39 @@ static sl_status log_save(struct csv_log *log, const char *path, struct sl_error
 	return io_write_file(path, log->text, log->len, err);
 }
 
+/* Resuming: the rows of the epochs already done, from the log an earlier run
+ * wrote, when its header is this run's (else the log starts afresh). */
+static void log_carry(struct csv_log *log, const char *path, int epochs)
+{
+	FILE *f = fopen(path, "r");
+	if (!f || fflush(log->mem) != 0) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, f);
+	if (n > 0 && (size_t)n == log->len && memcmp(line, log->text, log->len) == 0)
+		while ((n = getline(&line, &cap, f)) > 0) {
+			int e = atoi(line);
+			if (e >= 1 && e <= epochs && line[n - 1] == '\n')
+				fputs(line, log->mem);
+		}
+	free(line);
+	fclose(f);
+}
+
 static int fail(const struct sl_error *err)
 {
 	fprintf(stderr, "sectorlab train: %s\n", err->msg);
 	return 1;
 }
 
-/* Say where training stopped and what --out holds; the exit status. */
+/* Say where training stopped, what --out holds and where --resume goes on
+ * from (state_epoch; 0: nothing kept); the exit status. */
 static int report_interrupt(const struct trainer *t, const char *out, bool out_once,
-			    int saved_epoch)
+			    int saved_epoch, const char *resume, int state_epoch)
 {
 	int sig = interrupt_pending();
 	fprintf(stderr, "sectorlab train: stopped by %s at step %ld (%d of %d epochs complete)",
@@ -248,6 +282,10 @@ static int report_interrupt(const struct trainer *t, const char *out, bool out_o
 		fprintf(stderr, "; no epoch was complete, %s was not written\n", out);
 	else
 		fprintf(stderr, "; nothing saved (no --out)\n");
+	if (resume && state_epoch > 0)
+		fprintf(stderr, "sectorlab train: %s holds epoch %d: the same command goes on from "
+				"there\n",
+			resume, state_epoch);
 	return interrupt_exit_code(sig);
 }
 
@@ -367,6 +405,7 @@ struct epoch_out {
 	double lr;               /* the rate the epoch trained at */
 	double test_acc, test_loss;
 	int saved_epoch;         /* the epoch --out holds (-1: none) */
+	int state_epoch;         /* the epoch --resume holds (0: none) */
 	bool out_once, log_once; /* a device or FIFO: written when the run ends */
 };
 
@@ -431,6 +470,11 @@ static sl_status epoch_done(void *ctx, struct trainer *t, const struct epoch_rep
 		if ((st = cmd_save_checkpoint(t, eo->kind, r->test_accuracy, o->out, err)) != SL_OK)
 			return st;
 		eo->saved_epoch = r->epoch;
+	}
+	if (o->resume) {
+		if ((st = trainstate_save(t, o->resume, err)) != SL_OK)
+			return st;
+		eo->state_epoch = r->epoch;
 	}
 	return SL_OK;
 }
@@ -509,12 +553,15 @@ static int train_run(int argc, char **argv)
 	status_clear(&err);
 	/* The outputs, and the data files they must not overwrite. */
 	char data_files[2 * DATA_MAX_SPLIT_FILES][4096];
-	struct cmd_file files[2 + 2 * DATA_MAX_SPLIT_FILES] = {{"--out", o.out, true},
-							       {"--log", o.log, true}};
-	int nfiles = 2;
+	struct cmd_file files[3 + 2 * DATA_MAX_SPLIT_FILES] = {{"--out", o.out, true},
+							       {"--log", o.log, true},
+							       {"--resume", o.resume, true}};
+	int nfiles = 3;
 	cmd_data_inputs(kind, o.data_dir, true, data_files, files, &nfiles);
 	if ((rc = cmd_check_files("train", files, nfiles)) != 0)
 		return rc;
+	if (o.resume && io_is_stream(o.resume))
+		return usage_error("--resume needs a file: the state is read back from it");
 	const char *dir = cmd_data_dir(o.data_dir);
 	struct sl_dataset train = {0}, test = {0};
 	struct trainer *t = NULL;
@@ -555,6 +602,22 @@ static int train_run(int argc, char **argv)
 				t->caps.bound[j]);
 		fprintf(stderr, " (%s; trained 1e-5 below each)\n", t->caps.what);
 	}
+	int resumed = 0; /* epochs done before this run */
+	if (o.resume && access(o.resume, F_OK) == 0) {
+		if (trainstate_load(t, o.resume, &err) != SL_OK) {
+			rc = fail(&err);
+			goto out;
+		}
+		if (t->epoch > cfg.epochs) {
+			fprintf(stderr, "sectorlab train: %s holds epoch %d, past --epochs %d\n",
+				o.resume, t->epoch, cfg.epochs);
+			rc = 2;
+			goto out;
+		}
+		resumed = t->epoch;
+		fprintf(stderr, "resuming from epoch %d of %d, as saved in %s\n", resumed,
+			cfg.epochs, o.resume);
+	}
 	int nw = t->nweighted;
 	double radii[CERTIFY_MAX_RADII];
 	int nradii = certify_radii_with(cfg.loss.radius, radii);
@@ -575,11 +638,14 @@ static int train_run(int argc, char **argv)
 		for (int k = 0; k < nradii; k++)
 			fprintf(log.mem, ",certified_%g", radii[k]);
 		fprintf(log.mem, "\n");
+		if (resumed > 0)
+			log_carry(&log, o.log, resumed);
 	}
 
 	struct timespec t1;
 	struct epoch_out eo = {.o = &o, .kind = kind, .log = &log, .radii = radii,
-			       .nradii = nradii, .cert = &cert, .saved_epoch = -1};
+			       .nradii = nradii, .cert = &cert, .saved_epoch = -1,
+			       .state_epoch = resumed};
 	clock_gettime(CLOCK_MONOTONIC, &eo.t0);
 	const double *sigma = t->sigma; /* measured at each epoch's end */
 	/* A file is rewritten after every epoch; a device or FIFO is written
@@ -593,7 +659,7 @@ static int train_run(int argc, char **argv)
 	caught = true;
 	struct cmd_progress prog;
 	cmd_progress_init(&prog, o.quiet);
-	cmd_progress_start(&prog, "images", (double)cfg.epochs * t->train.n);
+	cmd_progress_start(&prog, "images", (double)(cfg.epochs - resumed) * t->train.n);
 	eo.prog = &prog;
 	long spe = trainer_steps_per_epoch(t);
 	struct driver drv;
@@ -610,7 +676,7 @@ static int train_run(int argc, char **argv)
 			goto out;
 		}
 		if (info.batch && !driver_in_epoch_end(&drv))
-			cmd_progress_update(&prog, (double)t->epoch * t->train.n + t->pos,
+			cmd_progress_update(&prog, (double)(t->epoch - resumed) * t->train.n + t->pos,
 					    "epoch %d/%d  batch %ld/%ld", t->epoch + 1, cfg.epochs,
 					    t->step - (long)t->epoch * spe, spe);
 	}
@@ -619,15 +685,15 @@ static int train_run(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double seconds = (t1.tv_sec - eo.t0.tv_sec) + (t1.tv_nsec - eo.t0.tv_nsec) * 1e-9;
 	if (interrupt_pending()) {
-		rc = report_interrupt(t, o.out, out_once, saved_epoch);
+		rc = report_interrupt(t, o.out, out_once, saved_epoch, o.resume, eo.state_epoch);
 		goto out;
 	}
 
 	/* The last epoch left the network settled, measured, evaluated and
-	 * saved (a device or FIFO is written now); with no epoch at all, that
-	 * is still to do, and the log gets its header alone (never a stale file
-	 * from an earlier run). */
-	bool none = t->epoch == 0;
+	 * saved (a device or FIFO is written now); with no epoch at all in this
+	 * run, that is still to do, and the log gets its header (and the rows
+	 * a resumed run carried) alone, never a stale file from an earlier run. */
+	bool none = t->epoch == resumed;
 	if ((none && (trainer_settle_caps(t, &err) != SL_OK ||
 		      trainer_evaluate(t, &test, 0, &test_acc, &test_loss, &err) != SL_OK ||
 		      trainer_certified_accuracy(t, &test, 0, radii, nradii, &cert, &err) != SL_OK)) ||
@@ -644,7 +710,7 @@ static int train_run(int argc, char **argv)
 		goto out;
 	}
 	if (interrupt_pending()) {
-		rc = report_interrupt(t, o.out, out_once, saved_epoch);
+		rc = report_interrupt(t, o.out, out_once, saved_epoch, o.resume, eo.state_epoch);
 		goto out;
 	}
 	fprintf(stderr, "test accuracy %.2f%% (%u images) after %d epoch%s in %.1fs\n",

@@ -320,6 +320,86 @@ static void test_reproduce_resumes_after_ctrl_c(void **state)
 	free(runs);
 }
 
+/* The text with the third comma-separated column of every line taken out
+ * (train's log: the seconds an epoch took). */
+static char *without_seconds(const char *text)
+{
+	char *out = malloc(strlen(text) + 1);
+	assert_non_null(out);
+	size_t o = 0;
+	int col = 0;
+	for (const char *p = text; *p; p++) {
+		if (*p == '\n')
+			col = 0;
+		else if (*p == ',')
+			col++;
+		if (col != 2)
+			out[o++] = *p;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* train --resume stopped after two epochs and run again finishes with the
+ * very checkpoint (byte for byte) and log (but for the seconds each epoch
+ * took) of a run never stopped. */
+static void test_train_resume_is_the_run_never_stopped(void **state)
+{
+	const char *dir = *state;
+	char *ckpt = tu_path(dir, "m.safetensors"), *log = tu_path(dir, "log.csv");
+	char *resume = tu_path(dir, "state.safetensors"), *errpath = tu_path(dir, "stderr.txt");
+	char *ckpt2 = tu_path(dir, "m2.safetensors"), *log2 = tu_path(dir, "log2.csv");
+	const char *args[] = {"train", "--data-dir", tu_sample_data(), "--epochs", "5",
+			      "--mode", "spnorm", "--threads", "1", "--eps", "0", "--out", ckpt,
+			      "--log", log, "--resume", resume, NULL};
+	int rc = signal_when(spawn(dir, args), log_lines, log, 3, SIGINT); /* two epochs */
+	char *said = tu_read_file(errpath, NULL);
+	assert_non_null(said);
+	if (rc != 130 || !strstr(said, "state.safetensors holds epoch"))
+		fail_msg("exit status %d (expected 130), stderr:\n%s", rc, said);
+	int k = count_lines(log) - 1;
+	free(said);
+
+	rc = tu_wait(spawn(dir, args), WAIT_SECONDS);
+	said = tu_read_file(errpath, NULL);
+	assert_non_null(said);
+	char want[64];
+	snprintf(want, sizeof want, "resuming from epoch %d of 5", k);
+	if (rc != 0 || !strstr(said, want))
+		fail_msg("exit status %d; stderr does not say '%s':\n%s", rc, want, said);
+	free(said);
+
+	const char *args2[] = {"train", "--data-dir", tu_sample_data(), "--epochs", "5",
+			       "--mode", "spnorm", "--threads", "1", "--eps", "0", "--out", ckpt2,
+			       "--log", log2, NULL};
+	assert_int_equal(tu_wait(spawn(dir, args2), WAIT_SECONDS), 0);
+	size_t n1, n2;
+	char *a = tu_read_file(ckpt, &n1), *b = tu_read_file(ckpt2, &n2);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(a, b, n1);
+	free(a);
+	free(b);
+	char *la = tu_read_file(log, NULL), *lb = tu_read_file(log2, NULL);
+	assert_non_null(la);
+	assert_non_null(lb);
+	char *ca = without_seconds(la), *cb = without_seconds(lb);
+	assert_string_equal(ca, cb);
+	assert_int_equal(count_lines(log), 1 + 5);
+	free(ca);
+	free(cb);
+	free(la);
+	free(lb);
+	tu_assert_no_temp_files(dir);
+	free(ckpt);
+	free(log);
+	free(resume);
+	free(errpath);
+	free(ckpt2);
+	free(log2);
+}
+
 static int file_exists(const char *path)
 {
 	return access(path, F_OK) == 0;
@@ -415,6 +495,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_lab_ctrl_c_keeps_last_epoch,
 						tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_reproduce_resumes_after_ctrl_c,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_train_resume_is_the_run_never_stopped,
 						tu_setup_tmpdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_reproduce_resumes_mid_training,
 						tu_setup_tmpdir, tu_teardown_tmpdir),
