@@ -1304,6 +1304,109 @@ out:
 	return st;
 }
 
+/*
+ * A point where every unit of layer i has its steepest slope, if one
+ * exists: the least-squares solution u of W u + b = t (t = 1 for a leaky
+ * ReLU, whose slope beta >= |alpha| is on the positive side; 0 for tanh),
+ * by conjugate gradients on the normal equations (CGLS) from 0.  When W has
+ * full row rank every pre-activation is then t and the layer's Jacobian
+ * there is its steepest, beta W: the search need not stumble on that
+ * region.  u has dim[i] values; work has 2 dim[i] + 2 dim[i + 1].
+ */
+static void steepest_point(const struct bounds_mlp *m, int i, double *u, double *work)
+{
+	int r = m->dim[i + 1], c = m->dim[i];
+	const double *w = m->w[i];
+	double t = m->act[i] == NN_ACT_TANH ? 0 : 1;
+	double *res = work, *q = work + r, *sv = work + 2 * r, *p = sv + c;
+	memset(u, 0, sizeof(double) * (size_t)c);
+	for (int k = 0; k < r; k++)
+		res[k] = t - m->b[i][k];
+	double gamma = 0;
+	for (int j = 0; j < c; j++) {
+		double v = 0;
+		for (int k = 0; k < r; k++)
+			v += w[(size_t)k * c + j] * res[k];
+		sv[j] = p[j] = v;
+		gamma += v * v;
+	}
+	for (int it = 0; it < 2 * (r < c ? r : c) + 10 && gamma > 1e-30; it++) {
+		double qq = 0;
+		for (int k = 0; k < r; k++) {
+			double v = 0;
+			for (int j = 0; j < c; j++)
+				v += w[(size_t)k * c + j] * p[j];
+			q[k] = v;
+			qq += v * v;
+		}
+		if (!(qq > 0))
+			break;
+		double a = gamma / qq, g2 = 0;
+		for (int j = 0; j < c; j++)
+			u[j] += a * p[j];
+		for (int k = 0; k < r; k++)
+			res[k] -= a * q[k];
+		for (int j = 0; j < c; j++) {
+			double v = 0;
+			for (int k = 0; k < r; k++)
+				v += w[(size_t)k * c + j] * res[k];
+			sv[j] = v;
+			g2 += v * v;
+		}
+		for (int j = 0; j < c; j++)
+			p[j] = sv[j] + g2 / gamma * p[j];
+		gamma = g2;
+	}
+}
+
+sl_status bounds_floor_layers(const struct bounds_mlp *m, const double *starts, int nstarts,
+			      int steps, uint64_t seed, double *gain, struct sl_error *err)
+{
+	int w = widest(m);
+	/* the carried starts, and one more: the steepest point */
+	double *cur = malloc(sizeof(double) * (size_t)(nstarts + 1) * w);
+	double *next = malloc(sizeof(double) * (size_t)(nstarts + 1) * w);
+	double *work = malloc(sizeof(double) * 4 * (size_t)w);
+	sl_status st = SL_OK;
+	if (!cur || !next || !work) {
+		st = status_set(err, SL_ERR_NOMEM, "layer floors: %d starts", nstarts);
+		goto out;
+	}
+	for (int s = 0; s < nstarts; s++)
+		memcpy(cur + (size_t)s * m->dim[0], starts + (size_t)s * m->dim[0],
+		       sizeof(double) * (size_t)m->dim[0]);
+	for (int i = 0; i < m->nlayers && st == SL_OK; i++) {
+		/* layer i alone, borrowing m's weights: a one-layer network whose
+		 * only layer keeps its activation */
+		struct bounds_mlp one = {.nlayers = 1, .dim = {m->dim[i], m->dim[i + 1]},
+					 .w = {m->w[i]}, .b = {m->b[i]}, .alpha = {m->alpha[i]},
+					 .beta = {m->beta[i]}, .act = {m->act[i]}};
+		if (i == m->nlayers - 1)
+			one.act[0] = NN_ACT_IDENTITY, one.alpha[0] = one.beta[0] = 1;
+		int extra = 0;
+		if (one.act[0] != NN_ACT_IDENTITY) {
+			steepest_point(m, i, cur + (size_t)nstarts * m->dim[i], work);
+			extra = 1;
+		}
+		struct bounds_floor f = {0};
+		st = bounds_floor_lipschitz(&one, cur, nstarts + extra, steps, seed + (uint64_t)i,
+					    &f, err);
+		gain[i] = f.L;
+		/* carry the starts to the next layer's input */
+		for (int s = 0; s < nstarts; s++)
+			layer_apply(m, i, cur + (size_t)s * m->dim[i], next + (size_t)s * m->dim[i + 1],
+				    NULL);
+		double *t = cur;
+		cur = next;
+		next = t;
+	}
+out:
+	free(cur);
+	free(next);
+	free(work);
+	return st;
+}
+
 /* ---- The flip radius ---- */
 
 /* Predictions of x (batch) into pred, through the one prediction rule. */
@@ -1429,6 +1532,90 @@ int bounds_attack_inside(struct nn_net *net, const float *x, const int *y, int b
 	}
 	free(len);
 	return n;
+}
+
+/* One PGD run at eps on x alone, seeded afresh (the same attack at every
+ * eps): whether it flips, and the flip's length. */
+static sl_status flip_probe(struct nn_net *net, const float *x, int y, double eps,
+			    const struct bounds_flip_options *o, bool *flipped, double *len,
+			    struct sl_error *err)
+{
+	struct sl_rng rng;
+	rng_seed(&rng, o->seed);
+	*flipped = false;
+	*len = INFINITY;
+	sl_status st = pgd_inside(net, x, &y, 1, &eps, o, &rng, flipped, len, err);
+	/* only a flip inside the ball counts, as in bounds_attack_inside */
+	*flipped = st == SL_OK && *flipped && *len <= eps;
+	return st;
+}
+
+sl_status bounds_flip_eps(struct nn_net *net, const float *x, int y,
+			  const struct bounds_flip_options *o, double tol,
+			  struct bounds_flip_eps *out, struct sl_error *err)
+{
+	out->eps = out->held = out->length = 0;
+	out->attacks = 0;
+	if (o->steps < 1 || o->restarts < 0 || !(o->eps_start > 0) ||
+	    !(o->eps_max >= o->eps_start) || !(tol > 0 && tol < 1) || y < 0 ||
+	    y >= net->out_dim)
+		return status_set(err, SL_ERR_ARG, "flip search: bad options");
+	int pred;
+	predict(net, x, 1, &pred);
+	if (pred != y)
+		return SL_OK; /* not classified y: flipped already, at eps 0 */
+	double lo = 0, hi = INFINITY, hi_len = INFINITY, len;
+	bool fl;
+	sl_status st;
+#define PROBE(e)                                                                 \
+	do {                                                                     \
+		if (o->stop && o->stop(o->stop_ctx))                             \
+			return status_set(err, SL_ERR_CANCELLED, "flip search");  \
+		if ((st = flip_probe(net, x, y, (e), o, &fl, &len, err)) != SL_OK) \
+			return st;                                               \
+		out->attacks++;                                                  \
+	} while (0)
+	for (double e = o->eps_start; e <= o->eps_max * (1 + 1e-12); e *= 2) {
+		PROBE(e);
+		if (fl) {
+			hi = e, hi_len = len;
+			break;
+		}
+		lo = e;
+	}
+	if (!isfinite(hi)) {
+		out->eps = INFINITY;
+		out->held = lo;
+		out->length = INFINITY;
+		return SL_OK;
+	}
+	/* Bisection, then the end checked: PGD at hi (1 - tol) must hold.  PGD
+	 * need not be monotone in eps, so a flip there lowers hi and the search
+	 * goes on below it (each round divides hi by at least 1 / (1 - tol)). */
+	for (int round = 0; round < 200; round++) {
+		while (hi - lo > tol * hi) {
+			double mid = 0.5 * (lo + hi);
+			PROBE(mid);
+			if (fl)
+				hi = mid, hi_len = len;
+			else
+				lo = mid;
+		}
+		double below = hi * (1 - tol);
+		PROBE(below);
+		if (!fl) {
+			out->eps = hi;
+			out->held = below;
+			out->length = hi_len;
+			return SL_OK;
+		}
+		hi = below, hi_len = len;
+		if (lo >= hi)
+			lo = 0;
+	}
+#undef PROBE
+	return status_set(err, SL_ERR_NUMERIC,
+			  "flip search: PGD flips at every eps tried down to %.3g", hi);
 }
 
 sl_status bounds_flip_radius(struct nn_net *net, const float *x, const int *y, int batch,

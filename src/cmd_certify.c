@@ -264,22 +264,28 @@ static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 	       "[%.6f, %.6f]\n",
 	       o->model, m->model_name, m->mode, c->nu, c->delta,
 	       sector_objective_name(c->objective), c->sector_lo, c->sector_hi);
-	printf("\nlayer     kind   sigma(power, steps)   sigma(%s)      s      nu_i    delta_i"
-	       "      rho_i  certified by   exact LMI\n", "verified");
-	for (int i = 0; i < c->nlayers; i++) {
+	printf("\nlayer     kind   sigma(power, steps)   sigma(%s)  gain floor      s      nu_i"
+	       "    delta_i      rho_i  certified by   exact LMI\n", "verified");
+	for (int i = 0, w = 0; i < c->nlayers; i++) {
 		const struct certify_layer *l = &c->layer[i];
 		if (l->kind == SECTOR_LAYER_POOL) {
 			/* Pad to where the weighted rows' nu_i column starts. */
 			int used = printf("%-9s pool   %g-Lipschitz", l->name, l->k);
-			printf("%*s", used < 62 ? 62 - used : 1, "");
+			printf("%*s", used < 74 ? 74 - used : 1, "");
 			if (c->allocated)
 				printf("%9.4f %10.4f", c->alloc.layer[i].nu, c->alloc.layer[i].delta);
 			printf("\n");
 			continue;
 		}
-		printf("%-9s %-5s  %10.6f (%4d)   %10.6f%s %8.4f", l->name,
+		printf("%-9s %-5s  %10.6f (%4d)   %10.6f%s", l->name,
 		       sector_layer_kind_name(l->kind), l->sigma_power, l->power_iters, l->sigma,
-		       l->sigma_exact ? " svd" : " pow", l->s);
+		       l->sigma_exact ? " svd" : " pow");
+		if (w < sw->nlayer_floor)
+			printf("  %10.6f", sw->layer_floor[w]);
+		else
+			printf("  %10s", "-");
+		w++;
+		printf(" %8.4f", l->s);
 		if (c->allocated)
 			printf("  %9.4f %10.4f %10.6f  %-13s  %s", l->nu, l->delta, l->rho,
 			       certified_by(l), lmi_name(l->lmi));
@@ -290,6 +296,11 @@ static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 		else if (l->lmi == CERTIFY_LMI_TOO_LARGE || l->lmi == CERTIFY_LMI_FAILED)
 			printf("%9s %s\n", "", l->lmi_message);
 	}
+	if (sw->nlayer_floor > 0)
+		printf("gain floor: each layer's largest |g(u) - g(v)| / |u - v| found by search "
+		       "from the inputs the first %ld test images give it and from a point where "
+		       "every unit is on (%.2f s); at most its norm\n",
+		       o->floor_starts, sw->layer_floor_seconds);
 	if (c->sector_certified) {
 		printf("\nsector (%g, %g): CERTIFIED by Theorem 3 with", c->nu, c->delta);
 		for (int i = 0, first = 1; i < c->nlayers; i++) {
@@ -421,7 +432,7 @@ static void print_json(const struct certify_opts *o, const struct cmd_model *m,
 		printf("null");
 	printf(",\"gamma_product\":%s,\"gamma\":%s,\"layers\":[", json_num(c->gamma_product).s,
 	       json_num(c->gamma).s);
-	for (int i = 0; i < c->nlayers; i++) {
+	for (int i = 0, w = 0; i < c->nlayers; i++) {
 		const struct certify_layer *l = &c->layer[i];
 		printf("%s{\"name\":", i ? "," : "");
 		json_string(stdout, l->name); /* from the checkpoint */
@@ -434,9 +445,12 @@ static void print_json(const struct certify_opts *o, const struct cmd_model *m,
 			continue;
 		}
 		printf(",\"sigma_power\":%s,\"power_iterations\":%d,\"sigma\":%s,"
-		       "\"sigma_exact\":%s,\"s\":%s,\"rho\":",
+		       "\"sigma_exact\":%s,\"s\":%s,",
 		       json_num(l->sigma_power).s, l->power_iters, json_num(l->sigma).s,
 		       l->sigma_exact ? "true" : "false", json_num(l->s).s);
+		printf("\"gain_floor\":%s,\"rho\":",
+		       w < sw->nlayer_floor ? json_num(sw->layer_floor[w]).s : "null");
+		w++;
 		if (c->allocated)
 			printf("%s", json_num(l->rho).s);
 		else

@@ -130,6 +130,12 @@ static sl_status pair_bound(const struct nn_net *net, const struct certificate *
 	return SL_OK;
 }
 
+/* Ask o whether to go on with what. */
+static bool stop(const struct sandwich_options *o, const char *what)
+{
+	return o->progress && o->progress(o->progress_ctx, what);
+}
+
 /* Lipschitz floor from the first n images of ds. */
 static sl_status run_floor(const struct bounds_mlp *m, const struct sl_dataset *ds,
 			   const struct sandwich_options *o, struct sandwich *s,
@@ -162,6 +168,17 @@ static sl_status run_floor(const struct bounds_mlp *m, const struct sl_dataset *
 	s->floor_L = f.L;
 	s->floor_pair_max = table_max(s->floor_pair, s->classes);
 	s->floor_evaluations = f.evaluations;
+	if (st != SL_OK)
+		goto out;
+	if (stop(o, "the floor of each layer's gain")) {
+		st = status_set(err, SL_ERR_CANCELLED, "bounds");
+		goto out;
+	}
+	t0 = seconds_now();
+	st = bounds_floor_layers(m, xd, n, o->floor_steps, o->seed, s->layer_floor, err);
+	if (st == SL_OK)
+		s->nlayer_floor = m->nlayers;
+	s->layer_floor_seconds = seconds_now() - t0;
 out:
 	free(xf);
 	free(xd);
@@ -171,8 +188,23 @@ out:
 }
 
 /* Every computed bound at or above the floor, or a loud error. */
-static sl_status check_floor(const struct sandwich *s, struct sl_error *err)
+static sl_status check_floor(const struct sandwich *s, const struct certificate *cert,
+			     struct sl_error *err)
 {
+	for (int i = 0, w = 0; i < cert->nlayers; i++) {
+		const struct certify_layer *l = &cert->layer[i];
+		if (l->kind == SECTOR_LAYER_POOL)
+			continue;
+		/* a layer's own bound: its norm (leaky ReLU and tanh are
+		 * 1-Lipschitz); the floor is in double, the norm from float
+		 * weights: rounding allowed in the last digits */
+		if (w < s->nlayer_floor && s->layer_floor[w] > l->sigma * (1 + 1e-6))
+			return status_set(err, SL_ERR_NUMERIC,
+					  "BUG: %s's gain floor %.9g found by search is above its "
+					  "verified norm %.9g",
+					  l->name, s->layer_floor[w], l->sigma);
+		w++;
+	}
 	if (!(s->floor_L > 0))
 		return SL_OK;
 	int c = s->classes;
@@ -237,6 +269,10 @@ sl_status sandwich_compute(struct nn_net *net, const struct certificate *cert,
 		goto fail;
 	}
 	struct sl_error e;
+	if (o->sdp && stop(o, "LipSDP of the network")) {
+		st = status_set(err, SL_ERR_CANCELLED, "bounds");
+		goto fail_m;
+	}
 	if (o->sdp) {
 		struct sandwich_bound *b = &out->b[SANDWICH_SDP];
 		double t0 = seconds_now(), L;
@@ -250,6 +286,10 @@ sl_status sandwich_compute(struct nn_net *net, const struct certificate *cert,
 			set_failed(b, s2, &e);
 		if (st != SL_OK)
 			goto fail_m;
+	}
+	if (o->sdp_pairs && stop(o, "LipSDP per class pair")) {
+		st = status_set(err, SL_ERR_CANCELLED, "bounds");
+		goto fail_m;
 	}
 	if (o->sdp_pairs) {
 		struct sandwich_bound *b = &out->b[SANDWICH_SDP_PAIR];
@@ -272,6 +312,10 @@ sl_status sandwich_compute(struct nn_net *net, const struct certificate *cert,
 			b->pair = NULL;
 			set_failed(b, s2, &e);
 		}
+	}
+	if (o->sector && stop(o, "the tightest sector")) {
+		st = status_set(err, SL_ERR_CANCELLED, "bounds");
+		goto fail_m;
 	}
 	if (o->sector) {
 		struct sandwich_bound *b = &out->b[SANDWICH_SECTOR];
@@ -306,6 +350,10 @@ sl_status sandwich_compute(struct nn_net *net, const struct certificate *cert,
 		snprintf(out->b[SANDWICH_SECTOR].note, sizeof out->b[SANDWICH_SECTOR].note,
 			 "the allocation's sector (not searched)");
 	}
+	if (o->floor_starts > 0 && ds && stop(o, "the Lipschitz floor")) {
+		st = status_set(err, SL_ERR_CANCELLED, "bounds");
+		goto fail_m;
+	}
 	if (o->floor_starts > 0 && ds) {
 		if (dense) {
 			if ((st = run_floor(&m, ds, o, out, err)) != SL_OK)
@@ -316,7 +364,7 @@ sl_status sandwich_compute(struct nn_net *net, const struct certificate *cert,
 	}
 	if (dense)
 		bounds_mlp_free(&m);
-	st = check_floor(out, err);
+	st = check_floor(out, cert, err);
 	if (st != SL_OK)
 		goto fail;
 	return SL_OK;

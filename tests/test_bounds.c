@@ -249,6 +249,187 @@ static void test_flip_radius_linear(void **state)
 	nn_free(net);
 }
 
+/* ||W_i||_2 of m's layer i, by SVD. */
+static double layer_norm(const struct bounds_mlp *m, int i)
+{
+	struct bounds_mlp one = {.nlayers = 1, .dim = {m->dim[i], m->dim[i + 1]}, .w = {m->w[i]},
+				 .b = {m->b[i]}, .alpha = {1}, .beta = {1}};
+	double s;
+	assert_int_equal(bounds_product(&one, &s, NULL), SL_OK);
+	return s;
+}
+
+/* Each layer's gain floor is its own Lipschitz constant, max(|alpha|,
+ * |beta|) ||W_i||, when W_i has full row rank (every unit can be on at
+ * once; the last, affine layer's Jacobian is W everywhere), and never
+ * above it. */
+static void test_layer_floors(void **state)
+{
+	(void)state;
+	struct sl_rng rng;
+	rng_seed(&rng, 11);
+	for (int trial = 0; trial < 8; trial++) {
+		int dim[] = {3, 3, 2, 2};
+		struct bounds_mlp m;
+		random_mlp(&m, 3, dim, trial % 2 ? 0.1 : 0.0, &rng);
+		double *x = random_starts(60, 3, &rng);
+		double gain[3];
+		assert_int_equal(bounds_floor_layers(&m, x, 60, 30, 5, gain, NULL), SL_OK);
+		for (int i = 0; i < 3; i++) {
+			double s = layer_norm(&m, i);
+			if (!(gain[i] <= s * (1 + 1e-12)) || !(gain[i] >= s * (1 - 1e-12)))
+				fail_msg("trial %d, layer %d: floor %.12g, norm %.12g", trial, i,
+					 gain[i], s);
+		}
+		free(x);
+		bounds_mlp_free(&m);
+	}
+}
+
+/* A linear network (leaky ReLU of slope 1) is Lipschitz with the largest
+ * singular value of W_2 W_1 W_0 exactly, and the floor finds it; each
+ * layer's floor is its own norm. */
+static void test_linear_floor(void **state)
+{
+	(void)state;
+	struct sl_rng rng;
+	rng_seed(&rng, 3);
+	int dim[] = {5, 4, 3, 2};
+	struct bounds_mlp m;
+	random_mlp(&m, 3, dim, 1.0, &rng);
+	/* the product W_2 W_1 W_0, (2, 5) */
+	double p1[4 * 5] = {0}, p2[3 * 5] = {0}, p3[2 * 5] = {0};
+	for (int r = 0; r < 4; r++)
+		for (int c = 0; c < 5; c++)
+			p1[r * 5 + c] = m.w[0][r * 5 + c];
+	for (int r = 0; r < 3; r++)
+		for (int c = 0; c < 5; c++)
+			for (int k = 0; k < 4; k++)
+				p2[r * 5 + c] += m.w[1][r * 4 + k] * p1[k * 5 + c];
+	for (int r = 0; r < 2; r++)
+		for (int c = 0; c < 5; c++)
+			for (int k = 0; k < 3; k++)
+				p3[r * 5 + c] += m.w[2][r * 3 + k] * p2[k * 5 + c];
+	struct bounds_mlp prod = {.nlayers = 1, .dim = {5, 2}, .w = {p3}, .b = {m.b[2]},
+				  .alpha = {1}, .beta = {1}};
+	double exact;
+	assert_int_equal(bounds_product(&prod, &exact, NULL), SL_OK);
+	double *x = random_starts(5, 5, &rng);
+	struct bounds_floor fl = {0};
+	assert_int_equal(bounds_floor_lipschitz(&m, x, 5, 10, 1, &fl, NULL), SL_OK);
+	if (fabs(fl.L - exact) > 1e-9 * exact)
+		fail_msg("linear network: floor %.12g, largest singular value %.12g", fl.L, exact);
+	double gain[3];
+	assert_int_equal(bounds_floor_layers(&m, x, 5, 10, 1, gain, NULL), SL_OK);
+	for (int i = 0; i < 3; i++) {
+		double s = layer_norm(&m, i);
+		assert_true(fabs(gain[i] - s) <= 1e-9 * s);
+	}
+	free(x);
+	bounds_mlp_free(&m);
+}
+
+static bool stop_now(void *ctx)
+{
+	(void)ctx;
+	return true;
+}
+
+/* The smallest flipping eps of a linear classifier is the distance to its
+ * hyperplane; the search brackets it within tol, PGD at eps flips and at
+ * eps (1 - tol) does not (asked again through bounds_attack_inside), and
+ * the stop hook cancels it. */
+static void test_flip_eps_linear(void **state)
+{
+	(void)state;
+	struct nn_layer_spec spec[] = {{.kind = NN_DENSE, .in = 4, .out = 2}};
+	struct nn_net *net;
+	assert_int_equal(nn_new(spec, 1, 8, &net, NULL), SL_OK);
+	memset(net->params, 0, sizeof(float) * net->nparams);
+	net->layers[0].w[0] = 1;
+	net->layers[0].w[4] = -1; /* z_0 - z_1 = 2 x_0: the boundary is x_0 = 0 */
+	float x[] = {0.3f, 0.1f, -0.2f, 0.0f};
+	double tol = 1e-3;
+	struct bounds_flip_options o = {.steps = 20, .restarts = 1, .eps_start = 0.05,
+					.eps_max = 4, .seed = 2};
+	struct bounds_flip_eps fe;
+	assert_int_equal(bounds_flip_eps(net, x, 0, &o, tol, &fe, NULL), SL_OK);
+	print_message("eps %.6f held %.6f length %.6f, %d attacks\n", fe.eps, fe.held, fe.length,
+		      fe.attacks);
+	assert_true(fe.eps >= 0.3 - 1e-6 && fe.eps <= 0.3 * (1 + 2 * tol) + 1e-6);
+	assert_true(fe.length <= fe.eps && fe.length >= 0.3 - 1e-6);
+	assert_true(fabs(fe.held - fe.eps * (1 - tol)) < 1e-15);
+	bool fl;
+	assert_int_equal(bounds_attack_inside(net, x, (int[]){0}, 1, &fe.eps, &o, &fl), 1);
+	assert_int_equal(bounds_attack_inside(net, x, (int[]){0}, 1, &fe.held, &o, &fl), 0);
+	/* a wrong class: flipped at 0; out of reach: infinite */
+	assert_int_equal(bounds_flip_eps(net, x, 1, &o, tol, &fe, NULL), SL_OK);
+	assert_true(fe.eps == 0);
+	o.eps_max = 0.1;
+	assert_int_equal(bounds_flip_eps(net, x, 0, &o, tol, &fe, NULL), SL_OK);
+	assert_true(isinf(fe.eps) && fe.held == 0.1 /* 0.05, then 0.1 held */);
+	o.stop = stop_now;
+	struct sl_error err;
+	assert_int_equal(bounds_flip_eps(net, x, 0, &o, tol, &fe, &err), SL_ERR_CANCELLED);
+	nn_free(net);
+}
+
+/* On a small trained-looking nonlinear network: the same two PGD facts at
+ * the ends of the bracket, and the product bound's certified radius below
+ * the flipping eps, for every input the network classifies. */
+static void test_flip_eps_mlp(void **state)
+{
+	(void)state;
+	struct nn_layer_spec spec[] = {
+		{.kind = NN_DENSE, .in = 6, .out = 8, .act = NN_ACT_LEAKY_RELU, .slope = 0.1f},
+		{.kind = NN_DENSE, .in = 8, .out = 3}};
+	struct nn_net *net;
+	assert_int_equal(nn_new(spec, 2, 8, &net, NULL), SL_OK);
+	struct sl_rng rng;
+	rng_seed(&rng, 9);
+	nn_init_glorot(net, &rng);
+	struct bounds_mlp m;
+	assert_int_equal(bounds_mlp_from_net(net, &m, NULL), SL_OK);
+	double L;
+	assert_int_equal(bounds_product(&m, &L, NULL), SL_OK);
+	double tol = 0.01;
+	struct bounds_flip_options o = {.steps = 30, .restarts = 1, .eps_start = 0.1,
+					.eps_max = 64, .seed = 4};
+	int checked = 0;
+	for (int trial = 0; trial < 6; trial++) {
+		float x[6];
+		double xd[6], z[3];
+		for (int k = 0; k < 6; k++)
+			xd[k] = x[k] = (float)(2 * rng_normal(&rng));
+		bounds_mlp_forward(&m, xd, z);
+		int y = 0;
+		for (int c = 1; c < 3; c++)
+			y = z[c] > z[y] ? c : y;
+		double margin = INFINITY;
+		for (int c = 0; c < 3; c++)
+			if (c != y)
+				margin = fmin(margin, z[y] - z[c]);
+		struct bounds_flip_eps fe;
+		struct sl_error err;
+		if (bounds_flip_eps(net, x, y, &o, tol, &fe, &err) != SL_OK)
+			fail_msg("%s", err.msg);
+		if (fe.eps == 0 || isinf(fe.eps))
+			continue; /* a tie in float, or out of reach */
+		checked++;
+		bool fl;
+		assert_int_equal(bounds_attack_inside(net, x, &y, 1, &fe.eps, &o, &fl), 1);
+		double below = fe.eps * (1 - tol);
+		assert_int_equal(bounds_attack_inside(net, x, &y, 1, &below, &o, &fl), 0);
+		double certified = margin / (sqrt(2) * L);
+		if (!(certified <= fe.length && fe.length <= fe.eps))
+			fail_msg("certified %g, flip at length %g, eps %g", certified, fe.length,
+				 fe.eps);
+	}
+	assert_true(checked >= 4);
+	bounds_mlp_free(&m);
+	nn_free(net);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +440,10 @@ int main(void)
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_jacobian),
 		cmocka_unit_test(test_flip_radius_linear),
+		cmocka_unit_test(test_layer_floors),
+		cmocka_unit_test(test_linear_floor),
+		cmocka_unit_test(test_flip_eps_linear),
+		cmocka_unit_test(test_flip_eps_mlp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,6 +64,15 @@ static void test_mlp_sound(void **state)
 	double fl = sw.floor_L, sdp = sw.b[SANDWICH_SDP].L, prod = sw.b[SANDWICH_PRODUCT].L;
 	print_message("floor %g, sdp %g, product %g\n", fl, sdp, prod);
 	assert_true(fl > 0 && fl <= sdp && sdp <= prod * (1 + 1e-9));
+	/* each layer's gain floor under its norm; the layers are wide, so
+	 * every unit can be on at once and the floor reaches the norm */
+	assert_int_equal(sw.nlayer_floor, 3);
+	for (int i = 0; i < 3; i++) {
+		print_message("%s: gain floor %.9g, norm %.9g\n", c.layer[i].name, sw.layer_floor[i],
+			      c.layer[i].sigma);
+		assert_true(sw.layer_floor[i] <= c.layer[i].sigma * (1 + 1e-6));
+		assert_true(sw.layer_floor[i] >= c.layer[i].sigma * (1 - 1e-5));
+	}
 	int k10 = 100;
 	for (int i = 0; i < k10; i++) {
 		if (i / 10 == i % 10)

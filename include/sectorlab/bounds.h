@@ -168,6 +168,19 @@ sl_status bounds_floor_lipschitz(const struct bounds_mlp *m, const double *start
 				 int steps, uint64_t seed, struct bounds_floor *out,
 				 struct sl_error *err);
 
+/*
+ * The floor of each layer's own gain, layer i being u -> act_i(W_i u + b_i)
+ * (the last layer affine): bounds_floor_lipschitz on the layer alone, from
+ * the nstarts network inputs starts (nstarts, dim[0]) carried to the
+ * layer's input by the layers before it, and from a point where every unit
+ * has its steepest slope (least squares; exists when W_i has full row
+ * rank, and there the floor is the bound).  gain has m->nlayers entries; each
+ * is a lower bound of the layer's Lipschitz constant, so at most
+ * max(|alpha_i|, |beta_i|) ||W_i||_2 (up to rounding in the last digits).
+ */
+sl_status bounds_floor_layers(const struct bounds_mlp *m, const double *starts, int nstarts,
+			      int steps, uint64_t seed, double *gain, struct sl_error *err);
+
 /* How the flip search attacks. */
 struct bounds_flip_options {
 	int steps;            /* PGD-L2 steps per restart (e.g. 40) */
@@ -176,6 +189,10 @@ struct bounds_flip_options {
 	double eps_start;     /* first eps tried (doubled until a flip, up to eps_max) */
 	double eps_max;
 	uint64_t seed;
+	/* bounds_flip_eps asks this between two PGD runs (may be NULL); true
+	 * stops the search with SL_ERR_CANCELLED. */
+	bool (*stop)(void *ctx);
+	void *stop_ctx;
 };
 
 /*
@@ -188,6 +205,29 @@ struct bounds_flip_options {
 sl_status bounds_flip_radius(struct nn_net *net, const float *x, const int *y, int batch,
 			     const struct bounds_flip_options *o, double *radius,
 			     struct sl_error *err);
+
+/* The smallest eps at which PGD-L2 flips one input, and the bracket. */
+struct bounds_flip_eps {
+	double eps;           /* PGD inside the L2 ball eps flips x (INFINITY: not
+				 up to eps_max; 0: x is not classified y) */
+	double held;          /* PGD inside the ball held does not flip x:
+				 eps (1 - tol) when eps is finite and positive */
+	double length;        /* the flipping perturbation's L2 length (<= eps) */
+	int attacks;          /* PGD runs made */
+};
+
+/*
+ * The smallest L2 eps that flips x (in_dim values) away from class y, by
+ * doubling from o->eps_start up to o->eps_max and bisection on eps until
+ * the bracket is within tol (0 < tol < 1) of eps.  Every run is the same
+ * attack (o's steps, restarts and seed: bounds_attack_inside), so its
+ * answer depends on eps alone, and the result is checked at its ends:
+ * PGD at eps flips x and PGD at eps (1 - tol) does not.  A certified
+ * radius above eps (or above length) is a bug.
+ */
+sl_status bounds_flip_eps(struct nn_net *net, const float *x, int y,
+			  const struct bounds_flip_options *o, double tol,
+			  struct bounds_flip_eps *out, struct sl_error *err);
 
 /* Does PGD (o's steps and restarts) flip any of x away from y inside the
  * per-example L2 ball eps[i]?  flipped[i] answers (false where eps[i] <= 0:

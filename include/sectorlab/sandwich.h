@@ -68,6 +68,11 @@ struct sandwich_options {
 	int floor_starts;             /* Lipschitz floor from this many test images (0: none) */
 	int floor_steps;              /* pair-ascent steps from each */
 	uint64_t seed;
+	/* Called before each piece of work (what: "LipSDP of the network",
+	 * ...); returning true stops sandwich_compute with SL_ERR_CANCELLED.
+	 * May be NULL. */
+	bool (*progress)(void *ctx, const char *what);
+	void *progress_ctx;
 };
 
 struct sandwich {
@@ -82,14 +87,22 @@ struct sandwich {
 	int floor_evaluations;
 	double floor_seconds;
 	char floor_note[640];         /* why not, when not run */
+	/* The floor of each weighted layer's own gain (bounds_floor_layers),
+	 * in the order of nn_weighted_layers, from the same starts: beneath
+	 * each layer's verified norm.  nlayer_floor is 0 when not run. */
+	int nlayer_floor;
+	double layer_floor[NN_MAX_LAYERS];
+	double layer_floor_seconds;
 };
 
 /*
  * Compute every bound o asks for on net, whose certificate (certify_network)
- * is cert, with the floor from the first o->floor_starts images of ds (may
- * be NULL when floor_starts is 0).  SL_OK with each bound's state filled;
- * SL_ERR_NUMERIC with a "bound below the floor" message when a computed
- * upper bound sits below the floor (a bug, never a result).
+ * is cert, with the floor (the network's and each layer's) from the first
+ * o->floor_starts images of ds (may be NULL when floor_starts is 0).  SL_OK
+ * with each bound's state filled; SL_ERR_NUMERIC with a "bound below the
+ * floor" message when a computed upper bound sits below the floor (a bug,
+ * never a result), a layer's floor above its verified norm included;
+ * SL_ERR_CANCELLED when o->progress asked to stop.
  */
 sl_status sandwich_compute(struct nn_net *net, const struct certificate *cert,
 			   const struct sl_dataset *ds, const struct sandwich_options *o,
