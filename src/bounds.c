@@ -1018,10 +1018,21 @@ out:
 }
 
 /* gamma at delta = e^t, or INFINITY when the SDP fails there; keeps the best. */
+/* The search's stop hook, and whether it fired. */
+struct sector_stop {
+	bool (*stop)(void *ctx);
+	void *ctx;
+	bool stopped;
+};
+
 static double sector_eval(const struct bounds_mlp *m, double t, struct bounds_sector *best,
-			  int *sdps, struct sl_error *last)
+			  int *sdps, struct sl_error *last, struct sector_stop *stop)
 {
 	struct bounds_sector s;
+	if (stop->stopped || (stop->stop && stop->stop(stop->ctx))) {
+		stop->stopped = true;
+		return INFINITY;
+	}
 	(*sdps)++;
 	if (bounds_sector_at(m, exp(t), &s, last) != SL_OK)
 		return INFINITY;
@@ -1033,6 +1044,13 @@ static double sector_eval(const struct bounds_mlp *m, double t, struct bounds_se
 sl_status bounds_tightest_sector(const struct bounds_mlp *m, struct bounds_sector *out,
 				 struct sl_error *err)
 {
+	return bounds_tightest_sector_until(m, NULL, NULL, out, err);
+}
+
+sl_status bounds_tightest_sector_until(const struct bounds_mlp *m, bool (*stop)(void *ctx),
+				       void *ctx, struct bounds_sector *out, struct sl_error *err)
+{
+	struct sector_stop halt = {.stop = stop, .ctx = ctx};
 	/* gamma(delta) on a grid of decades from 1e-3 to 1e4 (a nearly
 	 * symmetric sector [-L, L] needs a large delta: k_lo + k_hi = 1 /
 	 * delta), extended while the best point is at an edge, then golden
@@ -1046,7 +1064,7 @@ sl_status bounds_tightest_sector(const struct bounds_mlp *m, struct bounds_secto
 	int sdps = 0, lo = EXTEND, hi = EXTEND + GRID - 1;
 	for (int k = lo; k <= hi; k++) {
 		t[k] = log(10.0) * (k - EXTEND - 3);
-		g[k] = sector_eval(m, t[k], &best, &sdps, &last);
+		g[k] = sector_eval(m, t[k], &best, &sdps, &last, &halt);
 	}
 	for (;;) {
 		int kb = lo;
@@ -1056,11 +1074,11 @@ sl_status bounds_tightest_sector(const struct bounds_mlp *m, struct bounds_secto
 		if (kb == lo && lo > 0 && isfinite(g[kb])) {
 			lo--;
 			t[lo] = t[lo + 1] - log(10.0);
-			g[lo] = sector_eval(m, t[lo], &best, &sdps, &last);
+			g[lo] = sector_eval(m, t[lo], &best, &sdps, &last, &halt);
 		} else if (kb == hi && hi < GRID + 2 * EXTEND - 1 && isfinite(g[kb])) {
 			hi++;
 			t[hi] = t[hi - 1] + log(10.0);
-			g[hi] = sector_eval(m, t[hi], &best, &sdps, &last);
+			g[hi] = sector_eval(m, t[hi], &best, &sdps, &last, &halt);
 		} else {
 			break;
 		}
@@ -1069,6 +1087,8 @@ sl_status bounds_tightest_sector(const struct bounds_mlp *m, struct bounds_secto
 	for (int k = lo + 1; k <= hi; k++)
 		if (g[k] < g[kb])
 			kb = k;
+	if (halt.stopped)
+		return status_set(err, SL_ERR_CANCELLED, "tightest sector: stopped");
 	if (!isfinite(g[kb])) {
 		if (err)
 			*err = last;
@@ -1077,23 +1097,25 @@ sl_status bounds_tightest_sector(const struct bounds_mlp *m, struct bounds_secto
 	double a = t[kb > lo ? kb - 1 : lo], b = t[kb < hi ? kb + 1 : hi];
 	const double phi = 0.6180339887498949;
 	double c = b - phi * (b - a), d = a + phi * (b - a);
-	double gc = sector_eval(m, c, &best, &sdps, &last);
-	double gd = sector_eval(m, d, &best, &sdps, &last);
+	double gc = sector_eval(m, c, &best, &sdps, &last, &halt);
+	double gd = sector_eval(m, d, &best, &sdps, &last, &halt);
 	for (int it = 0; it < GOLDEN; it++) {
 		if (gc <= gd) {
 			b = d;
 			d = c;
 			gd = gc;
 			c = b - phi * (b - a);
-			gc = sector_eval(m, c, &best, &sdps, &last);
+			gc = sector_eval(m, c, &best, &sdps, &last, &halt);
 		} else {
 			a = c;
 			c = d;
 			gc = gd;
 			d = a + phi * (b - a);
-			gd = sector_eval(m, d, &best, &sdps, &last);
+			gd = sector_eval(m, d, &best, &sdps, &last, &halt);
 		}
 	}
+	if (halt.stopped)
+		return status_set(err, SL_ERR_CANCELLED, "tightest sector: stopped");
 	best.sdps = sdps;
 	*out = best;
 	return SL_OK;

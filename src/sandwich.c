@@ -136,6 +136,17 @@ static bool stop(const struct sandwich_options *o, const char *what)
 	return o->progress && o->progress(o->progress_ctx, what);
 }
 
+/* The sector search's stop hook: o's progress, asked before each SDP. */
+struct sector_hook {
+	const struct sandwich_options *o;
+};
+
+static bool sector_stop(void *ctx)
+{
+	const struct sector_hook *h = ctx;
+	return stop(h->o, "the tightest sector");
+}
+
 /* Lipschitz floor from the first n images of ds. */
 static sl_status run_floor(const struct bounds_mlp *m, const struct sl_dataset *ds,
 			   const struct sandwich_options *o, struct sandwich *s,
@@ -321,10 +332,16 @@ sl_status sandwich_compute(struct nn_net *net, const struct certificate *cert,
 		struct sandwich_bound *b = &out->b[SANDWICH_SECTOR];
 		double t0 = seconds_now();
 		status_clear(&e);
-		sl_status s2 = dense ? bounds_tightest_sector(&m, &out->sector, &e)
+		struct sector_hook hook = {o};
+		sl_status s2 = dense ? bounds_tightest_sector_until(&m, o->progress ? sector_stop : NULL,
+								    &hook, &out->sector, &e)
 				     : SL_ERR_UNSUPPORTED;
 		if (!dense)
 			e = merr;
+		if (s2 == SL_ERR_CANCELLED) {
+			st = status_set(err, SL_ERR_CANCELLED, "bounds");
+			goto fail_m;
+		}
 		if (s2 == SL_OK) {
 			out->sector_searched = true;
 			double g = out->sector.gamma;

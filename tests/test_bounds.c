@@ -147,6 +147,13 @@ static void test_wide_reduction(void **state)
 	bounds_mlp_free(&b);
 }
 
+/* A stop hook that says stop at its third call. */
+static bool stop_after_three(void *ctx)
+{
+	int *n = ctx;
+	return ++*n >= 3;
+}
+
 /* One affine layer: the tightest sector's SDP is the layer's exact LMI (the
  * cascade of one layer is nu <= nu_1, delta <= delta_1), so it agrees with
  * lmi_max_nu; W = 3 I has gamma 3 exactly (sector [3, 3] at delta 1/6). */
@@ -176,6 +183,11 @@ static void test_sector_one_layer(void **state)
 	double L;
 	assert_int_equal(bounds_lipsdp(&m, NULL, &L, NULL), SL_OK);
 	assert_true(fabs(L - 3) < 1e-9);
+	/* the search asks its hook before each SDP and stops when told */
+	int asked = 0;
+	assert_int_equal(bounds_tightest_sector_until(&m, stop_after_three, &asked, &s, &err),
+			 SL_ERR_CANCELLED);
+	assert_int_equal(asked, 3);
 	bounds_mlp_free(&m);
 }
 

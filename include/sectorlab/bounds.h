@@ -137,6 +137,11 @@ sl_status bounds_sector_at(const struct bounds_mlp *m, double delta, struct boun
 sl_status bounds_tightest_sector(const struct bounds_mlp *m, struct bounds_sector *out,
 				 struct sl_error *err);
 
+/* The same, asking stop(ctx) (may be NULL) before each SDP: true ends the
+ * search with SL_ERR_CANCELLED. */
+sl_status bounds_tightest_sector_until(const struct bounds_mlp *m, bool (*stop)(void *ctx),
+				       void *ctx, struct bounds_sector *out, struct sl_error *err);
+
 /* ---- Lower bounds ---- */
 
 /*
