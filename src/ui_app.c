@@ -49,7 +49,7 @@ static const struct tab_def {
 	[UI_TAB_TRAIN] = {"Train", "Train", ui_race_screen},
 	[UI_TAB_DESIGNER] = {"Sector designer", "Sector", ui_designer_screen},
 	[UI_TAB_GALLERY] = {"Attack gallery", "Attack", ui_gallery_screen},
-	[UI_TAB_CERT] = {"Certificate", "Cert", NULL},
+	[UI_TAB_CERT] = {"Certificate", "Cert", ui_cert_screen},
 	[UI_TAB_HELP] = {"Help", "Help", ui_help_screen},
 };
 

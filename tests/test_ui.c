@@ -4,6 +4,7 @@
  * installs it).
  */
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,20 +18,29 @@
 
 static char screen[1 << 15];
 
-/* Capture until the screen shows what (or fail after WAIT_SECONDS). */
-static void wait_for(const char *sock, const char *what)
+/* Capture until the screen shows what, or (when other is not NULL) other;
+ * returns 0 for what, 1 for other; fails after seconds. */
+static int wait_for_either(const char *sock, const char *what, const char *other, int seconds)
 {
 	time_t start = time(NULL);
 	for (;;) {
 		tu_tmux_capture(sock, screen, sizeof screen);
 		if (strstr(screen, what))
-			return;
-		if (time(NULL) - start > WAIT_SECONDS) {
+			return 0;
+		if (other && strstr(screen, other))
+			return 1;
+		if (time(NULL) - start > seconds) {
 			fail_msg("the screen never showed '%s':\n%s", what, screen);
 		}
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* Capture until the screen shows what (or fail after WAIT_SECONDS). */
+static void wait_for(const char *sock, const char *what)
+{
+	wait_for_either(sock, what, NULL, WAIT_SECONDS);
 }
 
 /* Each test's lab runs in its own tmux server, killed by the teardown even
@@ -501,7 +511,7 @@ static void test_screen_switching(void **state)
 	wait_for(ls->sock, "attack PGD"); /* the gallery's recipe */
 	assert_int_equal(row_of("Attack"), 0);
 	tu_tmux_keys(ls->sock, "Tab");
-	wait_for(ls->sock, "Certificate screen is not built yet");
+	wait_for(ls->sock, "r Esc [ ] g"); /* the certificate's keys */
 	tu_tmux_keys(ls->sock, "Tab");
 	wait_for(ls->sock, "help: every key");
 	tu_tmux_keys(ls->sock, "Tab"); /* round to the first */
@@ -517,7 +527,7 @@ static void test_screen_switching(void **state)
 	wait_for(ls->sock, "(nu, delta) = (-24, 0.4)");
 	assert_null(strstr(screen, "not built yet"));
 	tu_tmux_keys(ls->sock, "Escape 4");
-	wait_for(ls->sock, "Certificate screen is not built yet");
+	wait_for(ls->sock, "r Esc [ ] g");
 	assert_int_equal(quit_lab(ls), 0);
 	assert_terminal_restored(ls);
 }
@@ -601,6 +611,100 @@ static void test_lesson_opens_and_saves(void **state)
 	assert_non_null(strstr(out, "eps       = 0.2\n"));
 	free(text);
 	free(saved);
+}
+
+/* The certificate's computation on a loaded machine under ASan. */
+#define CERT_SECONDS 400
+
+/* The number after what on the screen (NAN when absent). */
+static double number_after(const char *what)
+{
+	const char *at = strstr(screen, what);
+	double v;
+	if (!at || sscanf(at + strlen(what), "%lf", &v) != 1)
+		return NAN;
+	return v;
+}
+
+/* ] on the certificate tab: the next image's panel comes up. */
+static void next_image(struct lab_screen *ls)
+{
+	double k = number_after("test image ");
+	assert_true(k >= 0);
+	char want[48];
+	snprintf(want, sizeof want, "test image %.0f ", k + 1);
+	tu_tmux_keys(ls->sock, "]");
+	wait_for(ls->sock, want);
+}
+
+/* The certificate tab of a trained lane: the sandwich as the screen shows
+ * it holds (each layer's gain floor <= its verified norm <= its cap, the
+ * network's floor <= LipSDP <= product, an image's certified radius <= the
+ * eps that flips it), [ ] moves to another image, Esc cancels a
+ * recomputation, and the lab quits cleanly with a task running. */
+static void test_certificate_80x24(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab(ls, "--mode spnorm --epochs 1 --pace 0");
+	wait_for(ls->sock, "done");
+	tu_tmux_keys(ls->sock, "4");
+	/* the first correctly classified image from the lab's (0) on */
+	for (int k = 0; wait_for_either(ls->sock, "flips at", "misclassified", CERT_SECONDS); k++) {
+		assert_true(k < 10);
+		next_image(ls);
+	}
+	assert_int_equal(row_of("layer  sigma(pow)"), 2);
+	const char *names[] = {"fc1 ", "fc2 ", "fc3 "};
+	for (int i = 0; i < 3; i++) {
+		const char *l = line_of(names[i]);
+		double pw, exact, rho, fl;
+		char thm[16], lmi[16];
+		assert_non_null(l);
+		if (sscanf(l + 4, "%lf %lf %lf %15s %15s %lf", &pw, &exact, &rho, thm, lmi, &fl) != 6)
+			fail_msg("cannot read %s's row:\n%s", names[i], screen);
+		if (!(fl <= exact * (1 + 1e-5) && exact <= rho) || strcmp(thm, "ok") != 0 ||
+		    strcmp(lmi, "holds") != 0)
+			fail_msg("%s: floor %g, exact %g, cap %g, %s, %s", names[i], fl, exact, rho, thm,
+				 lmi);
+	}
+	double fl = number_after("floor (search)"), sdp = number_after("LipSDP"),
+	       prod = number_after("product of norms");
+	if (!(fl > 0 && fl <= sdp && sdp <= prod * (1 + 1e-6)))
+		fail_msg("floor %g, LipSDP %g, product %g:\n%s", fl, sdp, prod, screen);
+	double cert = number_after("certified  "), flip = number_after("flips at");
+	if (!(cert >= 0 && cert <= flip && isfinite(flip)))
+		fail_msg("certified %g, flips at %g:\n%s", cert, flip, screen);
+	assert_non_null(strstr(screen, "ratio"));
+	/* another image */
+	next_image(ls);
+	wait_for_either(ls->sock, "flips at", "misclassified", CERT_SECONDS);
+	/* Esc cancels a recomputation; the last report stays */
+	tu_tmux_keys(ls->sock, "r");
+	wait_for(ls->sock, "Esc cancels");
+	tu_tmux_keys(ls->sock, "Escape");
+	wait_for(ls->sock, "cancelled");
+	assert_non_null(strstr(screen, "gain floor"));
+	/* quitting while a computation runs */
+	tu_tmux_keys(ls->sock, "r");
+	wait_for(ls->sock, "Esc cancels");
+	assert_int_equal(quit_lab(ls), 0);
+	assert_terminal_restored(ls);
+}
+
+/* At 160x50 the chart takes the right half and the image is drawn. */
+static void test_certificate_160x50(void **state)
+{
+	struct lab_screen *ls = *state;
+	open_lab_sized(ls, 160, 50, "", "--mode spnorm --epochs 1 --pace 0");
+	wait_for(ls->sock, "done");
+	tu_tmux_keys(ls->sock, "4");
+	wait_for_either(ls->sock, "flips at", "misclassified", CERT_SECONDS);
+	int row = row_of("certified accuracy vs L2 radius");
+	assert_int_equal(row, 2);
+	assert_true(strstr(line_of("certified accuracy vs L2 radius"), "layer  sigma(pow)") != NULL);
+	assert_non_null(strstr(screen, "100%"));
+	assert_true(line_of("test image ") == strstr(screen, "test image ")); /* left, under */
+	assert_int_equal(quit_lab(ls), 0);
 }
 
 /* NO_COLOR: no colour escapes on the screen (attributes stay). */
@@ -813,6 +917,8 @@ int main(int argc, char **argv)
 		T(test_gallery_presets_cancel),
 		T(test_gallery_160x50),
 		T(test_lesson_opens_and_saves),
+		T(test_certificate_80x24),
+		T(test_certificate_160x50),
 		T(test_no_color),
 		T(test_sigquit_restores),
 		T(test_sighup_restores),
