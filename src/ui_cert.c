@@ -421,6 +421,8 @@ static int network_table(struct cert *c, int y, int x, int w)
 	if (fl > 0)
 		snprintf(what, sizeof what, "ascent over input pairs, %d points",
 			 sw->floor_evaluations);
+	else if (strstr(sw->floor_note, "dense networks only"))
+		snprintf(what, sizeof what, "dense networks only");
 	else
 		snprintf(what, sizeof what, "%s", sw->floor_note);
 	if (fl > 0)
