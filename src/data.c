@@ -597,6 +597,24 @@ sl_status data_view(const struct sl_dataset *d, uint32_t start, uint32_t count,
 	return SL_OK;
 }
 
+sl_status data_copy(const struct sl_dataset *d, struct sl_dataset *out, struct sl_error *err)
+{
+	struct sl_dataset c = *d;
+	size_t bytes = (size_t)d->n * data_dim(d);
+	c.pixels = malloc(bytes ? bytes : 1);
+	c.labels = malloc(d->n ? d->n : 1);
+	if (!c.pixels || !c.labels) {
+		free(c.pixels);
+		free(c.labels);
+		return status_set(err, SL_ERR_NOMEM, "%s: a copy of %u examples", d->source, d->n);
+	}
+	memcpy(c.pixels, d->pixels, bytes);
+	memcpy(c.labels, d->labels, d->n);
+	c.owned = true;
+	*out = c;
+	return SL_OK;
+}
+
 void data_free(struct sl_dataset *d)
 {
 	if (!d)

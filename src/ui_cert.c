@@ -41,7 +41,8 @@ static const struct ui_key cert_keys[] = {
 /* One computation: the whole report, or only the image part of one. */
 struct work {
 	struct nn_net *net;                /* the copy (owned) */
-	const struct sl_dataset *test;     /* the lab's */
+	struct sl_dataset test;            /* a copy of the lab's test set (owned): a
+					      switch of data may free the lab's */
 	struct certreport_config cfg;
 	bool image_only;
 	const struct certreport *base;     /* image_only: the report shown (read only) */
@@ -83,8 +84,10 @@ static void work_free(struct work *w)
 {
 	if (!w)
 		return;
-	if (!w->image_only)
+	if (!w->image_only) {
 		certreport_free(&w->rep);
+		data_free(&w->test);
+	}
 	nn_free(w->net);
 	free(w);
 }
@@ -100,9 +103,9 @@ static sl_status run(void *ctx, struct task *t, struct sl_error *err)
 	struct work *w = ctx;
 	w->task = t;
 	if (w->image_only)
-		return certreport_image(w->net, w->test, &w->cfg, w->base, on_progress, w,
+		return certreport_image(w->net, &w->test, &w->cfg, w->base, on_progress, w,
 					&w->image, err);
-	return certreport_run(w->net, w->test, &w->cfg, on_progress, w, &w->rep, err);
+	return certreport_run(w->net, &w->test, &w->cfg, on_progress, w, &w->rep, err);
 }
 
 /* Free a task that has returned (or wait for it), and its work. */
@@ -179,7 +182,12 @@ static void start_report(struct cert *c)
 	w->cfg = certreport_defaults(co.nu, co.delta, co.objective);
 	w->cfg.sector = c->sector;
 	w->cfg.image = c->image;
-	w->test = lab_test_set(lab);
+	if (data_copy(lab_test_set(lab), &w->test, &err) != SL_OK) {
+		snprintf(c->note, sizeof c->note, "%s", err.msg);
+		nn_free(w->net);
+		free(w);
+		return;
+	}
 	w->lane = lane;
 	int idx[NN_MAX_LAYERS];
 	w->nweighted = nn_weighted_layers(w->net, idx);
@@ -233,7 +241,7 @@ static int cert_key(struct ui_app *app, void *self, int action, int ch)
 	(void)app;
 	(void)ch;
 	struct cert *c = self;
-	uint32_t n = lab_test_set(ui_app_lab(c->app))->n;
+	uint32_t n = c->have ? c->shown->test.n : lab_test_set(ui_app_lab(c->app))->n;
 	switch (action) {
 	case ACT_COMPUTE: start_report(c); break;
 	case ACT_CANCEL:
@@ -577,7 +585,7 @@ static void image_panel(struct cert *c, int y, int x, int h, int w)
 	if (row < y + h)
 		ui_textf(row++, x, w, UI_DIM, false, "unclipped, %d PGD runs", im->flip.attacks);
 	/* the image itself, when there is room */
-	const struct sl_dataset *ds = lab_test_set(ui_app_lab(c->app));
+	const struct sl_dataset *ds = &c->shown->test;
 	int ih = (int)ds->h / 2 / 2, iw = (int)ds->w / 2;
 	if (row + ih < y + h && iw <= w && data_dim(ds) <= 3 * 32 * 32) {
 		static uint8_t px[3 * 32 * 32];

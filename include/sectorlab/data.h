@@ -71,6 +71,10 @@ sl_status data_view(const struct sl_dataset *d, uint32_t start, uint32_t count,
 		    struct sl_dataset *out, struct sl_error *err);
 
 /* Free what data_load* allocated (views free nothing); leaves *d zeroed. */
+/* A copy of d that owns its bytes (of a view too), for work that must
+ * outlive d's owner; free with data_free. */
+sl_status data_copy(const struct sl_dataset *d, struct sl_dataset *out, struct sl_error *err);
+
 void data_free(struct sl_dataset *d);
 
 /* Values per example: c * h * w. */
