@@ -3,7 +3,7 @@
  * focused lane.
  *
  * The numbers come from certreport (the computation behind `sectorlab
- * certify`), run as a task on a copy of the lane's network (lab_lane_net;
+ * certify`), run as a task on a copy of the lane's network (lab_copy_net;
  * the training network is never touched) with progress in the top line;
  * Esc cancels.  Per layer: the training's power-iteration norm, the verified
  * norm, the Theorem 4 cap and its verdict, the exact LMI's verdict and the
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sectorlab/arch.h"
 #include "sectorlab/caps.h"
 #include "sectorlab/certreport.h"
 #include "sectorlab/task.h"
@@ -73,6 +74,8 @@ struct cert {
 	/* Cancelled tasks still finishing their piece (an SDP may take a
 	 * while): freed by tick once they return, so Esc never waits. */
 	int ndying;
+	struct work *pending;         /* a report waiting for its copy of the network */
+	long ticket;                  /* the copy asked for */
 	struct task *dying[8];
 	struct work *dying_work[8];
 };
@@ -163,6 +166,8 @@ static void start_report(struct cert *c)
 	struct lab *lab = ui_app_lab(c->app);
 	int lane = ui_race_focus(c->app);
 	stop_task(c);
+	work_free(c->pending);
+	c->pending = NULL;
 	c->started = true;
 	c->note[0] = '\0';
 	struct work *w = calloc(1, sizeof *w);
@@ -172,9 +177,10 @@ static void start_report(struct cert *c)
 		snprintf(c->note, sizeof c->note, "out of memory");
 		return;
 	}
-	if (lab_lane_net(lab, lane, 256, 1, &w->net, &w->step, &err) != SL_OK) {
-		snprintf(c->note, sizeof c->note, "cannot copy lane %d's network: %s", lane + 1,
-			 err.msg);
+	if (arch_build_threads(&lab_lane(lab, lane)->train.arch, 256, 1, &w->net, &err) != SL_OK ||
+	    data_copy(lab_test_set(lab), &w->test, &err) != SL_OK) {
+		snprintf(c->note, sizeof c->note, "lane %d: %s", lane + 1, err.msg);
+		nn_free(w->net);
 		free(w);
 		return;
 	}
@@ -182,13 +188,30 @@ static void start_report(struct cert *c)
 	w->cfg = certreport_defaults(co.nu, co.delta, co.objective);
 	w->cfg.sector = c->sector;
 	w->cfg.image = c->image;
-	if (data_copy(lab_test_set(lab), &w->test, &err) != SL_OK) {
-		snprintf(c->note, sizeof c->note, "%s", err.msg);
-		nn_free(w->net);
-		free(w);
+	w->lane = lane;
+	/* the worker copies its network between two steps: tick polls */
+	c->ticket = lab_request_net(lab, lane);
+	c->pending = w;
+}
+
+/* The copy asked for, once the lane's worker made it: the task starts. */
+static void poll_copy(struct cert *c)
+{
+	struct work *w = c->pending;
+	bool ready = false;
+	struct sl_error err;
+	status_clear(&err);
+	if (lab_copy_net(ui_app_lab(c->app), w->lane, c->ticket, w->net, &ready, &w->step, &err) !=
+	    SL_OK) {
+		snprintf(c->note, sizeof c->note, "cannot copy lane %d's network: %s", w->lane + 1,
+			 err.msg);
+		work_free(w);
+		c->pending = NULL;
 		return;
 	}
-	w->lane = lane;
+	if (!ready)
+		return;
+	c->pending = NULL;
 	int idx[NN_MAX_LAYERS];
 	w->nweighted = nn_weighted_layers(w->net, idx);
 	for (int j = 0; j < w->nweighted; j++) {
@@ -245,8 +268,10 @@ static int cert_key(struct ui_app *app, void *self, int action, int ch)
 	switch (action) {
 	case ACT_COMPUTE: start_report(c); break;
 	case ACT_CANCEL:
-		if (c->task) {
+		if (c->task || c->pending) {
 			stop_task(c);
+			work_free(c->pending);
+			c->pending = NULL;
 			snprintf(c->note, sizeof c->note, "cancelled (r computes again)");
 		}
 		break;
@@ -276,6 +301,10 @@ static int cert_tick(struct ui_app *app, void *self)
 		return UI_DIRTY;
 	}
 	reap_dying(c, false, false);
+	if (c->pending) {
+		poll_copy(c);
+		return c->pending ? 0 : UI_DIRTY;
+	}
 	if (!c->task)
 		return 0;
 	struct task_status ts;
@@ -333,6 +362,11 @@ static const char *lmi_word(const struct certify_layer *l)
 /* The top line: what is shown, or what runs. */
 static void status_line(struct cert *c, int y, int w)
 {
+	if (c->pending) {
+		ui_textf(y, 0, w, UI_WARN, true, "copying lane %d's network (between two steps)...",
+			 c->pending->lane + 1);
+		return;
+	}
 	if (c->task) {
 		const struct task_status *ts = &c->ts;
 		int bar = w >= 100 ? 20 : 10;
@@ -606,7 +640,7 @@ static void cert_draw(struct ui_app *app, void *self)
 	int W = COLS, top = 1, bottom = LINES - 2; /* rows top .. bottom */
 	status_line(c, top, W);
 	if (!c->have) {
-		if (c->task)
+		if (c->task || c->pending)
 			ui_text(top + 2, 2, W - 4, UI_DIM, false,
 				"certifying a copy of the lane's network (training goes on)");
 		return;
@@ -633,10 +667,11 @@ static void cert_status(struct ui_app *app, void *self, bool brief, char *buf, i
 	struct cert *c = self;
 	int lane = c->have ? c->shown->lane : ui_race_focus(app);
 	if (brief)
-		snprintf(buf, (size_t)cap, "lane %d%s", lane + 1, c->task ? " computing" : "");
+		snprintf(buf, (size_t)cap, "lane %d%s", lane + 1,
+			 c->task || c->pending ? " computing" : "");
 	else
 		snprintf(buf, (size_t)cap, "lane %d %s: bounds, floors, radii%s", lane + 1,
-			 lane_name(app, lane), c->task ? " (computing)" : "");
+			 lane_name(app, lane), c->task || c->pending ? " (computing)" : "");
 }
 
 static void cert_release(struct ui_app *app, void *self)
@@ -645,6 +680,8 @@ static void cert_release(struct ui_app *app, void *self)
 	struct cert *c = self;
 	stop_task(c);
 	reap_dying(c, true, false);
+	work_free(c->pending);
+	c->pending = NULL;
 	if (c->have)
 		certreport_free(&c->rep);
 	work_free(c->shown);
