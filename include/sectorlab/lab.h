@@ -131,8 +131,9 @@ void lab_snapshot(struct lab *lab, int lane, struct job_snapshot *out);
 
 /* A copy of lane's network for work on another thread (job_request_net,
  * job_copy_net): ask, then poll with the ticket until *ready; dst has the
- * lane's layers (arch_build of lab_lane(lab, lane)->train.arch).  A ticket
- * outlives a restart of the lane: the new run serves it.  Main thread. */
+ * lane's layers (arch_build of lab_lane(lab, lane)->train.arch).  A lane
+ * restarts when its worker gets to it: a ticket asked for before may be
+ * served by the old run or the new one.  Main thread. */
 long lab_request_net(struct lab *lab, int lane);
 sl_status lab_copy_net(struct lab *lab, int lane, long ticket, struct nn_net *dst, bool *ready,
 		       long *step, struct sl_error *err);
