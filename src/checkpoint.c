@@ -1018,8 +1018,11 @@ static void take_meta(struct ckpt_file *cf, struct checkpoint_info *info)
 	}
 }
 
-sl_status checkpoint_read(const char *path, struct nn_net *net, struct checkpoint_info *info,
-			  struct sl_error *err)
+/* Open path, let read fill what it asks for (NULL: nothing), hand the
+ * metadata to info on success, close.  The one path every reader takes. */
+static sl_status read_file(const char *path, struct checkpoint_info *info,
+			   sl_status (*read)(struct ckpt_file *cf, void *ctx, struct sl_error *err),
+			   void *ctx, struct sl_error *err)
 {
 	if (info)
 		memset(info, 0, sizeof *info);
@@ -1027,41 +1030,49 @@ sl_status checkpoint_read(const char *path, struct nn_net *net, struct checkpoin
 	sl_status st = file_open(path, &cf, err);
 	if (st != SL_OK)
 		return st;
-	st = file_fill(&cf, net, err);
+	if (read)
+		st = read(&cf, ctx, err);
 	if (st == SL_OK)
 		take_meta(&cf, info);
 	file_close(&cf);
 	return st;
 }
 
+static sl_status fill_net(struct ckpt_file *cf, void *net, struct sl_error *err)
+{
+	return file_fill(cf, net, err);
+}
+
+sl_status checkpoint_read(const char *path, struct nn_net *net, struct checkpoint_info *info,
+			  struct sl_error *err)
+{
+	return read_file(path, info, fill_net, net, err);
+}
+
 sl_status checkpoint_read_info(const char *path, struct checkpoint_info *info,
 			       struct sl_error *err)
 {
-	memset(info, 0, sizeof *info);
-	struct ckpt_file cf;
-	sl_status st = file_open(path, &cf, err);
-	if (st != SL_OK)
-		return st;
-	take_meta(&cf, info);
-	file_close(&cf);
-	return SL_OK;
+	return read_file(path, info, NULL, NULL, err);
 }
 
-sl_status checkpoint_read_arrays(const char *path, const struct checkpoint_array *arrays,
-				 int n, struct checkpoint_info *info, struct sl_error *err)
+struct arrays_request {
+	const struct checkpoint_array *arrays;
+	int n;
+};
+
+static sl_status fill_arrays(struct ckpt_file *cf, void *ctx, struct sl_error *err)
 {
-	if (info)
-		memset(info, 0, sizeof *info);
-	struct ckpt_file cf;
-	sl_status st = file_open(path, &cf, err);
-	if (st != SL_OK)
-		return st;
+	const struct arrays_request *req = ctx;
+	const struct checkpoint_array *arrays = req->arrays;
+	int n = req->n;
+	const char *path = cf->path;
+	sl_status st = SL_OK;
 	for (int i = 0; i < n && st == SL_OK; i++) {
 		const struct checkpoint_array *a = &arrays[i];
 		struct hdr_tensor *t = NULL;
-		for (int k = 0; k < cf.ntensors && !t; k++)
-			if (strcmp(cf.t[k].name, a->name) == 0)
-				t = &cf.t[k];
+		for (int k = 0; k < cf->ntensors && !t; k++)
+			if (strcmp(cf->t[k].name, a->name) == 0)
+				t = &cf->t[k];
 		const char *dtype = array_dtypes[a->dtype].name;
 		unsigned size = array_dtypes[a->dtype].size;
 		if (!t) {
@@ -1076,8 +1087,8 @@ sl_status checkpoint_read_arrays(const char *path, const struct checkpoint_array
 					t->rank == 1 ? "" : ", ...", dtype, a->count);
 			break;
 		}
-		if (fseeko(cf.f, (off_t)(cf.data_start + t->begin), SEEK_SET) != 0 ||
-		    fread(a->data, size, a->count, cf.f) != a->count) {
+		if (fseeko(cf->f, (off_t)(cf->data_start + t->begin), SEEK_SET) != 0 ||
+		    fread(a->data, size, a->count, cf->f) != a->count) {
 			st = status_set(err, SL_ERR_IO, "%s: cannot read tensor '%s'", path, a->name);
 			break;
 		}
@@ -1091,14 +1102,18 @@ sl_status checkpoint_read_arrays(const char *path, const struct checkpoint_array
 						a->name, k);
 		}
 	}
-	for (int k = 0; k < cf.ntensors && st == SL_OK; k++)
-		if (!cf.t[k].used)
+	for (int k = 0; k < cf->ntensors && st == SL_OK; k++)
+		if (!cf->t[k].used)
 			st = status_set(err, SL_ERR_FORMAT, "%s: tensor '%s' is not expected here",
-					path, cf.t[k].name);
-	if (st == SL_OK)
-		take_meta(&cf, info);
-	file_close(&cf);
+					path, cf->t[k].name);
 	return st;
+}
+
+sl_status checkpoint_read_arrays(const char *path, const struct checkpoint_array *arrays,
+				 int n, struct checkpoint_info *info, struct sl_error *err)
+{
+	struct arrays_request req = {arrays, n};
+	return read_file(path, info, fill_arrays, &req, err);
 }
 
 /* ---- Reading: PyTorch state_dicts as they are ---- */
