@@ -1,5 +1,6 @@
 /* job: the training worker thread and its snapshots (see job.h). */
 #include "sectorlab/job.h"
+#include "sectorlab/task.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -9,9 +10,6 @@
 #include <string.h>
 #include <time.h>
 #ifdef __linux__
-#include <errno.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #endif
 
@@ -422,19 +420,6 @@ static void fail(struct job *job, const struct sl_error *err)
 	publish(job);
 }
 
-/* Training yields to the thread that draws: on Linux, where nice values
- * are per thread, the worker runs JOB_NICE steps nicer than its creator, so
- * keys are answered at once even while every core trains. */
-static void lower_priority(void)
-{
-#ifdef __linux__
-	errno = 0;
-	int now = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
-	if (errno == 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), now + JOB_NICE) != 0) {
-		/* not allowed: train at the same priority */
-	}
-#endif
-}
 
 /* The published state of a new run of trainer t under cfg: every figure
  * from nothing (the ghost and the run count are the caller's). */
@@ -528,7 +513,9 @@ static void restart_run(struct job *job)
 static void *worker(void *arg)
 {
 	struct job *job = arg;
-	lower_priority();
+	/* Training yields to the thread that draws, so keys are answered at
+	 * once even while every core trains. */
+	task_lower_priority();
 	struct trainer *t = job->trainer;
 	struct sl_error err;
 	status_clear(&err);

@@ -19,9 +19,6 @@
 #include <unistd.h>
 #endif
 
-/* The work runs this many steps nicer than its creator (Linux; as job.h's
- * training workers), so the thread that draws stays responsive. */
-#define TASK_NICE 5
 
 struct task {
 	task_fn fn;
@@ -40,7 +37,7 @@ static double since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) * 1e-9;
 }
 
-static void lower_priority(void)
+void task_lower_priority(void)
 {
 #ifdef __linux__
 	errno = 0;
@@ -54,7 +51,7 @@ static void lower_priority(void)
 static void *worker(void *arg)
 {
 	struct task *t = arg;
-	lower_priority();
+	task_lower_priority();
 	struct sl_error err;
 	status_clear(&err);
 	sl_status rc = t->fn(t->ctx, t, &err);

@@ -31,7 +31,6 @@
 #define JOB_PGD_STEPS 10    /* PGD shown: L-inf, 10 steps of 2.5 eps / 10 */
 #define JOB_ATTACK_N 500    /* test images attacked for the figures (at most) */
 #define JOB_CURVE_N 200     /* ... for robust accuracy against eps */
-#define JOB_NICE 5           /* the worker's nice value above its creator's (Linux) */
 #define JOB_ATTACK_CHUNK 50 /* images attacked between two looks at the controls */
 
 /* A curve that keeps at most JOB_HIST points by merging neighbours when

@@ -36,6 +36,14 @@ struct task_status {
 	double seconds;         /* since the start (frozen at the end) */
 };
 
+/* Background threads (tasks, and job.h's training workers) run this many
+ * steps nicer than their creator. */
+#define TASK_NICE 5
+
+/* Lower the calling thread's priority by TASK_NICE (Linux, where nice
+ * values are per thread; elsewhere, or when not allowed, nothing). */
+void task_lower_priority(void);
+
 /* Start fn(ctx) on a new thread.  Fails (SL_ERR_NOMEM, SL_ERR_IO) without
  * calling fn when no thread can be made. */
 sl_status task_start(task_fn fn, void *ctx, struct task **out, struct sl_error *err);
