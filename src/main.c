@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sectorlab/blascore.h"
 #include "sectorlab/cmd.h"
 
 #define SECTORLAB_VERSION "0.1.0"
@@ -38,7 +39,8 @@ static int run(int argc, char **argv)
 			return 0;
 		}
 		if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
-			printf("sectorlab %s\n", SECTORLAB_VERSION);
+			printf("sectorlab %s (OpenBLAS %s kernels)\n", SECTORLAB_VERSION,
+			       blascore_name());
 			return 0;
 		}
 		return cmd_lab(argc, argv);
@@ -67,6 +69,8 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* First: this may execute the program again (blascore.h). */
+	blascore_choose(argv);
 	/* A write past the file size limit (ulimit -f) then fails with EFBIG,
 	 * as a write to a full disk fails, and takes the same way out: a clear
 	 * error, the temporary file removed, the earlier file kept.  By default

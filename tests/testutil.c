@@ -19,8 +19,19 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "sectorlab/blascore.h"
 #include "sectorlab/data.h"
 #include "sectorlab/rng.h"
+
+/* Every test and benchmark runs on the OpenBLAS kernels the program itself
+ * would use (blascore.h), before its main: glibc passes a program's own
+ * constructors main's arguments. */
+__attribute__((constructor)) static void tu_blas_kernels(int argc, char **argv, char **envp)
+{
+	(void)argc;
+	(void)envp;
+	blascore_choose(argv);
+}
 
 static int is_dir(const char *p)
 {
