@@ -301,83 +301,6 @@ static int make_dir(const char *path)
 	return -1;
 }
 
-/* Seconds the stages left should take: each kind at the mean time of its
- * stages run so far, a kind not run yet at the mean of all. */
-static double eta_seconds(const struct run *r)
-{
-	int n = 0;
-	double all = 0, eta = 0;
-	for (int k = 0; k < NKINDS; k++) {
-		n += r->ran[k];
-		all += r->spent[k];
-	}
-	for (int k = 0; k < NKINDS; k++)
-		eta += r->left[k] * (r->ran[k] ? r->spent[k] / r->ran[k] : n ? all / n : 0);
-	return eta;
-}
-
-/* A stage finished: one permanent line with its time and the run's ETA. */
-static void stage_done(struct run *r, int kind, const char *what, double seconds)
-{
-	r->stage++;
-	r->left[kind]--;
-	r->ran[kind]++;
-	r->spent[kind] += seconds;
-	cmd_progress_clear(&r->progress);
-	char eta[32] = "";
-	if (r->stage < r->nstages) {
-		char d[16];
-		cmd_progress_duration(eta_seconds(r), d, sizeof d);
-		snprintf(eta, sizeof eta, ", ETA %s", d);
-	}
-	fprintf(stderr, "[%d/%d] %s (%.1f s%s)\n", r->stage, r->nstages, what, seconds, eta);
-}
-
-/* A stage found done by an earlier run. */
-static void stage_kept(struct run *r, int kind)
-{
-	r->stage++;
-	r->left[kind]--;
-}
-
-/* A stage starts: the progress line's clock, percentage and ETA are the
- * stage's own (a rate in stages per second would mean nothing). */
-static void stage_begin(struct run *r)
-{
-	cmd_progress_start(&r->progress, NULL, 1);
-}
-
-/* The progress line inside a stage of this kind, frac of it done: the
- * stage, its share done and the whole run's ETA first (they survive a
- * narrow terminal), then what the stage is doing. */
-static void stage_progress(struct run *r, int kind, double frac, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void stage_progress(struct run *r, int kind, double frac, const char *fmt, ...)
-{
-	if (!r->progress.on)
-		return;
-	char what[256], eta[32] = "";
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	int n = 0;
-	double all = 0;
-	for (int k = 0; k < NKINDS; k++) {
-		n += r->ran[k];
-		all += r->spent[k];
-	}
-	if (n > 0) {
-		double mean = r->ran[kind] ? r->spent[kind] / r->ran[kind] : all / n;
-		double left = eta_seconds(r) - frac * mean;
-		char d[16];
-		cmd_progress_duration(left > 0 ? left : 0, d, sizeof d);
-		snprintf(eta, sizeof eta, ", ETA %s", d);
-	}
-	cmd_progress_update(&r->progress, frac, "[%d/%d %d%%%s] %s", r->stage + 1, r->nstages,
-			    (int)(100 * frac), eta, what);
-}
-
 /* Test images attacked, and certified. */
 static int attack_n(const struct run *r)
 {
@@ -436,6 +359,109 @@ static int eps_of(const struct run *r, int a, float *eps)
 	return n;
 }
 
+/* A stage's work in passes of one image through the network: a training
+ * example (forward, backward and update) counts one, an attack step on one
+ * image one, certifying an image a third (a forward pass).  Training's is
+ * unknown (0) until the epochs are planned. */
+static double stage_units(const struct run *r, int kind)
+{
+	if (kind == K_TRAIN) {
+		long holdout = train_default_holdout(&r->train);
+		return (double)r->epochs * (double)((long)r->train.n - holdout);
+	}
+	if (kind == K_CERTIFY)
+		return certify_n(r) / 3.0;
+	float eps[MAX_EPS];
+	int a = kind - K_ATTACK, steps = attack_of(a).steps;
+	return (double)attack_n(r) * (steps > 0 ? steps : 1) * eps_of(r, a, eps);
+}
+
+/* Seconds a stage of this kind should take: the mean of its kind's stages
+ * run so far; for a kind not run yet, its work at the price per unit of the
+ * stages run (or, when their work is unknown, their mean time). */
+static double stage_seconds(const struct run *r, int kind)
+{
+	if (r->ran[kind])
+		return r->spent[kind] / r->ran[kind];
+	int n = 0;
+	double all = 0, units = 0, mine = stage_units(r, kind);
+	for (int k = 0; k < NKINDS; k++) {
+		n += r->ran[k];
+		all += r->spent[k];
+		units += r->ran[k] * stage_units(r, k);
+	}
+	if (n == 0)
+		return 0;
+	return units > 0 && mine > 0 ? mine * all / units : all / n;
+}
+
+/* Seconds the stages left should take. */
+static double eta_seconds(const struct run *r)
+{
+	double eta = 0;
+	for (int k = 0; k < NKINDS; k++)
+		eta += r->left[k] * stage_seconds(r, k);
+	return eta;
+}
+
+/* A stage finished: one permanent line with its time and the run's ETA. */
+static void stage_done(struct run *r, int kind, const char *what, double seconds)
+{
+	r->stage++;
+	r->left[kind]--;
+	r->ran[kind]++;
+	r->spent[kind] += seconds;
+	cmd_progress_clear(&r->progress);
+	char eta[32] = "";
+	if (r->stage < r->nstages) {
+		char d[16];
+		cmd_progress_duration(eta_seconds(r), d, sizeof d);
+		snprintf(eta, sizeof eta, ", ETA %s", d);
+	}
+	fprintf(stderr, "[%d/%d] %s (%.1f s%s)\n", r->stage, r->nstages, what, seconds, eta);
+}
+
+/* A stage found done by an earlier run. */
+static void stage_kept(struct run *r, int kind)
+{
+	r->stage++;
+	r->left[kind]--;
+}
+
+/* A stage starts: the progress line's clock, percentage and ETA are the
+ * stage's own (a rate in stages per second would mean nothing). */
+static void stage_begin(struct run *r)
+{
+	cmd_progress_start(&r->progress, NULL, 1);
+}
+
+/* The progress line inside a stage of this kind, frac of it done: the
+ * stage, its share done and the whole run's ETA first (they survive a
+ * narrow terminal), then what the stage is doing. */
+static void stage_progress(struct run *r, int kind, double frac, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void stage_progress(struct run *r, int kind, double frac, const char *fmt, ...)
+{
+	if (!r->progress.on)
+		return;
+	char what[256], eta[32] = "";
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	int n = 0;
+	for (int k = 0; k < NKINDS; k++)
+		n += r->ran[k];
+	if (n > 0) {
+		double left = eta_seconds(r) - frac * stage_seconds(r, kind);
+		char d[16];
+		cmd_progress_duration(left > 0 ? left : 0, d, sizeof d);
+		snprintf(eta, sizeof eta, ", ETA %s", d);
+	}
+	cmd_progress_update(&r->progress, frac, "[%d/%d %d%%%s] %s", r->stage + 1, r->nstages,
+			    (int)(100 * frac), eta, what);
+}
+
 /* Full figure 2: as many epochs as fit the hours, from the first epoch's
  * time.  The attacks are planned first: each attack step on one image is a
  * forward and backward pass, priced at what a training example cost in the
@@ -448,11 +474,8 @@ static int epochs_for_hours(const struct run *r, double epoch_seconds, double ex
 	for (int m = 0; m < NMODELS; m++)
 		nm += !r->skip[m];
 	double passes = 0;
-	for (int a = 0; a < NATTACKS; a++) {
-		float eps[MAX_EPS];
-		int steps = attack_of(a).steps;
-		passes += (double)attack_n(r) * (steps > 0 ? steps : 1) * eps_of(r, a, eps);
-	}
+	for (int a = 0; a < NATTACKS; a++)
+		passes += stage_units(r, K_ATTACK + a);
 	double runs = nm * (double)r->o->seeds;
 	double attacks = runs * passes * epoch_seconds / (examples > 0 ? examples : 1);
 	double budget = 0.9 * (r->o->hours * 3600 - attacks);
