@@ -576,7 +576,9 @@ static int train_run(int argc, char **argv)
 	}
 	cfg.holdout = o.holdout >= 0 ? (uint32_t)o.holdout : train_default_holdout(&train);
 	if (trainer_new(&cfg, &train, &test, &t, &err) != SL_OK) {
-		rc = fail(&err);
+		/* a setting the data refuses (--holdout past its size) is bad usage */
+		fail(&err);
+		rc = err.code == SL_ERR_ARG ? 2 : 1;
 		goto out;
 	}
 	char label[ARCH_TEXT];

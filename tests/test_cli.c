@@ -98,6 +98,7 @@ static void test_bad_usage_status_and_reason(void **state)
 	} cases[] = {
 		/* ranges, stated */
 		{"train --eps 1e300", "--eps must be in [0, 1], got 1e300"},
+		{"train --holdout 9000", "holdout 9000 leaves no training images"},
 		{"train --mode spnorm --rho 1e308,1,1", "--rho must be in (0, 1e+06], got 1e308"},
 		{"train --mode spnorm --rho 1e-400,1,1", "--rho must be in (0, 1e+06]"},
 		{"train --optimizer sgd --momentum 1", "--momentum must be in [0, 1), got 1"},
