@@ -573,9 +573,14 @@ static void accuracy_chart(struct cert *c, int y, int x, int h, int w)
 	char lab[32];
 	int n = snprintf(lab, sizeof lab, "r %g", xmax);
 	ui_text(y + h - 1, x + label_w + 1 + pw - n, n, UI_DIM, false, lab);
-	ui_textf(y + h - 1, x + label_w + 3, pw - n - 4, UI_DIM, false,
-		 "median %.3f best, %.3f product; c: the image", r->median,
-		 r->median_product);
+	/* Short of room, the line drops the mark's legend rather than cut it. */
+	char line[128];
+	int room = pw - n - 4;
+	if (snprintf(line, sizeof line, "median %.3f best, %.3f product; c: the image",
+		     r->median, r->median_product) > room)
+		snprintf(line, sizeof line, "median %.3f best, %.3f product", r->median,
+			 r->median_product);
+	ui_text(y + h - 1, x + label_w + 3, room, UI_DIM, false, line);
 }
 
 /* The chosen image: certified radius beside the eps that flips it. */

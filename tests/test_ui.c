@@ -675,6 +675,13 @@ static void test_certificate_80x24(void **state)
 	if (!(cert >= 0 && cert <= flip && isfinite(flip)))
 		fail_msg("certified %g, flips at %g:\n%s", cert, flip, screen);
 	assert_non_null(strstr(screen, "ratio"));
+	/* the chart's last line has its legend whole or not at all */
+	const char *med = line_of("median ");
+	assert_non_null(med);
+	char row[512];
+	snprintf(row, sizeof row, "%.*s", (int)strcspn(med, "\n"), med);
+	if (strstr(row, "c:") && !strstr(row, "c: the image"))
+		fail_msg("the chart's legend is cut:\n%s", screen);
 	/* another image */
 	next_image(ls);
 	wait_for_either(ls->sock, "flips at", "misclassified", CERT_SECONDS);
