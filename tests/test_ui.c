@@ -50,6 +50,13 @@ struct lab_screen {
 	char sock[64];
 };
 
+/* Press keys in the lab, then wait until what shows. */
+static void press(struct lab_screen *ls, const char *keys, const char *what)
+{
+	tu_tmux_keys(ls->sock, keys);
+	wait_for(ls->sock, what);
+}
+
 static int lab_setup(void **state)
 {
 	static struct lab_screen ls;
@@ -367,20 +374,16 @@ static void test_focus(void **state)
 	struct lab_screen *ls = *state;
 	open_lab(ls, "--pace 30 --epochs 1000");
 	wait_for(ls->sock, "spnorm: ");
-	tu_tmux_keys(ls->sock, "Right");
-	wait_for(ls->sock, "cert+margin: ");
-	tu_tmux_keys(ls->sock, "Right");
-	wait_for(ls->sock, "vanilla: ");
-	tu_tmux_keys(ls->sock, "Left Left Right Right Right f");
-	wait_for(ls->sock, "L2: ");
+	press(ls, "Right", "cert+margin: ");
+	press(ls, "Right", "vanilla: ");
+	press(ls, "Left Left Right Right Right f", "L2: ");
 	struct timespec ts = {0, 300 * 1000 * 1000};
 	nanosleep(&ts, NULL);
 	tu_tmux_capture(ls->sock, screen, sizeof screen);
 	assert_null(strstr(screen, "spnorm"));  /* one lane only */
 	assert_null(strstr(screen, "vanilla"));
 	assert_null(strstr(screen, "cert+margin"));
-	tu_tmux_keys(ls->sock, "f");
-	wait_for(ls->sock, "spnorm");
+	press(ls, "f", "spnorm");
 	assert_int_equal(quit_lab(ls), 0);
 }
 
@@ -392,20 +395,14 @@ static void test_pause_step_reset(void **state)
 	open_lab(ls, "--pace 30 --epochs 1000 --paused");
 	wait_for(ls->sock, "PAUSED");
 	wait_for(ls->sock, "step 0 ");
-	tu_tmux_keys(ls->sock, "s");
-	wait_for(ls->sock, "step 1 ");
-	tu_tmux_keys(ls->sock, "s s");
-	wait_for(ls->sock, "step 3 ");
+	press(ls, "s", "step 1 ");
+	press(ls, "s s", "step 3 ");
 	assert_non_null(strstr(screen, "PAUSED"));
-	tu_tmux_keys(ls->sock, "e");
-	wait_for(ls->sock, "epoch 1/1000 step 63 ");
+	press(ls, "e", "epoch 1/1000 step 63 ");
 	assert_non_null(strstr(screen, "PAUSED"));
-	tu_tmux_keys(ls->sock, "Space");
-	wait_for(ls->sock, "training");
-	tu_tmux_keys(ls->sock, "Space");
-	wait_for(ls->sock, "PAUSED");
-	tu_tmux_keys(ls->sock, "r");
-	wait_for(ls->sock, "starts again from seed 1");
+	press(ls, "Space", "training");
+	press(ls, "Space", "PAUSED");
+	press(ls, "r", "starts again from seed 1");
 	wait_for(ls->sock, "epoch 0/1000 step 0 ");
 	assert_int_equal(quit_lab(ls), 0);
 }
@@ -417,8 +414,7 @@ static void test_eps_follows_after_done(void **state)
 	open_lab(ls, "--pace 0 --epochs 1");
 	wait_for(ls->sock, "done");
 	wait_for(ls->sock, "eps 0.10");
-	tu_tmux_keys(ls->sock, "+ +");
-	wait_for(ls->sock, "eps 0.20");
+	press(ls, "+ +", "eps 0.20");
 	/* Every lane's FGSM and PGD figures are there for eps 0.20 ("-" while
 	 * they were for another eps). */
 	wait_for(ls->sock, "%");
@@ -442,19 +438,14 @@ static void test_designer_objective(void **state)
 	struct lab_screen *ls = *state;
 	open_lab(ls, "--pace 30 --epochs 1000 --objective min");
 	wait_for(ls->sock, "0.454/0.454"); /* the spnorm lane trains at the min caps */
-	tu_tmux_keys(ls->sock, "2");
-	wait_for(ls->sock, "min objective");
+	press(ls, "2", "min objective");
 	assert_non_null(strstr(screen, "0.4544"));
-	tu_tmux_keys(ls->sock, "o");
-	wait_for(ls->sock, "product objective");
+	press(ls, "o", "product objective");
 	wait_for(ls->sock, "0.2720");
-	tu_tmux_keys(ls->sock, "o");
-	wait_for(ls->sock, "min objective");
+	press(ls, "o", "min objective");
 	/* (-3, 0.4): the lane trains at the min allocation there. */
-	tu_tmux_keys(ls->sock, "S-Left");
-	wait_for(ls->sock, "nu -3 delta 0.4");
-	tu_tmux_keys(ls->sock, "a");
-	wait_for(ls->sock, "trains on under");
+	press(ls, "S-Left", "nu -3 delta 0.4");
+	press(ls, "a", "trains on under");
 	tu_tmux_keys(ls->sock, "1");
 	wait_for(ls->sock, "0.598/0.598"); /* allocate --nu -3 --objective min: 0.597836 */
 	assert_int_equal(quit_lab(ls), 0);
@@ -467,8 +458,7 @@ static void test_designer_160x50(void **state)
 	struct lab_screen *ls = *state;
 	open_lab_sized(ls, 160, 50, "", "--pace 30 --epochs 1000");
 	wait_for(ls->sock, "space s e n");
-	tu_tmux_keys(ls->sock, "2");
-	wait_for(ls->sock, "by Theorems 3 and 4: certified");
+	press(ls, "2", "by Theorems 3 and 4: certified");
 	assert_non_null(strstr(screen, "2 Sector designer"));
 	wait_for(ls->sock, "map of product caps ");
 	assert_true(row_of("-8  ") >= 40); /* the nu axis, under 40 rows of map */
@@ -482,17 +472,14 @@ static void test_help_lists_every_key(void **state)
 	struct lab_screen *ls = *state;
 	open_lab_sized(ls, 100, 60, "", "--pace 10");
 	wait_for(ls->sock, "space");
-	tu_tmux_keys(ls->sock, "?");
-	wait_for(ls->sock, "Sector designer");
+	press(ls, "?", "Sector designer");
 	assert_non_null(strstr(screen, "apply: the focused lane trains on"));
 	assert_non_null(strstr(screen, "one step: pause"));
 	assert_non_null(strstr(screen, "What the lab trains"));
-	tu_tmux_keys(ls->sock, "NPage NPage NPage");
-	wait_for(ls->sock, "1 Train, 2 Sector designer, 3 Attack gallery");
+	press(ls, "NPage NPage NPage", "1 Train, 2 Sector designer, 3 Attack gallery");
 	assert_non_null(strstr(screen, "the previous screen"));
 	assert_non_null(strstr(screen, "quit the lab"));
-	tu_tmux_keys(ls->sock, "Escape");
-	wait_for(ls->sock, "loss stays");
+	press(ls, "Escape", "loss stays");
 	assert_int_equal(quit_lab(ls), 0);
 }
 
@@ -512,22 +499,16 @@ static void test_screen_switching(void **state)
 	assert_int_equal(row_of("Attack"), 0);
 	tu_tmux_keys(ls->sock, "Tab");
 	wait_for(ls->sock, "r Esc [ ] g"); /* the certificate's keys */
-	tu_tmux_keys(ls->sock, "Tab");
-	wait_for(ls->sock, "help: every key");
+	press(ls, "Tab", "help: every key");
 	tu_tmux_keys(ls->sock, "Tab"); /* round to the first */
 	wait_for(ls->sock, "space s e n");
-	tu_tmux_keys(ls->sock, "BTab");
-	wait_for(ls->sock, "help: every key");
-	tu_tmux_keys(ls->sock, "1");
-	wait_for(ls->sock, "space s e n");
+	press(ls, "BTab", "help: every key");
+	press(ls, "1", "space s e n");
 	/* Typing numbers is modal: 4 is typed (nu -24), not a switch. */
-	tu_tmux_keys(ls->sock, "2");
-	wait_for(ls->sock, "(nu, delta) = (-2, 0.4)");
-	tu_tmux_keys(ls->sock, "n 4");
-	wait_for(ls->sock, "(nu, delta) = (-24, 0.4)");
+	press(ls, "2", "(nu, delta) = (-2, 0.4)");
+	press(ls, "n 4", "(nu, delta) = (-24, 0.4)");
 	assert_null(strstr(screen, "not built yet"));
-	tu_tmux_keys(ls->sock, "Escape 4");
-	wait_for(ls->sock, "r Esc [ ] g");
+	press(ls, "Escape 4", "r Esc [ ] g");
 	assert_int_equal(quit_lab(ls), 0);
 	assert_terminal_restored(ls);
 }
@@ -539,12 +520,10 @@ static void test_help_wraps(void **state)
 	struct lab_screen *ls = *state;
 	open_lab(ls, "--pace 10");
 	wait_for(ls->sock, "space");
-	tu_tmux_keys(ls->sock, "?");
-	wait_for(ls->sock, "Train (the race)");
+	press(ls, "?", "Train (the race)");
 	assert_non_null(line_of("curves: loss and accuracy, each lane"));
 	assert_non_null(strstr(screen, "robust accuracy against"));
-	tu_tmux_keys(ls->sock, "Escape");
-	wait_for(ls->sock, "ln 10");
+	press(ls, "Escape", "ln 10");
 	assert_int_equal(quit_lab(ls), 0);
 }
 
@@ -555,19 +534,14 @@ static void test_setup_lane_kind(void **state)
 	struct lab_screen *ls = *state;
 	open_lab(ls, "--lanes vanilla,l2 --pace 30 --epochs 1000");
 	wait_for(ls->sock, "vanilla: ");
-	tu_tmux_keys(ls->sock, "o");
-	wait_for(ls->sock, "what the lab trains");
+	press(ls, "o", "what the lab trains");
 	assert_non_null(strstr(screen, "< mlp"));
-	tu_tmux_keys(ls->sock, "Down Down Right");
-	wait_for(ls->sock, "< l2 ");
-	tu_tmux_keys(ls->sock, "Enter");
-	wait_for(ls->sock, "lane 1 trains anew as l2");
+	press(ls, "Down Down Right", "< l2 ");
+	press(ls, "Enter", "lane 1 trains anew as l2");
 	assert_null(strstr(screen, "what the lab trains"));
 	wait_for(ls->sock, "L2: ");
-	tu_tmux_keys(ls->sock, "o");
-	wait_for(ls->sock, "what the lab trains");
-	tu_tmux_keys(ls->sock, "Escape");
-	wait_for(ls->sock, "space s e");
+	press(ls, "o", "what the lab trains");
+	press(ls, "Escape", "space s e");
 	assert_int_equal(quit_lab(ls), 0);
 }
 
@@ -587,10 +561,8 @@ static void test_lesson_opens_and_saves(void **state)
 	wait_for(ls->sock, "Lesson: move over the (nu, delta) plane");
 	wait_for(ls->sock, "(nu, delta) = (-2, 0.4)"); /* the sector designer */
 	assert_null(strstr(screen, "space s e n"));       /* not the Train screen */
-	tu_tmux_keys(ls->sock, "1");
-	wait_for(ls->sock, "PAUSED");
-	tu_tmux_keys(ls->sock, "+ + '>' w");
-	wait_for(ls->sock, "settings saved to");
+	press(ls, "1", "PAUSED");
+	press(ls, "+ + '>' w", "settings saved to");
 	assert_non_null(strstr(screen, "sectorlab-1.conf"));
 	assert_int_equal(quit_lab(ls), 0);
 	char *saved = tu_path(ls->dir, "sectorlab-1.conf");
@@ -686,14 +658,11 @@ static void test_certificate_80x24(void **state)
 	next_image(ls);
 	wait_for_either(ls->sock, "flips at", "misclassified", CERT_SECONDS);
 	/* Esc cancels a recomputation; the last report stays */
-	tu_tmux_keys(ls->sock, "r");
-	wait_for(ls->sock, "Esc cancels");
-	tu_tmux_keys(ls->sock, "Escape");
-	wait_for(ls->sock, "cancelled");
+	press(ls, "r", "Esc cancels");
+	press(ls, "Escape", "cancelled");
 	assert_non_null(strstr(screen, "gain floor"));
 	/* quitting while a computation runs */
-	tu_tmux_keys(ls->sock, "r");
-	wait_for(ls->sock, "Esc cancels");
+	press(ls, "r", "Esc cancels");
 	assert_int_equal(quit_lab(ls), 0);
 	assert_terminal_restored(ls);
 }
@@ -887,11 +856,9 @@ static void test_gallery_160x50(void **state)
 	struct lab_screen *ls = *state;
 	open_lab_sized(ls, 160, 50, "", "--paused --epochs 1000");
 	wait_for(ls->sock, "PAUSED");
-	tu_tmux_keys(ls->sock, "3");
-	wait_for(ls->sock, "#11 true 1");
+	press(ls, "3", "#11 true 1");
 	assert_non_null(strstr(screen, "#10 true 2"));
-	tu_tmux_keys(ls->sock, "NPage");
-	wait_for(ls->sock, "#23 true");
+	press(ls, "NPage", "#23 true");
 	assert_int_equal(quit_lab(ls), 0);
 }
 
