@@ -644,12 +644,21 @@ out:
 	return st;
 }
 
+double certify_rounding_lost(const double *radius, const bool *correct, int n)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		k += correct[i] && radius[i] == 0;
+	return n > 0 ? (double)k / n : 0;
+}
+
 void certify_summarize(double *radius, const bool *correct, int n, struct certify_accuracy *out)
 {
 	out->n = n;
 	if (n <= 0)
 		return;
 	out->clean = certify_accuracy_at(radius, correct, n, -1);
+	out->rounding_lost = certify_rounding_lost(radius, correct, n);
 	for (int k = 0; k < out->nradii; k++)
 		out->certified[k] = certify_accuracy_at(radius, correct, n, out->radius[k]);
 	/* a wrong example has radius 0: the median counts it so (radius is sorted) */

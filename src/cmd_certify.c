@@ -394,6 +394,10 @@ static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 		printf("\n");
 	}
 	printf("  (* decides: --bound %s)\n", sandwich_choice_name(o->choice));
+	if (r->best.rounding_lost > 0)
+		printf("rounding: %.2f%% of the images are classified correctly by a margin no "
+		       "larger than the forward pass's rounding allowance, so certified at no "
+		       "radius\n", 100 * r->best.rounding_lost);
 	if (r->nflip > 0)
 		printf("flip floor: PGD-L2 found a flip for %d of the first %d images, median "
 		       "shortest flip %.4f (%.1f s); every certified radius lies below it\n",
@@ -405,6 +409,7 @@ static void print_accuracy_json(const struct certify_accuracy *a)
 	printf("\"median_radius\":");
 	printf("%s", json_num(a->median_radius).s);
 	printf(",\"median_radius_infinite\":%s,", isinf(a->median_radius) ? "true" : "false");
+	printf("\"rounding_lost\":%.6f,", a->rounding_lost);
 	cmd_json_certified(a);
 }
 

@@ -790,6 +790,11 @@ static sl_status certify_stage(struct run *r, int m, int seed, struct sl_error *
 		100 * certify_accuracy_at(radius, correct, n, 0.25),
 		100 * certify_accuracy_at(radius, correct, n, 0.5),
 		100 * certify_accuracy_at(radius, correct, n, 1.0));
+	double lost = certify_rounding_lost(radius, correct, n);
+	if (lost > 0)
+		fprintf(mem, "rounding: %.2f%% of them are classified correctly by a margin no "
+			     "larger than the forward pass's rounding allowance, so certified at "
+			     "no radius\n", 100 * lost);
 	fclose(mem);
 	mem = NULL;
 	if ((st = io_write_file(path, text, len, err)) != SL_OK)

@@ -235,6 +235,14 @@ static void test_rounding(void **state)
 	certify_batch_radii(net, &rd, logits, &y, 1, pair, &radius, &correct);
 	assert_true(correct);
 	assert_true(radius == 0);
+	/* and counted as lost to the rounding, unlike a wrong example or one
+	 * with a radius */
+	struct certify_accuracy a = {.nradii = 1, .radius = {0.1}};
+	certify_summarize(&radius, &correct, 1, &a);
+	assert_true(a.clean == 1 && a.certified[0] == 0 && a.rounding_lost == 1);
+	const double radii[4] = {0, 0, 0.3, 0};
+	const bool right[4] = {true, false, true, true};
+	assert_true(certify_rounding_lost(radii, right, 4) == 0.5);
 	bounds_mlp_free(&m);
 	nn_free(net);
 }

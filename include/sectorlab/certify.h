@@ -236,6 +236,8 @@ struct certify_accuracy {
 	bool sector;                /* gamma is the sector's k_hi (else the product) */
 	double clean;               /* share classified correctly */
 	double median_radius;       /* median certified radius (0 for a wrong example) */
+	double rounding_lost;       /* share classified correctly with no radius: a margin
+				     * not above the rounding allowance (certify_rounding_lost) */
 	int nradii;
 	double radius[CERTIFY_MAX_RADII];
 	double certified[CERTIFY_MAX_RADII]; /* share certified at radius[k] */
@@ -256,8 +258,15 @@ sl_status certify_accuracy_pairs(struct nn_net *net, const double *pair,
 				 const struct sl_dataset *ds, int n, const double *radii,
 				 int nradii, struct certify_accuracy *out, struct sl_error *err);
 
-/* Fill out's n, clean, certified[] (at out->radius[0 .. nradii)) and
- * median_radius from n radii (sorted in place) and verdicts. */
+/* Share of the n examples classified correctly but certified at no radius
+ * (radius 0): every margin's rival came within the rounding allowance
+ * sqrt(2) E, so the certificate could not tell the prediction from the
+ * forward pass's rounding. */
+double certify_rounding_lost(const double *radius, const bool *correct, int n);
+
+/* Fill out's n, clean, certified[] (at out->radius[0 .. nradii)),
+ * rounding_lost and median_radius from n radii (sorted in place) and
+ * verdicts. */
 void certify_summarize(double *radius, const bool *correct, int n, struct certify_accuracy *out);
 
 #endif
