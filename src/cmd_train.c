@@ -453,9 +453,11 @@ static sl_status epoch_done(void *ctx, struct trainer *t, const struct epoch_rep
 		if (r->val_accuracy >= 0)
 			fprintf(log->mem, "%.6f", r->val_accuracy);
 		fprintf(log->mem, ",%.6f,%.6f", r->test_accuracy, r->test_loss);
-		for (int j = 0; j < nw; j++)
-			fprintf(log->mem, ",%s,%g", cmd_num(sigma[j], 6).s,
-				t->net->layers[t->weighted[j]].rho);
+		for (int j = 0; j < nw; j++) { /* both to the same digits: compared as printed */
+			float rho = t->net->layers[t->weighted[j]].rho;
+			fprintf(log->mem, ",%s,%s", cmd_num(sigma[j], 6).s,
+				rho > 0 ? cmd_num(rho, 6).s : "0");
+		}
 		fprintf(log->mem, ",%s,%.6g,%s",
 			t->cfg.mode != TRAIN_SPNORM ? "" : t->caps.certified ? "true" : "false",
 			cert->gamma, cert->sector ? "sector" : "product");

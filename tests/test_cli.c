@@ -196,6 +196,24 @@ static void test_missing_and_bad_data(void **state)
 	free(dir);
 }
 
+/* An epoch's row of train's log for the mlp: each layer's norm and cap,
+ * columns 10-15, are printed to the same digits, so that as printed no
+ * norm exceeds its cap (a cap printed shorter once read 1.79998 beside a
+ * norm of 1.799982). */
+static void assert_caps_held(const char *line)
+{
+	const char *col = line;
+	for (int k = 0; k < 9; k++)
+		col = strchr(col, ',') + 1;
+	for (int j = 0; j < 3; j++) {
+		char *end;
+		double sigma = strtod(col, &end), rho = strtod(end + 1, &end);
+		if (!(rho > 0 && sigma <= rho))
+			fail_msg("layer %d: sigma %g against cap %g in %s", j + 1, sigma, rho, line);
+		col = end + 1;
+	}
+}
+
 static void test_train_run_writes_files(void **state)
 {
 	(void)state;
@@ -243,7 +261,17 @@ static void test_train_run_writes_files(void **state)
 	assert_non_null(fgets(line, sizeof line, f));
 	assert_true(line[0] == '1' && line[1] == ',');
 	assert_non_null(strstr(line, ",product,"));
+	assert_caps_held(line);
 	assert_null(fgets(line, sizeof line, f));
+	fclose(f);
+	/* the same with caps above 1, the authors' */
+	snprintf(args, sizeof args, "train --epochs 1 --mode spnorm --caps authors --log %s", csv);
+	assert_int_equal(tu_run(args, false, out, sizeof out), 0);
+	f = fopen(csv, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_caps_held(line);
 	fclose(f);
 	free(ckpt);
 	free(csv);
