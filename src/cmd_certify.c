@@ -394,10 +394,7 @@ static void print_table(const struct certify_opts *o, const struct cmd_model *m,
 		printf("\n");
 	}
 	printf("  (* decides: --bound %s)\n", sandwich_choice_name(o->choice));
-	if (r->best.rounding_lost > 0)
-		printf("rounding: %.2f%% of the images are classified correctly by a margin no "
-		       "larger than the forward pass's rounding allowance, so certified at no "
-		       "radius\n", 100 * r->best.rounding_lost);
+	cmd_print_rounding_lost(stdout, r->best.rounding_lost);
 	if (r->nflip > 0)
 		printf("flip floor: PGD-L2 found a flip for %d of the first %d images, median "
 		       "shortest flip %.4f (%.1f s); every certified radius lies below it\n",

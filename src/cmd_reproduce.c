@@ -312,44 +312,6 @@ static int certify_n(const struct run *r)
 	return r->b->cert_n > 0 && r->b->cert_n < (int)r->test.n ? r->b->cert_n : (int)r->test.n;
 }
 
-/* ---- Training ----------------------------------------------------------- */
-
-/* The run's plan: settings that must not change when a run is resumed. */
-static int plan_check(struct run *r)
-{
-	char path[4096], want[256];
-	path_of(r, path, sizeof path, "plan.txt");
-	snprintf(want, sizeof want, "figure %ld budget %s model %s seeds %ld\n", r->o->figure,
-		 r->b->name, model_name(r->model), r->o->seeds);
-	FILE *f = fopen(path, "r");
-	if (f) {
-		char line[256] = "";
-		int epochs = 0;
-		if (!fgets(line, sizeof line, f) || fscanf(f, "epochs %d", &epochs) != 1)
-			epochs = -1;
-		fclose(f);
-		if (strcmp(line, want) != 0 || epochs < 0) {
-			line[strcspn(line, "\n")] = '\0';
-			fprintf(stderr, "sectorlab reproduce: %s holds a run with other settings "
-					"('%s'); use another --out\n", r->dir, line);
-			return 2;
-		}
-		if (epochs > 0)
-			r->epochs = epochs;
-		return 0;
-	}
-	return 0;
-}
-
-static sl_status plan_write(struct run *r, struct sl_error *err)
-{
-	char path[4096], text[512];
-	path_of(r, path, sizeof path, "plan.txt");
-	int n = snprintf(text, sizeof text, "figure %ld budget %s model %s seeds %ld\nepochs %d\n",
-			 r->o->figure, r->b->name, model_name(r->model), r->o->seeds, r->epochs);
-	return io_write_file(path, text, (size_t)n, err);
-}
-
 static int eps_of(const struct run *r, int a, float *eps)
 {
 	bool l2 = a == A_FGM_L2 || a == A_PGD_L2;
@@ -460,6 +422,44 @@ static void stage_progress(struct run *r, int kind, double frac, const char *fmt
 	}
 	cmd_progress_update(&r->progress, frac, "[%d/%d %d%%%s] %s", r->stage + 1, r->nstages,
 			    (int)(100 * frac), eta, what);
+}
+
+/* ---- Training ----------------------------------------------------------- */
+
+/* The run's plan: settings that must not change when a run is resumed. */
+static int plan_check(struct run *r)
+{
+	char path[4096], want[256];
+	path_of(r, path, sizeof path, "plan.txt");
+	snprintf(want, sizeof want, "figure %ld budget %s model %s seeds %ld\n", r->o->figure,
+		 r->b->name, model_name(r->model), r->o->seeds);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		char line[256] = "";
+		int epochs = 0;
+		if (!fgets(line, sizeof line, f) || fscanf(f, "epochs %d", &epochs) != 1)
+			epochs = -1;
+		fclose(f);
+		if (strcmp(line, want) != 0 || epochs < 0) {
+			line[strcspn(line, "\n")] = '\0';
+			fprintf(stderr, "sectorlab reproduce: %s holds a run with other settings "
+					"('%s'); use another --out\n", r->dir, line);
+			return 2;
+		}
+		if (epochs > 0)
+			r->epochs = epochs;
+		return 0;
+	}
+	return 0;
+}
+
+static sl_status plan_write(struct run *r, struct sl_error *err)
+{
+	char path[4096], text[512];
+	path_of(r, path, sizeof path, "plan.txt");
+	int n = snprintf(text, sizeof text, "figure %ld budget %s model %s seeds %ld\nepochs %d\n",
+			 r->o->figure, r->b->name, model_name(r->model), r->o->seeds, r->epochs);
+	return io_write_file(path, text, (size_t)n, err);
 }
 
 /* Full figure 2: as many epochs as fit the hours, from the first epoch's
@@ -790,11 +790,7 @@ static sl_status certify_stage(struct run *r, int m, int seed, struct sl_error *
 		100 * certify_accuracy_at(radius, correct, n, 0.25),
 		100 * certify_accuracy_at(radius, correct, n, 0.5),
 		100 * certify_accuracy_at(radius, correct, n, 1.0));
-	double lost = certify_rounding_lost(radius, correct, n);
-	if (lost > 0)
-		fprintf(mem, "rounding: %.2f%% of them are classified correctly by a margin no "
-			     "larger than the forward pass's rounding allowance, so certified at "
-			     "no radius\n", 100 * lost);
+	cmd_print_rounding_lost(mem, certify_rounding_lost(radius, correct, n));
 	fclose(mem);
 	mem = NULL;
 	if ((st = io_write_file(path, text, len, err)) != SL_OK)

@@ -641,6 +641,14 @@ void cmd_json_certified(const struct certify_accuracy *a)
 	printf("}");
 }
 
+void cmd_print_rounding_lost(FILE *f, double lost)
+{
+	if (lost > 0)
+		fprintf(f, "rounding: %.2f%% of the images are classified correctly by a margin no "
+			   "larger than the forward pass's rounding allowance, so certified at no "
+			   "radius\n", 100 * lost);
+}
+
 /* An input's identity, when it exists: inputs are not probed for writing. */
 static bool input_target(const char *path, struct io_target *t)
 {

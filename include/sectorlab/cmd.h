@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "sectorlab/attack.h"
 #include "sectorlab/certify.h"
@@ -236,6 +237,10 @@ sl_status cmd_save_checkpoint(const struct trainer *t, enum data_kind kind, doub
 /* Print `"certified_accuracy":{"0.1":0.9123,...}` (radius: share) on stdout,
  * as certify and train both report it. */
 void cmd_json_certified(const struct certify_accuracy *a);
+
+/* The line that says what share of the images the rounding allowance left
+ * without a radius (certify_rounding_lost), to f; nothing when none. */
+void cmd_print_rounding_lost(FILE *f, double lost);
 
 /* A trained network and the test set it belongs to. */
 struct cmd_model {
